@@ -1,0 +1,157 @@
+"""Reading inputs with precise errors and writing outputs atomically.
+
+Every output file is written to a temporary file in the same folder and renamed into place, so a
+killed process never leaves a half-written file; existing outputs are refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from mint import SCHEMA, __version__
+from mint.errors import MintError
+
+PathLike = str | os.PathLike
+
+
+def stamp(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return ``payload`` with ``mint_version`` and ``schema`` first, as every JSON output carries."""
+    out: dict[str, Any] = {"mint_version": __version__, "schema": SCHEMA}
+    out.update({k: v for k, v in payload.items() if k not in out})
+    return out
+
+
+def check_output(path: PathLike, force: bool = False) -> Path:
+    """Refuse to overwrite an existing output unless ``force``; create the parent folder."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise MintError(f"{path} already exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays, paths, sets
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (Path, os.PathLike)):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf floats by None so the output is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj: Any, indent: int | None = 2) -> str:
+    obj = json.loads(json.dumps(obj, default=_json_default))  # normalise numpy types first
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False) + "\n"
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, dumps_json(obj, indent=indent))
+
+
+def atomic_write_jsonl(path: PathLike, rows: list[Any]) -> Path:
+    return atomic_write_text(path, "".join(dumps_json(r, indent=None) for r in rows))
+
+
+def read_json(path: PathLike, what: str = "JSON file") -> Any:
+    """Load a JSON file; a missing or malformed file is a :class:`MintError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise MintError(f"{path}: no such {what}")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise MintError(f"{path}: empty {what}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MintError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+
+
+def read_jsonl(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
+    """Load a JSONL file as ``(line_number, record)`` pairs, skipping blank lines.
+
+    Raises :class:`MintError` naming the file and line of the first malformed or non-object line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MintError(f"{path}: no such file")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise MintError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise MintError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+            rows.append((lineno, rec))
+    if not rows:
+        raise MintError(f"{path}: empty file (no records)")
+    return rows
+
+
+def read_config(path: PathLike, what: str = "config file") -> dict[str, Any]:
+    """Load a YAML or JSON mapping with errors that name the file (and line, for syntax errors)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise MintError(f"{path}: no such {what}")
+    if path.suffix == ".json":
+        data = read_json(path, what)
+    else:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise MintError(f"{path}{where}: malformed YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise MintError(f"{path}: expected a mapping at the top level of the {what}")
+    return data
