@@ -1,0 +1,49 @@
+"""Tasks and task suites: the sample schema, suite files (JSONL + image folder, Hugging Face datasets)
+and the built-in suites made from easy-VQA and scikit-learn's digits.
+
+>>> tasks = load_suite("builtin:mini")           # or "builtin:default", or "path/to/suite.yaml"
+"""
+
+from __future__ import annotations
+
+import os
+
+from mint.errors import MintError
+from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
+from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
+from mint.tasks.suite import load_suite_file
+from mint.tasks.vocab import suite_vocabulary, words
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def load_suite(spec: str | os.PathLike, *, seed: int = 0, max_train: int | None = None,
+               max_test: int | None = None) -> list[Task]:
+    """Load a task suite.
+
+    ``spec`` is ``builtin:default`` (the embedded suite: 10 tasks, at most 200 train / 100 test samples
+    each), ``builtin:mini`` (40 / 20), ``builtin:full`` (all samples), ``builtin:<task>`` (one built-in
+    task), or the path of a suite ``.yaml`` / ``.json`` file. ``max_train`` / ``max_test`` cap every task
+    (for built-in suites they replace the suite's caps, so they can also raise them); sampling is
+    deterministic for a ``seed``. Bad input raises :class:`~mint.errors.MintError`.
+    """
+    for cap, what in ((max_train, "max_train"), (max_test, "max_test")):
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+            raise MintError(f"{what} must be a non-negative integer, got {cap!r}")
+    if isinstance(spec, str) and spec.startswith(BUILTIN_PREFIX):
+        name = spec[len(BUILTIN_PREFIX):]
+        if name in BUILTIN_SUITES:
+            return build_suite(name, seed=seed, max_train=max_train, max_test=max_test)
+        if name in BUILTIN_TASKS:
+            _, cap_train, cap_test = BUILTIN_SUITES["default"]
+            return [build_task(name, seed=seed, max_train=cap_train if max_train is None else max_train,
+                               max_test=cap_test if max_test is None else max_test)]
+        raise MintError(f"unknown built-in suite {spec!r} (suites: {', '.join(BUILTIN_SUITES)}; "
+                        f"tasks: {', '.join(BUILTIN_TASKS)})")
+    return load_suite_file(spec, seed=seed, max_train=max_train, max_test=max_test)
+
+
+__all__ = [
+    "KINDS", "METRICS", "ArrayImage", "FileImage", "ImageSource", "MintError", "Sample", "Task",
+    "load_suite", "suite_vocabulary", "words",
+]

@@ -1,0 +1,203 @@
+"""Sample loaders for user tasks: a JSONL file with an image folder, or a Hugging Face dataset.
+
+JSONL record: ``{"id": "17", "image": "relative/path.png", "text": "question", "answer": "blue"}`` plus,
+when one file holds both splits, ``"split": "train" | "test"``; optional ``"choices"`` (a list, for the
+``choice`` metric) and ``"meta"`` (an object); other keys go into ``meta``. ``id`` and ``answer`` are
+required; ``text`` defaults to ``""``; ``image`` may be absent or null for a sample without an image.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from mint.errors import MintError
+from mint.io import read_jsonl
+from mint.tasks.schema import CallableImage, FileImage, Sample
+
+SPLITS = ("train", "test")
+_RESERVED = {"id", "image", "text", "answer", "split", "choices", "meta"}
+
+
+def _scalar(value: Any, where: str, field: str) -> str:
+    """A string field; integers are accepted and turned into strings."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise MintError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
+    return str(value)
+
+
+def check_image_file(path: Path, where: str) -> None:
+    """Raise a :class:`MintError` at ``where`` if ``path`` is not a readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise MintError(f"{where}: field 'image': image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        raise MintError(f"{where}: field 'image': cannot read image {path} ({e})") from None
+
+
+def read_jsonl_samples(
+    path: Path, image_root: Path, *, split: str | None = None, check_images: bool = True
+) -> dict[str, list[tuple[int, Sample]]]:
+    """Read samples from a JSONL file, as ``{split: [(line, sample), ...]}``.
+
+    With ``split`` given, every record belongs to it (a ``split`` field, if present, must agree); without,
+    each record must carry ``"split": "train"`` or ``"test"``. Image paths resolve against ``image_root``.
+    """
+    out: dict[str, list[tuple[int, Sample]]] = {s: [] for s in SPLITS}
+    for lineno, rec in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        for key in ("id", "answer"):
+            if key not in rec or rec[key] is None:
+                raise MintError(f"{where}: missing field {key!r}")
+        sid = _scalar(rec["id"], where, "id")
+        if not sid.strip():
+            raise MintError(f"{where}: field 'id' is empty")
+        answer = _scalar(rec["answer"], where, "answer")
+        text = rec.get("text")
+        text = "" if text is None else _scalar(text, where, "text")
+        rec_split = rec.get("split")
+        if split is None:
+            if rec_split is None:
+                raise MintError(f"{where}: missing field 'split' (train or test; needed when one file holds both splits)")
+            if rec_split not in SPLITS:
+                raise MintError(f"{where}: field 'split': expected 'train' or 'test', got {rec_split!r}")
+        elif rec_split is not None and rec_split != split:
+            raise MintError(f"{where}: field 'split' is {rec_split!r} but the file is the task's {split} file")
+        meta = rec.get("meta", {})
+        if not isinstance(meta, dict):
+            raise MintError(f"{where}: field 'meta' must be an object")
+        meta = {**{k: v for k, v in rec.items() if k not in _RESERVED}, **meta}
+        if "choices" in rec:
+            choices = rec["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise MintError(f"{where}: field 'choices' must be a non-empty list")
+            meta["choices"] = [_scalar(c, where, "choices") for c in choices]
+            if answer not in meta["choices"]:
+                raise MintError(f"{where}: field 'answer': {answer!r} is not one of the sample's choices {meta['choices']}")
+        image = None
+        if rec.get("image") is not None:
+            rel = _scalar(rec["image"], where, "image")
+            img_path = Path(rel) if Path(rel).is_absolute() else image_root / rel
+            if check_images:
+                check_image_file(img_path, where)
+            image = FileImage(img_path)
+        out[split or rec_split].append((lineno, Sample(sid, text, answer, image, meta)))
+    return out
+
+
+# --- Hugging Face datasets -------------------------------------------------------------------------
+
+
+def _import_datasets(where: str):
+    try:
+        import datasets
+    except ImportError:
+        raise MintError(f"{where}: the 'hf' loader needs the Hugging Face datasets package (pip install datasets)") from None
+    return datasets
+
+
+@contextmanager
+def _offline(datasets: Any) -> Iterator[None]:
+    """Never download: switch datasets and huggingface_hub to offline mode while loading, then restore."""
+    import huggingface_hub.constants as hub
+
+    targets = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"), (hub, "HF_HUB_OFFLINE")]
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr in targets if hasattr(obj, attr)]
+    for obj, attr, _ in saved:
+        setattr(obj, attr, True)
+    try:
+        yield
+    finally:
+        for obj, attr, value in saved:
+            setattr(obj, attr, value)
+
+
+class _HFImage:
+    """Picklable lookup of one image cell of a dataset (decoded on access)."""
+
+    __slots__ = ("ds", "row", "column")
+
+    def __init__(self, ds: Any, row: int, column: str) -> None:
+        self.ds, self.row, self.column = ds, row, column
+
+    def __call__(self) -> Any:
+        value = self.ds[self.row][self.column]
+        if isinstance(value, dict) and value.get("bytes") is not None:
+            import io
+
+            from PIL import Image
+
+            return Image.open(io.BytesIO(value["bytes"]))
+        if isinstance(value, dict) and value.get("path"):
+            return FileImage(value["path"]).load()
+        if isinstance(value, str):
+            return FileImage(value).load()
+        if value is None:
+            raise MintError(f"row {self.row} of the dataset has no image in column {self.column!r}")
+        return value
+
+
+def _open_hf(name: str, split: str, *, config: str | None, cache_dir: str | None, base: Path, where: str):
+    datasets = _import_datasets(where)
+    local = Path(name).expanduser()
+    local = local if local.is_absolute() else base / local
+    try:
+        with _offline(datasets):
+            if local.is_dir() and ((local / "dataset_dict.json").is_file() or (local / "state.json").is_file()):
+                ds = datasets.load_from_disk(str(local))  # a dataset saved with save_to_disk
+                if isinstance(ds, datasets.DatasetDict):
+                    if split not in ds:
+                        raise MintError(f"{where}: no split {split!r} in {local} (has: {', '.join(ds)})")
+                    ds = ds[split]
+                return ds
+            path = str(local) if local.exists() else name
+            return datasets.load_dataset(path, config, split=split, cache_dir=cache_dir)
+    except MintError:
+        raise
+    except Exception as e:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MintError(f"{where}: cannot load Hugging Face dataset {name!r} split {split!r} from the local cache ({msg})") from None
+
+
+def read_hf_samples(
+    name: str, split: str, columns: dict[str, str], *, config: str | None, cache_dir: str | None,
+    base: Path, where: str,
+) -> list[Sample]:
+    """Samples of one split of a Hugging Face dataset (local cache or ``save_to_disk`` folder only).
+
+    ``columns`` maps ``id`` / ``image`` / ``text`` / ``answer`` to dataset columns (defaults: the same
+    names; ``id`` falls back to the row number, ``text`` to ``""``, ``image`` to none). Class-label
+    answers become their label names; other columns go into ``meta``.
+    """
+    ds = _open_hf(name, split, config=config, cache_dir=cache_dir, base=base, where=where)
+    cols = {"id": "id", "image": "image", "text": "text", "answer": "answer", **columns}
+    names = list(ds.column_names)
+    for key in ("answer",) + tuple(k for k in columns if k != "answer"):
+        if cols[key] not in names:
+            raise MintError(f"{where}: field 'columns.{key}': no column {cols[key]!r} in {name} (columns: {', '.join(names)})")
+    id_col = cols["id"] if cols["id"] in names else None
+    text_col = cols["text"] if cols["text"] in names else None
+    image_col = cols["image"] if cols["image"] in names else None
+    feature = ds.features[cols["answer"]]
+    to_label = getattr(feature, "int2str", None)
+    plain = ds.remove_columns([image_col]) if image_col else ds  # read everything but images eagerly
+    used = {c for c in (id_col, text_col, image_col, cols["answer"]) if c}
+    out = []
+    for i, row in enumerate(plain):
+        rw = f"{where}: {name}[{split}] row {i}"
+        ans = row[cols["answer"]]
+        if ans is None:
+            raise MintError(f"{rw}: field 'answer' is missing (column {cols['answer']!r})")
+        answer = to_label(ans) if to_label is not None and isinstance(ans, int) else _scalar(ans, rw, "answer")
+        sid = _scalar(row[id_col], rw, "id") if id_col else str(i)
+        text = row[text_col] if text_col else ""
+        text = "" if text is None else _scalar(text, rw, "text")
+        meta = {k: v for k, v in row.items() if k not in used and isinstance(v, (str, int, float, bool))}
+        image = CallableImage(_HFImage(ds, i, image_col)) if image_col else None
+        out.append(Sample(sid, text, answer, image, meta))
+    return out
