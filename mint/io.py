@@ -32,7 +32,12 @@ def check_output(path: PathLike, force: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise MintError(f"{path} already exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise MintError(f"{path} is a folder, expected a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MintError(f"{path}: cannot create its folder ({e.strerror or e})") from None
     return path
 
 

@@ -58,3 +58,9 @@ def test_cli_version_and_unknown_command():
     assert r.exit_code == 0 and "mint" in r.output
     r = CliRunner().invoke(main, ["no-such-command"])
     assert r.exit_code == 2
+
+
+def test_check_output_parent_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(MintError, match="cannot create its folder"):
+        check_output(tmp_path / "f" / "out.json")

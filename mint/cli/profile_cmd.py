@@ -1,0 +1,71 @@
+"""``mint profile``: per-task MINT score, chance-corrected score, PID and interaction label.
+
+Input sources are options that each yield a :class:`~mint.profiling.predictions.PredictionSet`
+(today ``--predictions FILE``); :func:`_load_input` picks the one given. Everything after loading
+(options, profiling, the atomic write) is shared by all sources.
+"""
+
+from __future__ import annotations
+
+import click
+
+from mint.errors import MintError
+
+_SOURCES = "--predictions FILE"
+
+
+def _load_input(predictions: str | None, modalities: list[str] | None):
+    """The predictions set of whichever input source was given."""
+    from mint.profiling.predictions import load_predictions
+
+    if predictions is None:
+        raise MintError(f"no input: give {_SOURCES}")
+    return load_predictions(predictions, modalities=modalities)
+
+
+def _modalities(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1] or "both" in names:
+        raise MintError(f"--modalities: expected two distinct names such as image,text, got {value!r}")
+    return names
+
+
+@click.command("profile")
+@click.option("--predictions", metavar="FILE", help="Predictions JSONL (task, id, predictions{both,image,text}, ...).")
+@click.option("--out", required=True, metavar="FILE", help="Where to write profiles.json.")
+@click.option("--samples", default=10, show_default=True, type=int, help="S: subsets drawn per task.")
+@click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for subsets, bootstrap and k-means.")
+@click.option("--similarity", default="exact", show_default=True,
+              help="δ: exact, f1, numeric, numeric:REL_TOL, a registered name, or package.module:function.")
+@click.option("--thresholds", default="1.5,0.5", show_default=True, metavar="HIGH,LOW",
+              help="score >= HIGH: redundancy; >= LOW: uniqueness; else synergy.")
+@click.option("--decide-by", type=click.Choice(["raw", "corrected"]), default="raw", show_default=True,
+              help="Which score decides the interaction label.")
+@click.option("--bins", default=20, show_default=True, type=int, help="k-means clusters per modality for PID.")
+@click.option("--pid-target", type=click.Choice(["answer", "both"]), default="answer", show_default=True,
+              help="Y of the PID: the reference answer or the multimodal prediction.")
+@click.option("--modalities", default=None, metavar="A,B",
+              help="The two modality keys [default: taken from the file; image,text].")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def command(predictions: str | None, out: str, samples: int, size: int | None, seed: int, similarity: str,
+            thresholds: str, decide_by: str, bins: int, pid_target: str, modalities: str | None,
+            force: bool) -> None:
+    """Profile each task: how do the image and the text interact?"""
+    from mint.io import atomic_write_json, check_output
+    from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
+
+    check_output(out, force)
+    high_low = parse_thresholds(thresholds)
+    records = _load_input(predictions, _modalities(modalities))
+    result = profile_predictions(
+        records, samples=samples, size=size, seed=seed, similarity=similarity, thresholds=high_low,
+        decide_by=decide_by, bins=bins, pid_target=pid_target,
+        warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+    )
+    atomic_write_json(out, result)
+    labels = {t: v["interaction"] for t, v in result["tasks"].items()}
+    counts = ", ".join(f"{sum(1 for v in labels.values() if v == k)} {k}" for k in INTERACTIONS)
+    click.echo(f"Profiled {len(labels)} task(s) ({counts}) -> {out}", err=True)

@@ -1,0 +1,250 @@
+"""Assemble the ``profiles.json`` content (DESIGN.md section 2) from validated predictions."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import zlib
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mint.errors import MintError
+from mint.io import stamp
+from mint.profiling.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
+from mint.profiling.score import score_task
+from mint.profiling.similarity import Similarity, get_similarity, normalize_answer
+
+#: the interaction labels, from most to least shared information
+INTERACTIONS = ("redundancy", "uniqueness", "synergy")
+DEFAULT_THRESHOLDS = (1.5, 0.5)
+DEFAULT_SIZE = 50
+
+
+def parse_thresholds(value: str | Sequence[float]) -> tuple[float, float]:
+    """``"1.5,0.5"`` (or a pair) -> (high, low): score >= high is redundancy, >= low uniqueness."""
+    try:
+        parts = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    except (TypeError, ValueError):
+        parts = []
+    if len(parts) != 2 or not all(math.isfinite(v) for v in parts) or parts[0] <= parts[1]:
+        raise MintError(f"--thresholds: expected two numbers HIGH,LOW with HIGH > LOW (e.g. 1.5,0.5), got {value!r}")
+    return parts[0], parts[1]
+
+
+def classify(score: float, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> str:
+    """redundancy if ``score >= high``, uniqueness if ``score >= low``, else synergy."""
+    high, low = thresholds
+    return "redundancy" if score >= high else "uniqueness" if score >= low else "synergy"
+
+
+def dominant_modality(interaction: str, per_modality: Mapping[str, float]) -> str | None:
+    """For uniqueness, the modality whose answers agree more with the multimodal ones (None on a tie)."""
+    if interaction != "uniqueness":
+        return None
+    (m1, a1), (m2, a2) = per_modality.items()
+    if math.isclose(a1, a2, abs_tol=1e-12):
+        return None
+    return m1 if a1 > a2 else m2
+
+
+def _task_seed(seed: int, task: str) -> np.random.SeedSequence:
+    """A per-task stream, so a task's numbers do not depend on the other tasks in the file."""
+    return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(task.encode("utf-8"))])
+
+
+def _pid(task: TaskPredictions, modalities: tuple[str, str], *, bins: int, seed: int,
+         target: str) -> tuple[dict[str, Any] | None, str | None]:
+    """PID of one task, or (None, reason)."""
+    if task.codes is None and task.features is None:
+        return None, "no 'features' or 'codes' in the records"
+    if target == "answer":
+        if task.answers is None:
+            return None, "no 'answer' in the records (needed for --pid-target answer)"
+        labels = [normalize_answer(a) for a in task.answers]
+    else:
+        labels = [normalize_answer(a) for a in task.both]
+    from mint.profiling.discretize import encode_labels, joint_table
+    from mint.profiling.pid import broja_pid
+
+    y, classes = encode_labels(labels)
+    if len(classes) < 2:
+        return None, f"the PID target ({target}) has one class ({classes[0]!r}): there is no information to decompose"
+    if task.codes is not None:
+        source = "codes"
+        xs = [np.unique(task.codes[m], return_inverse=True)[1] for m in modalities]
+        used_bins = None
+    else:
+        from mint.profiling.discretize import discretize
+
+        source = "features"
+        used_bins = bins
+        xs = [discretize(task.features[m], bins=bins, seed=seed) for m in modalities]  # type: ignore[index]
+    res = broja_pid(joint_table(xs[0], xs[1], y))
+    m1, m2 = modalities
+    return {
+        "redundancy": res["redundancy"],
+        f"unique_{m1}": res["unique_1"],
+        f"unique_{m2}": res["unique_2"],
+        "synergy": res["synergy"],
+        "units": "bits",
+        "estimator": "exact",
+        "bins": used_bins,
+        "source": source,
+        "target": target,
+        "mutual_information": {m1: res["mi_1"], m2: res["mi_2"], "joint": res["mi_joint"]},
+        "shape": [int(xs[0].max()) + 1, int(xs[1].max()) + 1, len(classes)],
+        "gap": res["gap"],
+    }, None
+
+
+def profile_task(
+    task: TaskPredictions,
+    modalities: tuple[str, str],
+    similarity: Similarity,
+    *,
+    samples: int = 10,
+    size: int | None = None,
+    seed: int = 0,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    decide_by: str = "raw",
+    bins: int = 20,
+    pid_target: str = "answer",
+    n_boot: int = 1000,
+    source: str = "<records>",
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """One task's entry of ``profiles.json``."""
+    warnings: list[str] = []
+    reasons: dict[str, str] = {}
+
+    def _warn(msg: str) -> None:
+        warnings.append(msg)
+        if warn is not None:
+            warn(f"task '{task.name}': {msg}")
+
+    n = task.n
+    if n < 2:
+        raise MintError(f"{source}:{task.lines[0]}: task '{task.name}' has {n} sample; the MINT score needs at least 2")
+    if size is None:
+        c = min(DEFAULT_SIZE, n)
+    elif size > n:
+        c = n
+        _warn(f"{n} samples, fewer than the requested subset size {size}: using size {n}")
+    else:
+        c = size
+    scores = score_task(task.unimodal, task.both, similarity, samples=samples, size=c, n_boot=n_boot,
+                        seed=_task_seed(seed, task.name))
+    corrected = scores["chance_corrected"]
+    for m in corrected["degenerate"]:
+        _warn(f"the '{m}' and multimodal answers are one and the same answer throughout: chance "
+              "agreement is 1 and its kappa is set to 0")
+
+    if task.answers is not None:
+        accuracy: dict[str, float] | None = {
+            name: float(np.mean([similarity(p, a) for p, a in zip(preds, task.answers)]))
+            for name, preds in [("both", task.both), *task.unimodal.items()]
+        }
+    else:
+        accuracy = None
+        reasons["accuracy"] = "no 'answer' in the records"
+
+    pid, why = _pid(task, modalities, bins=bins, seed=seed, target=pid_target)
+    if why is not None:
+        reasons["pid"] = why
+        if task.codes is not None or task.features is not None:
+            _warn(f"PID not computed: {why}")
+
+    if decide_by == "raw":
+        decider, per_modality = scores["mint_score"]["mean"], scores["agreement"]
+    else:
+        decider, per_modality = corrected["mean"], corrected["kappa"]
+    interaction = classify(decider, thresholds)
+    return {
+        "n": n,
+        "mint_score": scores["mint_score"],
+        "agreement": scores["agreement"],
+        "chance_corrected": corrected,
+        "pid": pid,
+        "interaction": interaction,
+        "dominant_modality": dominant_modality(interaction, per_modality),
+        "accuracy": accuracy,
+        "reasons": reasons,
+        "warnings": warnings,
+    }
+
+
+def _stderr_warning(msg: str) -> None:
+    print(f"Warning: {msg}", file=sys.stderr)
+
+
+def profile_predictions(
+    records: PredictionSet | Iterable[Mapping[str, Any]] | str | os.PathLike,
+    *,
+    samples: int = 10,
+    size: int | None = None,
+    seed: int = 0,
+    similarity: str | Similarity = "exact",
+    thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
+    decide_by: str = "raw",
+    bins: int = 20,
+    pid_target: str = "answer",
+    modalities: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    warn: Callable[[str], None] | None = _stderr_warning,
+) -> dict[str, Any]:
+    """Profile every task of a predictions set; returns the stamped ``profiles.json`` content.
+
+    ``records``: a :class:`PredictionSet` (from :func:`load_predictions`), a path to a predictions
+    JSONL file, or an iterable of record dicts in the file format. ``size=None`` means
+    ``min(50, n)`` per task; a larger explicit size is shrunk to n with a warning. ``decide_by``:
+    ``raw`` (MINT score) or ``corrected`` (chance-corrected score) picks the interaction label.
+    ``warn`` receives warning lines (default: stderr); each is also kept in the task's ``warnings``.
+    """
+    if isinstance(records, (str, os.PathLike)):
+        records = load_predictions(records, modalities=modalities)
+    elif not isinstance(records, PredictionSet):
+        records = validate_records(enumerate(records, 1), modalities=modalities)
+    elif modalities is not None and tuple(modalities) != records.modalities:
+        raise MintError(f"modalities: the predictions use {list(records.modalities)}, not {list(modalities)}")
+    for name, value, low in (("samples", samples, 1), ("size", size, 1), ("bins", bins, 2), ("n_boot", n_boot, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+            raise MintError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {value!r}")
+    if decide_by not in ("raw", "corrected"):
+        raise MintError(f"--decide-by: expected 'raw' or 'corrected', got {decide_by!r}")
+    if pid_target not in ("answer", "both"):
+        raise MintError(f"--pid-target: expected 'answer' or 'both', got {pid_target!r}")
+    high_low = parse_thresholds(thresholds)
+    if isinstance(similarity, str):
+        sim_name, sim = similarity, get_similarity(similarity)
+    elif callable(similarity):
+        sim_name, sim = getattr(similarity, "__name__", repr(similarity)), similarity
+    else:
+        raise MintError(f"--similarity: expected a name or a callable, got {type(similarity).__name__}")
+
+    for task in records.tasks.values():  # fail before any work
+        if task.n < 2:
+            raise MintError(f"{records.source}:{task.lines[0]}: task '{task.name}' has {task.n} sample; "
+                            "the MINT score needs at least 2")
+    tasks = {
+        name: profile_task(task, records.modalities, sim, samples=samples, size=size, seed=seed,
+                           thresholds=high_low, decide_by=decide_by, bins=bins, pid_target=pid_target,
+                           n_boot=n_boot, source=records.source, warn=warn)
+        for name, task in records.tasks.items()
+    }
+    config = {
+        "predictions": records.source,
+        "modalities": list(records.modalities),
+        "samples": samples,
+        "size": size,
+        "seed": seed,
+        "similarity": sim_name,
+        "thresholds": list(high_low),
+        "decide_by": decide_by,
+        "bins": bins,
+        "pid_target": pid_target,
+        "bootstrap": n_boot,
+        "ci": "percentile bootstrap: samples resampled with replacement, subset draw repeated per replicate",
+    }
+    return stamp({"config": config, "tasks": tasks})
