@@ -1,0 +1,446 @@
+"""Learned-affinity baseline groupings: they look at the backbone, not at the modality profiles.
+
+* ``gradient``: one shared LoRA adapter is trained briefly on all tasks together (``steps`` AdamW steps
+  on mixed batches), then each task's mean gradient of the adapter (over its ``max_samples`` samples,
+  per answer token) is flattened; tasks are compared by the cosine of these gradients and grouped by
+  average-linkage clustering on the cosine distance.
+* ``tag``: Task Affinity Grouping (Fifty et al. 2021). During ``steps`` joint training steps of the shared
+  adapter, at every step and for every task i, a lookahead SGD step on task i's batch gives
+  Z(i->j) = 1 - L_j(after) / L_j(before) on every task j's batch; Z is averaged over the steps,
+  symmetrised, and the partition into k groups with the highest within-group affinity is searched
+  (:mod:`mint.clustering.tag`: exhaustive up to 10 tasks, local search beyond).
+* ``instruction``: each task's embedding is the mean over its samples of the backbone's pooled features
+  (``vlm.features``: the text-only pass, i.e. instruction + sample text, and/or the projected image
+  tokens); tasks are compared by cosine similarity and grouped by average-linkage clustering.
+
+``k="auto"`` keeps the k in 2..min(8, n-1) with the best silhouette on the method's distance matrix.
+The model passed in comes back unchanged: the adapter is injected into ``vlm.model`` only for the duration
+of the computation and unloaded afterwards (no merge), with ``requires_grad`` and train/eval modes restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.cluster.hierarchy import cut_tree, linkage
+from sklearn.metrics import silhouette_score
+
+from mint.clustering import naming, tag
+from mint.clustering.choose_k import MAX_K, candidate_ks
+from mint.clustering.distances import condensed
+from mint.errors import MintError
+from mint.io import stamp
+
+METHODS = ("gradient", "tag", "instruction")
+FEATURES = ("both", "text", "image")
+#: options beyond the common ones, with their defaults
+OPTIONS: dict[str, Any] = {
+    "rank": 8,  # LoRA rank of the shared adapter (gradient, tag)
+    "alpha": 16,  # LoRA alpha of the shared adapter
+    "tower": "language",  # where the shared adapter goes: language, vision, both (mint.tuning.targets)
+    "lookahead_lr": None,  # tag: SGD learning rate of the lookahead step (None: lr)
+    "features": "both",  # instruction: text, image, or both (each mean L2-normalised, then concatenated)
+    "restarts": tag.RESTARTS,  # tag: local-search restarts beyond tag.EXHAUSTIVE_MAX tasks
+}
+
+
+def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "auto", *, seed: int = 0,
+                      steps: int = 8, batch_size: int = 4, lr: float = 1e-3, max_samples: int = 16,
+                      progress: bool = True, **opts: Any) -> dict[str, Any]:
+    """Group ``tasks`` by a learned affinity on the backbone ``vlm``; return the groups.json content.
+
+    method: ``gradient``, ``tag`` or ``instruction`` (see the module docstring). ``k``: ``"auto"``
+    (silhouette) or a number of groups 1..len(tasks). ``steps``: AdamW steps of the shared adapter on all
+    tasks (``gradient``: warm-up before the gradients are taken, may be 0; ``tag``: the steps whose
+    lookahead affinities are averaged, at least 1). ``batch_size``: examples per batch (per task for
+    ``tag``). ``lr``: AdamW learning rate (and the lookahead's, unless ``lookahead_lr``). ``max_samples``:
+    training samples used per task (a seeded subset). ``opts``: see :data:`OPTIONS`.
+    Groups are ``group_0``.. in order of their first task in ``tasks``.
+    """
+    names = _check_tasks(tasks)
+    if method not in METHODS:
+        raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    kk = _parse_k(k, len(names))
+    opt = _options(opts)
+    for what, value, low in (("steps", steps, 1 if method == "tag" else 0), ("batch_size", batch_size, 1),
+                             ("max_samples", max_samples, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise MintError(f"{what}: expected an integer >= {low} for method {method!r}, got {value!r}")
+    for what, value in (("lr", lr), ("lookahead_lr", opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise MintError(f"{what}: expected a positive number, got {value!r}")
+    seed = int(seed)
+    examples = {t.name: _select(t, max_samples, seed) for t in tasks}
+    params: dict[str, Any] = {"seed": seed, "task_order": names, "max_samples": max_samples,
+                              "samples_used": {n: len(e) for n, e in examples.items()},
+                              "model": getattr(vlm, "name", "") or "", "model_type": getattr(vlm, "model_type", "")}
+
+    if method == "instruction":
+        emb = _task_embeddings(vlm, tasks, examples, opt["features"], batch_size, progress)
+        sim = _cosine(emb)
+        params.update(features=opt["features"], batch_size=batch_size,
+                      matrix_kind="cosine similarity of task embeddings (mean pooled backbone features)")
+    else:
+        lora = {"rank": opt["rank"], "alpha": opt["alpha"], "tower": opt["tower"], "dropout": 0.0}
+        params.update(steps=steps, batch_size=batch_size, lr=lr, optimizer="AdamW", lora=lora)
+        with shared_adapter(vlm, rank=opt["rank"], alpha=opt["alpha"], tower=opt["tower"], seed=seed) as pm:
+            lora["target_modules"] = _target_regex(pm)
+            if method == "gradient":
+                _train(vlm, pm, tasks, examples, steps, batch_size, lr, seed, progress)
+                sim = _cosine(_task_gradients(vlm, pm, tasks, examples, batch_size, progress))
+                params.update(matrix_kind="cosine similarity of per-task mean LoRA gradients")
+            else:
+                look = float(opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr)
+                z = lookahead_affinity(vlm, pm, tasks, examples, steps, batch_size, lr, look, seed, progress)
+                params.update(lookahead_lr=look, lookahead="SGD",
+                              matrix_kind="lookahead affinity Z[i][j] = 1 - L_j(after a step on i) / L_j(before)")
+
+    if method == "tag":
+        sym = tag.symmetrise(z)
+        dist = _affinity_distance(sym)
+        searches: set[str] = set()
+
+        def fit(kk_: int) -> np.ndarray:
+            labels, _, search = tag.best_partition(sym, kk_, seed, int(opt["restarts"]))
+            searches.add(search)
+            return labels
+
+        params.update(matrix=_rounded(z), matrix_symmetric=_rounded(sym),
+                      objective="sum over tasks of the mean symmetrised affinity to its group-mates")
+    else:
+        dist = np.clip(1.0 - sim, 0.0, 2.0)
+        np.fill_diagonal(dist, 0.0)
+        link = linkage(condensed(dist), method="average") if len(names) > 1 else None
+
+        def fit(kk_: int) -> np.ndarray:
+            if kk_ == 1 or link is None:
+                return np.zeros(len(names), int)
+            return cut_tree(link, n_clusters=kk_).ravel()
+
+        params.update(matrix=_rounded(sim), distance="1 - cosine similarity", linkage="average")
+
+    if kk is None:
+        kk, sil = choose_k_precomputed(dist, fit)
+        params.update(k=kk, k_chosen_by="silhouette", silhouette=sil)
+    else:
+        params.update(k=kk, k_chosen_by="user")
+    ids = fit(kk)
+    if method == "tag":
+        params.update(search=sorted(searches)[0] if searches else "exhaustive",
+                      score=round(tag.partition_score(sym, ids), 8))
+    labels = _names(ids)
+    return stamp({"method": method, "params": params, "groups": naming.to_groups(names, labels),
+                  "assignment": dict(zip(names, labels)), "stability": None})
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _check_tasks(tasks: list[Any]) -> list[str]:
+    if not tasks:
+        raise MintError("no tasks to group")
+    names = [t.name for t in tasks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise MintError(f"task {dup[0]!r} appears more than once in the suite")
+    for t in tasks:
+        if not list(t.train):
+            raise MintError(f"task {t.name!r}: no training samples (affinities are measured on the train split)")
+    return names
+
+
+def _parse_k(k: Any, n: int) -> int | None:
+    """``"auto"`` -> None; otherwise a whole number 1..n, else MintError."""
+    if k is None or (isinstance(k, str) and k.strip().lower() == "auto"):
+        return None
+    try:
+        kk = int(k)
+        if isinstance(k, bool) or (isinstance(k, float) and k != kk):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MintError(f"--k: expected 'auto' or a whole number, got {k!r}") from None
+    if kk < 1:
+        raise MintError(f"--k: {kk} groups is impossible (k must be at least 1)")
+    if kk > n:
+        raise MintError(f"--k: {kk} groups is more than the {n} tasks in the suite")
+    return kk
+
+
+def _options(opts: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(opts) - set(OPTIONS))
+    if unknown:
+        raise MintError(f"unknown option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
+    out = {**OPTIONS, **opts}
+    if out["features"] not in FEATURES:
+        raise MintError(f"features: expected one of {', '.join(FEATURES)}, got {out['features']!r}")
+    for what in ("rank", "restarts"):
+        v = out[what]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise MintError(f"{what}: expected a positive integer, got {v!r}")
+    if isinstance(out["alpha"], bool) or not isinstance(out["alpha"], (int, float)) or out["alpha"] <= 0:
+        raise MintError(f"alpha: expected a positive number, got {out['alpha']!r}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _select(task: Any, max_samples: int, seed: int) -> list[Any]:
+    """At most ``max_samples`` training examples of ``task``: a subset seeded by ``seed`` alone (tasks with
+    the same samples get the same subset), kept in their original order."""
+    from mint.tuning.data import Example
+
+    train = list(task.train)
+    if len(train) > max_samples:
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), max_samples, replace=False))
+        train = [train[int(i)] for i in keep]
+    return [Example(task, s) for s in train]
+
+
+def _chunks(examples: list[Any], batch_size: int) -> list[list[Any]]:
+    """Fixed-order batches, examples with different numbers of images never mixed."""
+    buckets: dict[int, list[Any]] = {}
+    for ex in examples:
+        buckets.setdefault(ex.n_images, []).append(ex)
+    return [b[i:i + batch_size] for _, b in sorted(buckets.items()) for i in range(0, len(b), batch_size)]
+
+
+def _batch_stream(examples: list[Any], batch_size: int, seed: int, name: str) -> Iterator[list[Any]]:
+    """Endless seeded shuffled batches (epoch after epoch), as :func:`mint.tuning.data.epoch_batches`."""
+    from mint.tuning.data import epoch_batches
+
+    epoch = 0
+    while True:
+        for idx in epoch_batches(examples, batch_size, seed, name, epoch):
+            yield [examples[i] for i in idx]
+        epoch += 1
+
+
+# ---------------------------------------------------------------------------------------------- adapter
+@contextlib.contextmanager
+def shared_adapter(vlm: Any, *, rank: int = 8, alpha: float = 16, tower: str = "language",
+                   seed: int = 0) -> Iterator[Any]:
+    """Put one fresh, seeded LoRA adapter (peft, no dropout) on ``vlm.model`` for the duration of the block;
+    yield the ``PeftModel``. On exit the adapter is unloaded without merging and ``vlm.model``,
+    ``requires_grad`` flags and train/eval modes are restored. The global torch RNG is left untouched."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from mint.tuning.targets import lora_targets
+
+    base = vlm.model
+    if isinstance(base, PeftModel) or any(isinstance(m, BaseTunerLayer) for m in base.modules()):
+        raise MintError("the backbone already carries peft adapters; give a bare model to measure affinities")
+    regex = lora_targets(base, tower)
+    grads = {n: p.requires_grad for n, p in base.named_parameters()}
+    modes = {n: m.training for n, m in base.named_modules()}
+    device = next(base.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=regex, bias="none")
+        peft_model = get_peft_model(base, config)
+    peft_model.eval()
+    vlm.model = peft_model
+    try:
+        yield peft_model
+    finally:
+        restored = peft_model.unload()
+        vlm.model = restored if restored is not None else base
+        for n, p in vlm.model.named_parameters():
+            p.requires_grad_(grads.get(n, p.requires_grad))
+            p.grad = None
+        for n, m in vlm.model.named_modules():
+            if n in modes:
+                m.training = modes[n]
+
+
+def _target_regex(peft_model: Any) -> str:
+    cfg = peft_model.peft_config[peft_model.active_adapter]
+    return str(cfg.target_modules)
+
+
+def _trainable(model: Any) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _loss(vlm: Any, model: Any, batch: list[Any]) -> tuple[torch.Tensor, int]:
+    """Summed answer-token cross-entropy of ``batch`` (examples) and the number of answer tokens."""
+    from mint.tuning.data import collate_examples
+    from mint.tuning.trainer import answer_loss
+
+    return answer_loss(model, collate_examples(vlm, batch))
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
+
+
+def _train(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], steps: int,
+           batch_size: int, lr: float, seed: int, progress: bool) -> None:
+    """``steps`` AdamW steps of the shared adapter on seeded mixed batches of all tasks' examples."""
+    if steps == 0:
+        return
+    pooled = [ex for t in tasks for ex in examples[t.name]]
+    stream = _batch_stream(pooled, batch_size, seed, "affinity/warm-up")
+    params = _trainable(model)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    with _bar(steps, "affinity warm-up", progress) as bar:
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss, n = _loss(vlm, model, next(stream))
+            (loss / max(n, 1)).backward()
+            opt.step()
+            bar.update(1)
+    opt.zero_grad(set_to_none=True)
+
+
+def _task_gradients(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]],
+                    batch_size: int, progress: bool) -> np.ndarray:
+    """(n_tasks, n_adapter_params): each task's gradient of its mean answer-token loss over its examples."""
+    params = _trainable(model)
+    rows = []
+    with _bar(len(tasks), "task gradients", progress) as bar:
+        for t in tasks:
+            for p in params:
+                p.grad = None
+            tokens = 0
+            for batch in _chunks(examples[t.name], batch_size):
+                loss, n = _loss(vlm, model, batch)
+                loss.backward()
+                tokens += n
+            if tokens == 0:
+                raise MintError(f"task {t.name!r}: its answers give no tokens to compute a loss on")
+            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
+                              for p in params]) / tokens
+            rows.append(flat.cpu().numpy())
+            bar.update(1)
+    for p in params:
+        p.grad = None
+    return np.stack(rows)
+
+
+def lookahead_affinity(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], steps: int,
+                       batch_size: int, lr: float, lookahead_lr: float, seed: int,
+                       progress: bool = False) -> np.ndarray:
+    """TAG's inter-task affinity Z[i, j] = 1 - L_j(theta - lookahead_lr * grad L_i) / L_j(theta), averaged
+    over ``steps`` joint AdamW steps of ``model``'s trainable (adapter) parameters.
+
+    At each step every task draws one batch (seeded, per task); the losses are the mean answer-token
+    cross-entropy on those batches. The joint step uses the gradient of the mean loss over all tasks'
+    answer tokens (the lookahead gradients, weighted by token counts, so no extra backward pass)."""
+    params = _trainable(model)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    streams = {t.name: _batch_stream(examples[t.name], batch_size, seed, "affinity/tag") for t in tasks}
+    n = len(tasks)
+    z = np.zeros((n, n))
+    with _bar(steps, "task affinity", progress) as bar:
+        for _ in range(steps):
+            batches = [next(streams[t.name]) for t in tasks]
+            with torch.no_grad():
+                before = [_mean_loss(vlm, model, b) for b in batches]
+            snapshot = [p.detach().clone() for p in params]
+            joint = [torch.zeros_like(p) for p in params]
+            total_tokens = 0
+            for i, b in enumerate(batches):
+                for p in params:
+                    p.grad = None
+                loss, ntok = _loss(vlm, model, b)
+                (loss / max(ntok, 1)).backward()
+                total_tokens += ntok
+                with torch.no_grad():
+                    for p, acc in zip(params, joint):
+                        if p.grad is not None:
+                            acc.add_(p.grad, alpha=float(ntok))
+                            p.sub_(lookahead_lr * p.grad)
+                    after = [_mean_loss(vlm, model, bj) for bj in batches]
+                    for p, saved in zip(params, snapshot):
+                        p.copy_(saved)
+                for j in range(n):
+                    z[i, j] += 1.0 - after[j] / before[j] if before[j] > 0 else 0.0
+            for p, acc in zip(params, joint):
+                p.grad = acc / max(total_tokens, 1)
+            opt.step()
+            bar.update(1)
+    for p in params:
+        p.grad = None
+    return z / steps
+
+
+def _mean_loss(vlm: Any, model: Any, batch: list[Any]) -> float:
+    loss, n = _loss(vlm, model, batch)
+    return float(loss) / max(n, 1)
+
+
+# ---------------------------------------------------------------------------------------------- features
+def _task_embeddings(vlm: Any, tasks: list[Any], examples: dict[str, list[Any]], features: str,
+                     batch_size: int, progress: bool) -> np.ndarray:
+    """One vector per task: the mean over its examples of ``vlm.features`` (``text``, ``image``, or both,
+    each mean L2-normalised and concatenated)."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for t in tqdm(tasks, desc="task embeddings", unit="task", disable=not progress, leave=False):
+        f = vlm.features(t, [ex.sample for ex in examples[t.name]], batch_size=batch_size)
+        parts = []
+        for key in (("text", "image") if features == "both" else (features,)):
+            mean = np.asarray(f[key], np.float64).mean(axis=0)
+            norm = np.linalg.norm(mean)
+            parts.append(mean / norm if (features == "both" and norm > 0) else mean)
+        rows.append(np.concatenate(parts))
+    return np.stack(rows)
+
+
+# ---------------------------------------------------------------------------------------------- grouping
+def _cosine(x: np.ndarray) -> np.ndarray:
+    """Cosine similarity between rows; a zero row is similar only to itself (and to other zero rows: 0)."""
+    x = np.asarray(x, np.float64)
+    if not np.isfinite(x).all():
+        raise MintError("task vectors contain NaN or infinite values (the loss diverged?)")
+    norms = np.linalg.norm(x, axis=1)
+    u = x / np.where(norms > 0, norms, 1.0)[:, None]
+    sim = np.clip(u @ u.T, -1.0, 1.0)
+    np.fill_diagonal(sim, 1.0)
+    return sim
+
+
+def _affinity_distance(sym: np.ndarray) -> np.ndarray:
+    """A distance for the silhouette from a symmetric affinity: max off-diagonal affinity minus affinity."""
+    n = len(sym)
+    if n < 2:
+        return np.zeros((n, n))
+    off = sym[~np.eye(n, dtype=bool)]
+    d = np.maximum(off.max() - sym, 0.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def choose_k_precomputed(dist: np.ndarray, fit: Any, max_k: int = MAX_K) -> tuple[int, dict[str, float | None]]:
+    """As :func:`mint.clustering.choose_k.choose_k` (same candidates, ``None`` where undefined, ties to the
+    smaller k, k = 1 below 3 tasks), with the silhouette computed on a precomputed distance matrix."""
+    values: dict[str, float | None] = {}
+    best_k, best = 1, -np.inf
+    n = len(dist)
+    for kk in candidate_ks(n, max_k):
+        labels = np.asarray(fit(kk))
+        n_lab = len(set(labels.tolist()))
+        if n_lab < 2 or n_lab >= n or np.allclose(dist, 0):
+            values[str(kk)] = None
+            continue
+        s = float(silhouette_score(dist, labels, metric="precomputed"))
+        values[str(kk)] = round(s, 6)
+        if s > best + 1e-12:
+            best_k, best = kk, s
+    return best_k, values
+
+
+def _names(ids: np.ndarray) -> list[str]:
+    """``group_0``.. in order of first appearance in the task order."""
+    order = {c: i for i, c in enumerate(dict.fromkeys(np.asarray(ids).tolist()))}
+    return [f"group_{order[c]}" for c in np.asarray(ids).tolist()]
+
+
+def _rounded(m: np.ndarray) -> list[list[float]]:
+    return np.round(np.asarray(m, float), 8).tolist()

@@ -1,0 +1,39 @@
+"""Choice of the number of groups by silhouette."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from sklearn.metrics import silhouette_score
+
+MAX_K = 8
+
+
+def candidate_ks(n_tasks: int, max_k: int = MAX_K) -> list[int]:
+    """k = 2 .. min(max_k, n - 1): the values for which a silhouette is defined."""
+    return list(range(2, min(max_k, n_tasks - 1) + 1))
+
+
+def choose_k(
+    x: np.ndarray, fit: Callable[[int], np.ndarray], max_k: int = MAX_K
+) -> tuple[int, dict[str, float | None]]:
+    """Pick the k whose labels ``fit(k)`` have the highest silhouette on ``x``.
+
+    Returns the chosen k and the silhouette per candidate (``None`` where it is undefined, e.g.
+    a fit that produced a single cluster). With fewer than 3 tasks, or no defined silhouette, k = 1.
+    Ties go to the smaller k.
+    """
+    values: dict[str, float | None] = {}
+    best_k, best = 1, -np.inf
+    for k in candidate_ks(len(x), max_k):
+        labels = fit(k)
+        n_lab = len(set(labels.tolist()))
+        if n_lab < 2 or n_lab >= len(x) or np.allclose(x, x[0]):
+            values[str(k)] = None
+            continue
+        s = float(silhouette_score(x, labels))
+        values[str(k)] = round(s, 6)
+        if s > best + 1e-12:
+            best_k, best = k, s
+    return best_k, values

@@ -1,0 +1,70 @@
+"""``group``: the library entry point behind ``mint cluster``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mint.clustering import naming
+from mint.clustering.methods import METHODS, interaction_order, partition, resolve
+from mint.clustering.profiles import ProfileSet
+from mint.clustering.stability import stability
+from mint.errors import MintError
+from mint.io import stamp
+
+
+def parse_k(k: Any, n_tasks: int) -> int | None:
+    """``"auto"``/None -> None; otherwise an integer 1..n_tasks, else MintError."""
+    if k is None or (isinstance(k, str) and k.strip().lower() == "auto"):
+        return None
+    try:
+        kk = int(k)
+        if isinstance(k, float) and k != kk:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MintError(f"--k: expected 'auto' or a whole number, got {k!r}") from None
+    if kk < 1:
+        raise MintError(f"--k: {kk} groups is impossible (k must be at least 1)")
+    if kk > n_tasks:
+        raise MintError(f"--k: {kk} groups is more than the {n_tasks} tasks in the profiles")
+    return kk
+
+
+def group(
+    profiles: dict[str, Any],
+    method: str = "mint",
+    k: int | str | None = "auto",
+    seed: int = 0,
+    *,
+    split_uniqueness: bool = False,
+    like: dict[str, Any] | str | None = None,
+    bootstrap: int = 200,
+    source: str = "profiles",
+) -> dict[str, Any]:
+    """Group the tasks of a profiles.json (its loaded content); return the groups.json content.
+
+    method: ``mint`` (interaction type; with an integer ``k``, hierarchical clustering on the score
+    distance), ``agglomerative`` / ``kmeans`` / ``spectral`` (standardised profile vectors, ``k="auto"``
+    by silhouette), or a baseline ``random`` (sizes of ``like``, a groups.json path or dict, else
+    ``k`` equal sizes, else the mint grouping's sizes), ``all``, ``single``.
+    ``bootstrap`` resamples measure stability (0 to skip: ``stability`` is then null).
+    """
+    if method not in METHODS:
+        raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise MintError(f"--bootstrap: expected a non-negative integer, got {bootstrap!r}")
+    ps = ProfileSet.from_dict(profiles, source)
+    kk = parse_k(k, len(ps.tasks))
+    plan, params = resolve(ps, method, kk, int(seed), split_uniqueness, like)
+    labels = partition(ps, plan)
+    order = interaction_order(ps) if method == "mint" else ps.tasks if method == "single" else ()
+    groups = naming.to_groups(ps.tasks, labels, order)
+    params["bootstrap"] = bootstrap
+    return stamp(
+        {
+            "method": method,
+            "params": params,
+            "groups": groups,
+            "assignment": dict(zip(ps.tasks, labels)),
+            "stability": stability(ps, plan, labels, bootstrap, int(seed)) if bootstrap else None,
+        }
+    )

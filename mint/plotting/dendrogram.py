@@ -1,0 +1,72 @@
+"""Dendrogram of the tasks and the task-distance heatmap in the dendrogram's leaf order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
+
+from mint.clustering.distances import condensed, profile_distance, score_distance
+from mint.clustering.profiles import ProfileSet
+from mint.errors import MintError
+from mint.plotting.scores import task_height
+from mint.plotting.style import group_colors, new_figure, ordered_groups, task_groups
+
+DISTANCES = ("score", "profile")
+
+
+def leaf_order(d: np.ndarray, method: str = "average") -> tuple[np.ndarray, list[int]]:
+    """Linkage of a square distance matrix with optimal leaf ordering, and its leaf order."""
+    y = condensed(d)
+    z = optimal_leaf_ordering(linkage(y, method=method), y)
+    return z, dendrogram(z, no_plot=True)["leaves"]
+
+
+def dendrogram_chart(
+    profiles: dict[str, Any], groups: dict[str, Any] | None = None, distance: str = "score"
+) -> Figure | None:
+    """Average-linkage dendrogram (optimal leaf ordering) beside the distance heatmap in leaf order.
+
+    ``distance``: ``score`` for the MINT distance |score(A) - score(B)|, ``profile`` for the Euclidean
+    distance of standardised profile vectors. ``None`` for fewer than two tasks.
+    """
+    if distance not in DISTANCES:
+        raise MintError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
+    ps = ProfileSet.from_dict(profiles)
+    n = len(ps.tasks)
+    if n < 2:
+        return None
+    d = score_distance(ps.score) if distance == "score" else profile_distance(ps)
+    z, leaves = leaf_order(d)
+    side = max(4.0, task_height(n, 0.24, 1.0))
+    height = side + 1.2
+    fig = new_figure(side + 4.0, height)
+    gs = fig.add_gridspec(2, 2, width_ratios=(1.0, side / 2.2), height_ratios=(side, 0.22),
+                          wspace=0.02, hspace=0.08, left=0.04, right=0.72, top=1 - 0.75 / height, bottom=0.06)
+    ax_d = fig.add_subplot(gs[0, 0])
+    ax_h = fig.add_subplot(gs[0, 1])
+    ax_c = fig.add_subplot(gs[1, 1])
+    dendrogram(z, orientation="left", no_labels=True, ax=ax_d, color_threshold=0, above_threshold_color="0.25")
+    ax_d.set_ylim(0, 10 * n)
+    ax_d.axis("off")
+    ordered = d[np.ix_(leaves, leaves)]
+    im = ax_h.imshow(ordered, cmap="viridis_r", origin="lower", aspect="auto",
+                     extent=(-0.5, n - 0.5, -0.5, n - 0.5), interpolation="nearest")
+    ax_h.set_xticks([])
+    names = [ps.tasks[i] for i in leaves]
+    ax_h.set_yticks(np.arange(n), names, fontsize=8 if n <= 30 else 7)
+    ax_h.yaxis.tick_right()
+    assign = task_groups(ps.tasks, groups)
+    if groups is not None:
+        colors = group_colors(ordered_groups(assign))
+        for tick, t in zip(ax_h.get_yticklabels(), names):
+            tick.set_color(colors[assign[t]])
+    what = "d(A,B) = |MINT(A) - MINT(B)|" if distance == "score" else "distance of standardised profile vectors"
+    cb = fig.colorbar(im, cax=ax_c, orientation="horizontal")
+    cb.set_label(what, fontsize=8)
+    fig.suptitle(f"Task dendrogram (average linkage, optimal leaf order) and distances\n{what}; "
+                 "columns in the order of the rows" + ("; names coloured by group" if groups is not None else ""),
+                 fontsize=10, x=0.42, y=1 - 0.1 / height, va="top")
+    return fig

@@ -1,0 +1,194 @@
+"""Figures: valid images whose content follows the input, readable labels, the plot command."""
+
+import copy
+import io
+import itertools
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mint.cli import main
+from mint.clustering import group
+from mint.clustering.synthetic import planted_profiles
+from mint.errors import MintError
+from mint.plotting import (interaction_map, pid_chart, plot_all, project, results_chart, score_chart,
+                           shares)
+from mint.clustering.profiles import ProfileSet
+
+DPI = 40
+
+
+def report(profiles, base=0.5):
+    rows = {}
+    for j, name in enumerate(("zero_shot", "all", "random", "single", "mint")):
+        tasks = {t: base + 0.05 * j + 0.01 * i for i, t in enumerate(profiles["tasks"])}
+        rows[name] = {"mean": float(np.mean(list(tasks.values()))), "tasks": tasks, "groups": {},
+                      "trainable_params": 100, "train_seconds": 1.0}
+    return {"mint_version": "0", "schema": 1, "metric": "accuracy", "rows": rows}
+
+
+def png_pixels(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def visible_text_boxes(fig):
+    """(text, display box) of every text drawn: figure texts, axes texts, titles, legends, and the
+    tick labels of axes that show their axis."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = list(fig.texts)
+    for ax in fig.findobj(lambda a: hasattr(a, "get_xticklabels") and hasattr(a, "texts")):
+        texts += list(ax.texts) + [ax.title, ax._left_title, ax._right_title]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts() + [ax.get_legend().get_title()]
+        if ax.axison:
+            texts += ax.get_xticklabels() + ax.get_yticklabels()
+    texts = [t for t in texts if t.get_visible() and t.get_text().strip()]
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_profiles(sizes=(3, 3, 3), seed=1)
+
+
+def test_projection_and_shares():
+    corners = project(np.eye(3))
+    assert np.allclose(corners, [[0, 0], [1, 0], [0.5, np.sqrt(3) / 2]])
+    p = planted_profiles(sizes=(1, 1, 1), pid=False, jitter=0.0)
+    s, source = shares(ProfileSet.from_dict(p))
+    assert source == "agreement" and np.allclose(s.sum(axis=1), 1.0)
+    # agreement (0.93, 0.92) is mostly redundancy; (0.95, 0.05) mostly uniqueness; (0.08, 0.07) synergy
+    assert list(s.argmax(axis=1)) == [0, 1, 2]
+
+
+def test_plot_all_writes_valid_pngs_and_index(planted, tmp_path):
+    g = group(planted, bootstrap=0)
+    paths = plot_all(planted, g, report(planted), out_dir=tmp_path / "fig", dpi=DPI)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["interaction_map.png", "mint_scores.png", "pid_atoms.png", "dendrogram.png",
+                            "results_tasks.png", "results_mean.png", "index.json"])
+    for p in paths[:-1]:
+        with Image.open(p) as im:
+            im.verify()
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.width >= 150 and im.height >= 100
+            assert np.asarray(im.convert("L")).std() > 5  # not a blank canvas
+    index = json.loads((tmp_path / "fig" / "index.json").read_text())
+    assert index["schema"] == 1 and {f["file"] for f in index["figures"]} == set(names) - {"index.json"}
+    assert index["skipped"] == []
+    with pytest.raises(MintError, match="already exists"):
+        plot_all(planted, out_dir=tmp_path / "fig", dpi=DPI)
+
+
+def test_pixels_follow_the_input(planted):
+    other = planted_profiles(sizes=(3, 3, 3), seed=7, jitter=0.15)
+    for make in (interaction_map, score_chart, pid_chart):
+        a, b = png_pixels(make(planted)), png_pixels(make(other))
+        assert a.shape != b.shape or (a != b).any(), make.__name__
+        assert (png_pixels(make(planted)) == a).all(), make.__name__  # and is repeatable
+    g = group(planted, bootstrap=0)
+    assert (png_pixels(interaction_map(planted, g)) != png_pixels(interaction_map(planted))).any()
+
+
+def test_svg_format(planted, tmp_path):
+    paths = plot_all(planted, out_dir=tmp_path, fmt="svg", dpi=DPI)
+    svg = (tmp_path / "interaction_map.svg").read_text()
+    assert "<svg" in svg and "synergy" in svg
+    assert len([p for p in paths if p.suffix == ".svg"]) == 4
+    with pytest.raises(MintError, match="not supported"):
+        plot_all(planted, out_dir=tmp_path / "x", fmt="jpg")
+
+
+@pytest.mark.parametrize("sizes", [(14, 14, 12), (5, 5, 5)])
+def test_labels_do_not_overlap(sizes):
+    p = planted_profiles(sizes=sizes, seed=4, jitter=0.06)
+    g = group(p, bootstrap=0)
+    fig = interaction_map(p, g)
+    boxes = visible_text_boxes(fig)
+    n = sum(sizes)
+    labels = [b for t, b in boxes if t.isdigit() or t in p["tasks"]]
+    assert len(labels) >= n  # every task is labelled (by number + key, or by name)
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (ta, tb)
+    area = fig.bbox
+    assert all(area.contains(b.x0, b.y0) and area.contains(b.x1, b.y1) for _, b in boxes)
+
+
+def test_without_pid(planted, tmp_path):
+    p = copy.deepcopy(planted)
+    for t in p["tasks"].values():
+        t["pid"] = None
+    assert pid_chart(p) is None
+    fig = interaction_map(p)
+    assert "agreement" in fig.axes[0].get_title()
+    plot_all(p, out_dir=tmp_path, dpi=DPI)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert {"name": "pid_atoms", "reason": "no task in the profiles has PID"} in index["skipped"]
+    assert not (tmp_path / "pid_atoms.png").exists()
+
+
+def test_one_task_skips_dendrogram(tmp_path):
+    p = planted_profiles(sizes=(1,), kinds=("synergy",))
+    plot_all(p, out_dir=tmp_path, dpi=DPI)
+    assert not (tmp_path / "dendrogram.png").exists() and (tmp_path / "interaction_map.png").exists()
+
+
+def test_results_chart(planted, tmp_path):
+    paths = results_chart(report(planted), tmp_path, dpi=DPI)
+    assert [p.name for p in paths] == ["results_tasks.png", "results_mean.png"]
+    a = np.asarray(Image.open(paths[1]).convert("L"))
+    results_chart(report(planted, base=0.1), tmp_path / "b", dpi=DPI)
+    b = np.asarray(Image.open(tmp_path / "b" / "results_mean.png").convert("L"))
+    assert a.shape != b.shape or (a != b).any()
+    bad = report(planted)
+    bad["rows"]["mint"]["tasks"]["synergy_0"] = "high"
+    with pytest.raises(MintError, match="rows.mint.tasks.synergy_0"):
+        results_chart(bad, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_plot_cli(planted, tmp_path):
+    prof = tmp_path / "profiles.json"
+    prof.write_text(json.dumps(planted))
+    grp = tmp_path / "groups.json"
+    grp.write_text(json.dumps(group(planted, bootstrap=0)))
+    rep = tmp_path / "report.json"
+    rep.write_text(json.dumps(report(planted)))
+    out = tmp_path / "figs"
+    args = ["plot", str(prof), "--groups", str(grp), "--results", str(rep), "--out", str(out), "--dpi", str(DPI)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((out / "index.json").read_text())["figures"]) == 6
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and "--force" in r.output
+    assert CliRunner().invoke(main, args + ["--force"]).exit_code == 0
+
+
+def test_plot_cli_bad_inputs(planted, tmp_path):
+    prof = tmp_path / "profiles.json"
+    prof.write_text(json.dumps(planted))
+    stray = tmp_path / "stray.json"
+    stray.write_text(json.dumps({"groups": {"a": ["not_a_task"]}}))
+    bad_rep = tmp_path / "rep.json"
+    bad_rep.write_text(json.dumps({"schema": 1, "rows": {}}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**planted, "schema": 3}))
+    cases = [
+        ([str(prof), "--groups", str(stray)], "not_a_task"),
+        ([str(prof), "--results", str(bad_rep)], "rows"),
+        ([str(other)], "schema 3"),
+        ([str(prof), "--format", "gif"], "gif"),
+    ]
+    for i, (args, message) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        r = CliRunner().invoke(main, ["plot", *args, "--out", str(out)])
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], r.output
+        assert not out.exists() or not any(out.iterdir())
