@@ -7,12 +7,16 @@ from pathlib import Path
 import click
 
 from mint.clustering import METHODS, group, load_profiles
+from mint.clustering.methods import AFFINITY_METHODS
+from mint.errors import MintError
 from mint.io import atomic_write_json, check_output
+
+ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
 
 @click.command("cluster")
-@click.argument("profiles", type=click.Path(path_type=Path))
-@click.option("--method", default="mint", show_default=True, help=f"One of: {', '.join(METHODS)}.")
+@click.argument("profiles", type=click.Path(path_type=Path), required=False)
+@click.option("--method", default="mint", show_default=True, help=f"One of: {', '.join(ALL_METHODS)}.")
 @click.option("--k", "k", default="auto", show_default=True,
               help="Number of groups, or 'auto' (mint: interaction types; others: best silhouette).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="groups.json to write.")
@@ -21,11 +25,31 @@ from mint.io import atomic_write_json, check_output
 @click.option("--like", type=click.Path(path_type=Path), help="random: copy the group sizes of this groups.json.")
 @click.option("--bootstrap", default=200, show_default=True, type=int,
               help="Resamples for the stability report (0 to skip).")
+@click.option("--suite", help=f"{'/'.join(AFFINITY_METHODS)}: the task suite (file or builtin:<name>).")
+@click.option("--model", help=f"{'/'.join(AFFINITY_METHODS)}: the backbone (tiny, a local folder, a cached id).")
+@click.option("--steps", default=8, show_default=True, type=int,
+              help="gradient: warm-up steps of the shared adapter; tag: lookahead steps averaged.")
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Shared adapter learning rate.")
+@click.option("--batch-size", default=4, show_default=True, type=int, help="Affinity batch size per task.")
+@click.option("--max-samples", default=16, show_default=True, type=int, help="Train samples per task used.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", default="float32", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def command(profiles: Path, method: str, k: str, out: Path, seed: int, split_uniqueness: bool,
-            like: Path | None, bootstrap: int, force: bool) -> None:
-    """Group the tasks in PROFILES (a profiles.json) and write groups.json."""
+def command(profiles: Path | None, method: str, k: str, out: Path, seed: int, split_uniqueness: bool,
+            like: Path | None, bootstrap: int, suite: str | None, model: str | None, steps: int, lr: float,
+            batch_size: int, max_samples: int, device: str, dtype: str, force: bool) -> None:
+    """Group the tasks in PROFILES (a profiles.json) and write groups.json.
+
+    The learned-affinity baselines (gradient, tag, instruction) need no profiles but --suite and --model.
+    """
+    if method not in ALL_METHODS:
+        raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
     check_output(out, force)
+    if method in AFFINITY_METHODS:
+        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, dtype)
+        return
+    if profiles is None:
+        raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
     data = load_profiles(profiles)
     result = group(data, method=method, k=k, seed=seed, split_uniqueness=split_uniqueness,
                    like=like, bootstrap=bootstrap, source=str(profiles))
@@ -37,3 +61,30 @@ def command(profiles: Path, method: str, k: str, out: Path, seed: int, split_uni
     stab = result["stability"]
     tail = f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
     click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes}){tail}")
+
+
+def _affinity(method: str, k: str, out: Path, seed: int, suite: str | None, model: str | None, steps: int,
+              lr: float, batch_size: int, max_samples: int, device: str, dtype: str) -> None:
+    """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
+    if not suite or not model:
+        raise MintError(f"--method {method}: needs --suite and --model (it trains a shared adapter)")
+    from mint.clustering.affinity import affinity_grouping
+    from mint.models import load_model
+    from mint.tasks import load_suite
+
+    tasks = load_suite(suite, seed=seed, max_train=max_samples)
+    vlm = load_model(model, device=device, dtype=dtype)
+    kk: int | str = k if k == "auto" else _int_k(k)
+    result = affinity_grouping(vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
+                               max_samples=max_samples)
+    result["params"].update({"suite": suite, "model": model})
+    atomic_write_json(out, result)
+    sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
+    click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes})")
+
+
+def _int_k(k: str) -> int:
+    try:
+        return int(k)
+    except ValueError:
+        raise MintError(f"--k: expected a number of groups or 'auto', got {k!r}") from None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,10 +34,11 @@ from sklearn.metrics import silhouette_score
 from mint.clustering import naming, tag
 from mint.clustering.choose_k import MAX_K, candidate_ks
 from mint.clustering.distances import condensed
+from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import stamp
 
-METHODS = ("gradient", "tag", "instruction")
+METHODS = AFFINITY_METHODS
 FEATURES = ("both", "text", "image")
 #: options beyond the common ones, with their defaults
 OPTIONS: dict[str, Any] = {
@@ -239,7 +241,9 @@ def shared_adapter(vlm: Any, *, rank: int = 8, alpha: float = 16, tower: str = "
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=regex, bias="none")
-        peft_model = get_peft_model(base, config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # transformers deprecations that peft triggers
+            peft_model = get_peft_model(base, config)
     peft_model.eval()
     vlm.model = peft_model
     try:
@@ -313,9 +317,9 @@ def _task_gradients(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, 
                 tokens += n
             if tokens == 0:
                 raise MintError(f"task {t.name!r}: its answers give no tokens to compute a loss on")
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
+            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
                               for p in params]) / tokens
-            rows.append(flat.cpu().numpy())
+            rows.append(flat.cpu().numpy())  # float32: n_tasks x adapter size stays small on CPU
             bar.update(1)
     for p in params:
         p.grad = None
@@ -395,13 +399,14 @@ def _task_embeddings(vlm: Any, tasks: list[Any], examples: dict[str, list[Any]],
 
 # ---------------------------------------------------------------------------------------------- grouping
 def _cosine(x: np.ndarray) -> np.ndarray:
-    """Cosine similarity between rows; a zero row is similar only to itself (and to other zero rows: 0)."""
-    x = np.asarray(x, np.float64)
+    """Cosine similarity between rows (diagonal 1); a zero row has similarity 0 to every other row."""
+    x = np.asarray(x)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
     if not np.isfinite(x).all():
         raise MintError("task vectors contain NaN or infinite values (the loss diverged?)")
     norms = np.linalg.norm(x, axis=1)
-    u = x / np.where(norms > 0, norms, 1.0)[:, None]
-    sim = np.clip(u @ u.T, -1.0, 1.0)
+    u = x / np.where(norms > 0, norms, 1.0).astype(x.dtype)[:, None]
+    sim = np.clip((u @ u.T).astype(np.float64), -1.0, 1.0)
     np.fill_diagonal(sim, 1.0)
     return sim
 

@@ -21,6 +21,8 @@ from mint.errors import MintError
 FEATURE_METHODS = ("agglomerative", "kmeans", "spectral")
 BASELINES = ("random", "all", "single")
 METHODS = ("mint", *FEATURE_METHODS, *BASELINES)
+#: learned-affinity baselines: they need the suite and the model (see mint.clustering.affinity)
+AFFINITY_METHODS = ("gradient", "tag", "instruction")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,24 @@
+"""``mint demo``: ``mint run`` on the config shipped with the package (default suite, ``tiny`` backbone)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import click
+
+
+@click.command("demo")
+@click.option("--out", default="mint-demo", show_default=True, help="Output folder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Redo every stage, even cached ones.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+def command(out: str, seed: int, force: bool, progress: bool) -> None:
+    """Run the whole pipeline on the embedded default suite and the tiny backbone (CPU, a few minutes)."""
+    from mint.pipeline import load_run_config, run_pipeline, summary_table
+
+    with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:
+        cfg = load_run_config(path, {"out": out, "seed": seed})
+    click.echo(f"mint demo: default suite + tiny backbone -> {cfg.out}", err=True)
+    report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
+    click.echo(summary_table(report))
+    click.echo(f"report: {cfg.out / 'report.md'}")

@@ -1,0 +1,23 @@
+"""``mint run config.yaml``: the whole pipeline, each stage cached by a hash of its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", default=None, help="Output folder (overrides the config's `out`).")
+@click.option("--seed", type=int, default=None, help="Seed (overrides the config's `seed`).")
+@click.option("--force", is_flag=True, help="Redo every stage, even those whose inputs did not change.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+def command(config: Path, out: str | None, seed: int | None, force: bool, progress: bool) -> None:
+    """Predict, profile, cluster, plot, tune each grouping, evaluate and report, as CONFIG says."""
+    from mint.pipeline import load_run_config, run_pipeline, summary_table
+
+    cfg = load_run_config(config, {"out": out, "seed": seed})
+    report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
+    click.echo(summary_table(report))
+    click.echo(f"report: {cfg.out / 'report.md'}")

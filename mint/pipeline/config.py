@@ -1,0 +1,146 @@
+"""The ``mint run`` config: one YAML/JSON file describing the whole pipeline, validated up front.
+
+Every section is optional; unknown keys are errors that name the key. Paths are taken relative to the
+config file's folder (``builtin:`` suites and model ids are left as they are).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mint.errors import MintError
+from mint.io import read_config
+
+#: defaults of every section; a config file overrides any part of them
+DEFAULTS: dict[str, Any] = {
+    "suite": "builtin:default",
+    "model": "tiny",
+    "out": "mint-run",
+    "seed": 0,
+    "device": "cpu",
+    "dtype": "float32",
+    "max_train": None,
+    "max_test": None,
+    "predict": {"modes": "both,image,text", "split": "train", "batch_size": 16, "features": True,
+                "max_samples": None, "text_only_image": "auto"},
+    "profile": {"samples": 10, "size": None, "similarity": "exact", "thresholds": [1.5, 0.5],
+                "decide_by": "raw", "bins": 20, "pid_target": "answer"},
+    "cluster": {"methods": ["mint", "all", "random", "single"], "k": "auto", "split_uniqueness": False,
+                "bootstrap": 200, "affinity": {}},
+    "plot": {"format": "png"},
+    "tune": {},
+    "evaluate": {"zero_shot": True, "batch_size": 16},
+}
+SECTIONS = ("predict", "profile", "cluster", "plot", "tune", "evaluate")
+
+
+@dataclass
+class RunConfig:
+    """A validated pipeline config: the top-level keys and each stage's section."""
+
+    data: dict[str, Any]
+    source: str = "config"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def out(self) -> Path:
+        return Path(self.data["out"])
+
+
+def _merge(source: str, user: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in user.items():
+        if key not in DEFAULTS:
+            raise MintError(f"{source}: unknown key {key!r} (expected one of {', '.join(DEFAULTS)})")
+        if key in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise MintError(f"{source}: {key}: expected a mapping of options")
+            if key != "tune":  # tune options are checked by TuneConfig, which knows them
+                for sub in value:
+                    if sub not in DEFAULTS[key]:
+                        raise MintError(f"{source}: {key}.{sub}: unknown option (expected one of "
+                                        f"{', '.join(DEFAULTS[key])})")
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check(source: str, cfg: dict[str, Any]) -> None:
+    from mint.clustering import METHODS
+    from mint.clustering.affinity import OPTIONS as AFFINITY_OPTIONS
+    from mint.clustering.methods import AFFINITY_METHODS
+    from mint.tuning.config import RUN_KEYS, TuneConfig
+
+    for key in ("suite", "model", "out", "device", "dtype"):
+        if not isinstance(cfg[key], str) or not cfg[key]:
+            raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
+    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
+        raise MintError(f"{source}: seed: expected an integer, got {cfg['seed']!r}")
+    for key in ("max_train", "max_test"):
+        v = cfg[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise MintError(f"{source}: {key}: expected a positive integer or null, got {v!r}")
+    methods = cfg["cluster"]["methods"]
+    if isinstance(methods, str):
+        methods = cfg["cluster"]["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
+    if not isinstance(methods, list) or not methods:
+        raise MintError(f"{source}: cluster.methods: expected a non-empty list of grouping methods")
+    for m in methods:
+        if m not in (*METHODS, *AFFINITY_METHODS):
+            raise MintError(f"{source}: cluster.methods: unknown method {m!r} (choose from "
+                            f"{', '.join((*METHODS, *AFFINITY_METHODS))})")
+    affinity = cfg["cluster"]["affinity"]
+    if not isinstance(affinity, dict):
+        raise MintError(f"{source}: cluster.affinity: expected a mapping of options")
+    for key in affinity:
+        if key not in (*AFFINITY_OPTIONS, "steps", "batch_size", "lr", "max_samples"):
+            raise MintError(f"{source}: cluster.affinity.{key}: unknown option")
+    if len(set(methods)) != len(methods):
+        raise MintError(f"{source}: cluster.methods: a method is listed twice")
+    if cfg["plot"]["format"] not in ("png", "svg"):
+        raise MintError(f"{source}: plot.format: expected png or svg, got {cfg['plot']['format']!r}")
+    tune = {k.replace("-", "_"): v for k, v in cfg["tune"].items()}
+    clash = [k for k in tune if k in RUN_KEYS]
+    if clash:
+        raise MintError(f"{source}: tune.{clash[0]}: set it at the top level of the run config, not under tune")
+    tune.setdefault("seed", cfg["seed"])
+    if cfg["max_train"] is not None:
+        tune.setdefault("max_train", cfg["max_train"])
+    TuneConfig.from_dict(tune, f"{source}: tune")  # names the bad key or value
+    cfg["tune"] = tune
+
+
+def _resolve_paths(cfg: dict[str, Any], base: Path) -> None:
+    suite = cfg["suite"]
+    if not suite.startswith("builtin:") and not Path(suite).is_absolute():
+        cfg["suite"] = str((base / suite).resolve())
+    model = cfg["model"]
+    if model != "tiny" and (base / model).exists() and not Path(model).is_absolute():
+        cfg["model"] = str((base / model).resolve())
+
+
+def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read, merge with the defaults and validate a run config (``None``: defaults only).
+
+    ``overrides`` (e.g. ``--out`` and ``--seed`` from the command line) win over the file.
+    """
+    user: dict[str, Any] = {}
+    source, base = "run config", Path.cwd()
+    if path is not None:
+        user = read_config(path, "run config")
+        source, base = str(path), Path(path).resolve().parent
+    cfg = _merge(source, {**user, **{k: v for k, v in (overrides or {}).items() if v is not None}})
+    if "out" in user and not (overrides or {}).get("out") and not Path(cfg["out"]).is_absolute():
+        cfg["out"] = str(base / cfg["out"])
+    _check(source, cfg)
+    _resolve_paths(cfg, base)
+    return RunConfig(cfg, source, base)

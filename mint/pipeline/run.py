@@ -1,0 +1,180 @@
+"""The whole pipeline: predict, profile, cluster, plot, tune each compared grouping, evaluate, report.
+
+Output folder layout::
+
+    predictions.jsonl (+ .meta.json)   .mint-cache/   profiles.json   groups/<method>.json
+    figures/   runs/<method>/ (mint tune run folders, with eval.json)   report.json   report.md
+    pipeline.json   .stages/
+
+Each stage is cached by a hash of its inputs (see :mod:`mint.pipeline.stages`), so a re-run only redoes
+what changed, and an interrupted tuning stage resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mint.io import atomic_write_json, read_json, stamp
+from mint.pipeline.config import RunConfig
+from mint.pipeline.stages import StageCache
+
+
+def _model_identity(spec: str) -> Any:
+    """What identifies the backbone's weights: its resolved path and weight files (sizes, mtimes)."""
+    from mint.models import resolve_model
+    from mint.models.runner import weights_id
+
+    source = resolve_model(spec)
+    return {"spec": spec, "weights": weights_id(source)}
+
+
+def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every stage of ``cfg`` into ``cfg.out``; return the report (report.json content)."""
+    from mint.cli.predict_cmd import run_predict
+    from mint.clustering import group
+    from mint.clustering.affinity import affinity_grouping
+    from mint.clustering.methods import AFFINITY_METHODS
+    from mint.models import load_model
+    from mint.plotting import plot_all
+    from mint.profiling import profile_predictions
+    from mint.tasks import load_suite
+    from mint.tuning import TuneConfig, build_report, evaluate_run, tune_groups
+
+    c = cfg.data
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    stages = StageCache(out, force=force, log=log)
+    model_id = _model_identity(c["model"])
+    seed = c["seed"]
+    t_start = time.perf_counter()
+
+    # ------------------------------------------------------------------ predict + profile
+    pred = dict(c["predict"])
+    cap_key = "max_train" if pred["split"] == "train" else "max_test"
+    if pred["max_samples"] is None:
+        pred["max_samples"] = c[cap_key]
+    preds_path = out / "predictions.jsonl"
+    k_predict = stages.run(
+        "predict", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "seed": seed, **pred},
+        [preds_path],
+        lambda resume: run_predict(suite=c["suite"], model=c["model"], out=preds_path, modes=pred["modes"],
+                                   split=pred["split"], batch_size=pred["batch_size"], device=c["device"],
+                                   dtype=c["dtype"], features=pred["features"], max_samples=pred["max_samples"],
+                                   seed=seed, text_only_image=pred["text_only_image"], progress=progress))
+
+    profiles_path = out / "profiles.json"
+    prof = dict(c["profile"])
+
+    def do_profile(resume: bool) -> None:
+        atomic_write_json(profiles_path, profile_predictions(preds_path, seed=seed, **prof))
+
+    k_profile = stages.run("profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile)
+    profiles = read_json(profiles_path, "profiles.json")
+
+    tune_cfg = TuneConfig.from_dict(dict(c["tune"]), f"{cfg.source}: tune")
+    tasks_cache: list[Any] = []
+
+    def tasks() -> list[Any]:
+        """The suite as tuning and evaluation see it (loaded once, on first use)."""
+        if not tasks_cache:
+            tasks_cache.extend(load_suite(c["suite"], seed=seed, max_train=tune_cfg.max_train,
+                                          max_test=c["max_test"]))
+        return tasks_cache
+
+    # ------------------------------------------------------------------ groupings
+    cl = c["cluster"]
+    methods = list(cl["methods"])
+    group_keys: dict[str, str] = {}
+    group_files: dict[str, Path] = {}
+    # `random` is size-matched to the MINT grouping, so the reference comes first
+    for method in sorted(methods, key=lambda m: m == "random"):
+        path = out / "groups" / f"{method}.json"
+        like = group_files.get("mint") if method == "random" else None
+        inputs = {"profile": k_profile, "method": method, "seed": seed, "k": cl["k"],
+                  "split_uniqueness": cl["split_uniqueness"], "bootstrap": cl["bootstrap"],
+                  "like": group_keys.get("mint") if like else None}
+
+        if method in AFFINITY_METHODS:  # learned from the model, not from the profiles
+            inputs = {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "method": method, "seed": seed,
+                      "k": cl["k"], "max_train": c["max_train"], **cl["affinity"]}
+
+        def do_cluster(resume: bool, method: str = method, path: Path = path, like: Path | None = like) -> None:
+            if method in AFFINITY_METHODS:
+                vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+                payload = affinity_grouping(vlm, tasks(), method, cl["k"], seed=seed, progress=progress,
+                                            **cl["affinity"])
+            else:
+                payload = group(profiles, method=method, k=cl["k"], seed=seed,
+                                split_uniqueness=cl["split_uniqueness"], like=str(like) if like else None,
+                                bootstrap=cl["bootstrap"], source=str(profiles_path))
+            atomic_write_json(path, payload)
+
+        group_keys[method] = stages.run(f"cluster/{method}", inputs, [path], do_cluster)
+        group_files[method] = path
+
+    # ------------------------------------------------------------------ profile figures
+    fig_dir = out / "figures"
+    lead = "mint" if "mint" in methods else methods[0]
+    fmt = c["plot"]["format"]
+    stages.run("plot", {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
+               [fig_dir / "index.json"],
+               lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True))
+
+    # ------------------------------------------------------------------ tune + evaluate each grouping
+    meta = {"suite": c["suite"], "model": c["model"], "dtype": c["dtype"], "max_train": tune_cfg.max_train,
+            "max_test": c["max_test"]}
+    evals: dict[str, dict[str, Any]] = {}
+    eval_keys: dict[str, str] = {}
+    ev = c["evaluate"]
+    for i, method in enumerate(methods):
+        run_dir = out / "runs" / method
+
+        def do_tune(resume: bool, method: str = method, run_dir: Path = run_dir) -> None:
+            vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+            resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
+            tune_groups(vlm, tasks(), read_json(group_files[method]), run_dir, tune_cfg, resume=resumable,
+                        force=not resumable, meta={**meta, "groups_file": str(group_files[method])},
+                        progress=progress)
+
+        k_tune = stages.run(f"tune/{method}", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"],
+                                               "groups": group_keys[method], "tune": tune_cfg.to_dict(),
+                                               "max_test": c["max_test"]},
+                            [run_dir / "tune.json"], do_tune)
+        zero_shot = bool(ev["zero_shot"]) and i == 0
+
+        def do_eval(resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot) -> None:
+            vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+            evaluate_run(run_dir, tasks(), vlm=vlm, zero_shot=zero_shot, batch_size=ev["batch_size"],
+                         progress=progress, force=True)
+
+        eval_keys[method] = stages.run(f"evaluate/{method}", {"tune": k_tune, "zero_shot": zero_shot,
+                                                              "batch_size": ev["batch_size"]},
+                                       [run_dir / "eval.json"], do_eval)
+        evals[method] = read_json(run_dir / "eval.json", "eval.json")
+
+    # ------------------------------------------------------------------ report
+    report_path = out / "report.json"
+    stages.run("report", {"evaluations": eval_keys, "format": fmt}, [report_path, out / "report.md"],
+               lambda resume: build_report(evals, out, force=True, fmt=fmt))
+    atomic_write_json(out / "pipeline.json", stamp({
+        "config": c, "source": cfg.source,
+        "stages": [{"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
+                   for r in stages.results],
+        "seconds": round(time.perf_counter() - t_start, 3)}))
+    return read_json(report_path, "report.json")
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """A short terminal table: one line per compared setting (mean score, groups, params, seconds)."""
+    head = f"{'setting':<12} {'mean':>6} {'groups':>6} {'trainable':>10} {'train s':>8}"
+    lines = [head, "-" * len(head)]
+    for name, row in report["rows"].items():
+        mean = "n/a" if row.get("mean") is None else f"{row['mean']:.3f}"
+        params = row.get("trainable_params") or 0
+        secs = row.get("train_seconds") or 0.0
+        lines.append(f"{name:<12} {mean:>6} {len(row.get('groups') or {}):>6} {params:>10} {secs:>8.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""`mint run`: the whole pipeline on a tiny random LLaVA and the mini suite, stage caching, config errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from helpers_models import make_tiny_llava
+from mint.cli import main
+from mint.errors import MintError
+from mint.pipeline import load_run_config, run_pipeline
+
+
+def _config(tmp: Path, model: str, **tune) -> Path:
+    cfg = {"suite": "builtin:mini", "model": model, "out": "out", "max_train": 8, "max_test": 4,
+           "predict": {"batch_size": 16}, "profile": {"samples": 3},
+           "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
+           "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0, **tune}, "evaluate": {"batch_size": 16}}
+    path = tmp / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _stages(out: Path) -> dict[str, bool]:
+    data = json.loads((out / "pipeline.json").read_text())
+    return {s["stage"]: s["cached"] for s in data["stages"]}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    model = make_tiny_llava(tmp / "model")
+    cfg_path = _config(tmp, model)
+    result = CliRunner().invoke(main, ["run", str(cfg_path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return tmp, model, cfg_path, result
+
+
+def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
+    tmp, _, _, result = first_run
+    out = tmp / "out"
+    for rel in ("predictions.jsonl", "profiles.json", "groups/mint.json", "groups/all.json", "groups/single.json",
+                "figures/index.json", "runs/mint/tune.json", "runs/all/eval.json", "report.json", "report.md"):
+        assert (out / rel).exists(), rel
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["rows"]) == ["zero_shot", "mint", "all", "single", "instruction"]
+    for method in ("mint", "all", "single", "instruction"):
+        ev = json.loads((out / "runs" / method / "eval.json").read_text())
+        row = report["rows"][method]
+        assert row["tasks"] == {t: v["score"] for t, v in ev["tasks"].items()}
+        assert row["mean"] == pytest.approx(sum(row["tasks"].values()) / len(row["tasks"]))
+        assert row["trainable_params"] > 0
+    zs = json.loads((out / "runs" / "mint" / "eval.json").read_text())["zero_shot"]
+    assert report["rows"]["zero_shot"]["tasks"] == {t: v["score"] for t, v in zs["tasks"].items()}
+    assert len(report["rows"]["single"]["groups"]) == len(report["tasks"])
+    assert "zero_shot" in result.output and "report:" in result.output
+    assert all(cached is False for cached in _stages(out).values())
+
+
+def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
+    tmp, model, cfg_path, _ = first_run
+    out = tmp / "out"
+    before = (out / "report.json").read_bytes()
+    run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
+    assert all(_stages(out).values())
+    assert (out / "report.json").read_bytes() == before
+
+    _config(tmp, model, lr=0.01)  # only the tuning options change
+    run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
+    stages = _stages(out)
+    assert all(stages[s] for s in ("predict", "profile", "cluster/mint", "plot"))
+    assert not any(stages[s] for s in ("tune/mint", "evaluate/mint", "tune/all", "report"))
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"colour": 1}, "unknown key 'colour'"),
+    ({"tune": {"lr": -1}}, "lr: must be positive"),
+    ({"cluster": {"methods": ["mint", "nope"]}}, "unknown method 'nope'"),
+    ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
+    ({"max_test": 0}, "max_test"),
+    ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
+])
+def test_bad_config_is_a_one_line_error(tmp_path, patch, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"suite": "builtin:mini", **patch}))
+    with pytest.raises(MintError, match=message):
+        load_run_config(path)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "Error:" in result.output and message.split("'")[0] in result.output
+    assert not (tmp_path / "mint-run").exists()
+
+
+def test_missing_config_file(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2 and "no such run config" in result.output
+
+
+def test_demo_config_is_valid():
+    from importlib import resources
+
+    with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:
+        cfg = load_run_config(path, {"out": "somewhere"})
+    assert cfg["suite"] == "builtin:default" and cfg["model"] == "tiny"
+    assert cfg.out == Path("somewhere")
