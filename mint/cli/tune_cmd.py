@@ -1,0 +1,118 @@
+"""``mint tune``: one LoRA adapter per group of a groups.json on one shared backbone.
+
+Options come from (lowest to highest priority) the defaults, the run being resumed, ``--config``
+(YAML/JSON with the same names), and the command line. Under ``accelerate launch`` / ``torchrun``
+the training is data-parallel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from mint.errors import MintError
+from mint.io import read_config
+from mint.tuning.config import RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
+
+_SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+@click.command("tune")
+@click.option("--suite", help="Suite file or builtin:<name> (e.g. builtin:default).")
+@click.option("--model", help="Hugging Face id or local path (offline), or 'tiny'.")
+@click.option("--groups", type=click.Path(path_type=Path), help="groups.json from mint cluster.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder to write.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="YAML/JSON file with any of these options (command-line options win).")
+@click.option("--tower", type=click.Choice(TOWERS), default="language", show_default=True,
+              help="Where LoRA goes.")
+@click.option("--rank", type=int, default=8, show_default=True)
+@click.option("--alpha", type=float, default=16.0, show_default=True)
+@click.option("--dropout", type=float, default=0.05, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--scheduler", type=click.Choice(SCHEDULERS), default="linear", show_default=True)
+@click.option("--warmup-ratio", type=float, default=0.0, show_default=True)
+@click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="0 disables clipping.")
+@click.option("--epochs", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Per process.")
+@click.option("--grad-accum", type=int, default=1, show_default=True)
+@click.option("--max-train", type=int, default=None, help="Train samples per task (default: the suite's).")
+@click.option("--checkpoint-every", type=int, default=50, show_default=True,
+              help="Optimizer steps between checkpoints (0: none).")
+@click.option("--mode", type=click.Choice(("both", "image", "text")), default="both", show_default=True,
+              help="Modalities of the training prompts.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-test", type=int, default=None,
+              help="Test samples per task that mint evaluate will use (recorded in tune.json).")
+@click.option("--dtype", default="float32", show_default=True, help="float32 | bfloat16 | float16 | auto.")
+@click.option("--resume", is_flag=True, help="Continue a killed run in --out from its last checkpoint.")
+@click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def command(ctx: click.Context, config_path: Path | None, resume: bool, force: bool, quiet: bool,
+            **options: Any) -> None:
+    """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
+    from mint.tuning.checkpoint import read_state
+
+    if resume and force:
+        raise MintError("--resume and --force contradict each other (continue the run, or start over)")
+    explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _SET_BY_USER}
+    from_file = {str(k).replace("-", "_"): v for k, v in read_config(config_path, "tune config").items()} \
+        if config_path else {}
+    if from_file:
+        TuneConfig.from_dict(from_file, str(config_path), allow=RUN_KEYS)  # names the bad key, if any
+    merged = {**from_file, **explicit}
+    out = merged.get("out")
+    if not out:
+        raise MintError("missing --out (the run folder), on the command line or in the config file")
+    out = Path(out)
+    base: dict[str, Any] = {}
+    if resume:
+        state = read_state(out / "checkpoints")
+        if state is None:
+            raise MintError(f"{out}: nothing to resume (no checkpoints/state.json); run without --resume")
+        meta = state.get("meta") or {}
+        base = {"suite": meta.get("suite"), "model": meta.get("model"), "dtype": meta.get("dtype"),
+                "max_test": meta.get("max_test"),
+                "groups": meta.get("groups_file"), **state.get("config", {})}
+        base = {k: v for k, v in base.items() if v is not None}
+    merged = {**{k: v for k, v in options.items() if v is not None}, **base, **merged}
+    for key in ("suite", "model", "groups"):
+        if not merged.get(key):
+            raise MintError(f"missing --{key} (on the command line or in the config file)")
+    train_keys = {k: v for k, v in merged.items() if k not in RUN_KEYS}
+    config = TuneConfig.from_dict(train_keys, str(config_path) if config_path else "options")
+    _run(config, suite=str(merged["suite"]), model=str(merged["model"]), groups_path=Path(merged["groups"]),
+         out=out, dtype=str(merged.get("dtype") or "float32"), max_test=merged.get("max_test"), resume=resume,
+         force=force, progress=not quiet)
+
+
+def _run(config: TuneConfig, *, suite: str, model: str, groups_path: Path, out: Path, dtype: str,
+         max_test: int | None, resume: bool, force: bool, progress: bool) -> None:
+    from mint.models import load_model
+    from mint.tasks import load_suite
+    from mint.tuning.groups import load_groups
+    from mint.tuning.trainer import check_run_folder, make_accelerator, tune_groups
+
+    accelerator = make_accelerator(config)
+    check_run_folder(out, resume, force)  # fail before loading anything
+    tasks = load_suite(suite, seed=config.seed, max_train=config.max_train)
+    groups = load_groups(groups_path, [t.name for t in tasks])
+    vlm = load_model(model, device=str(accelerator.device), dtype=dtype)
+    if max_test is not None and (not isinstance(max_test, int) or max_test < 1):
+        raise MintError(f"max_test: must be a positive integer, got {max_test!r}")
+    meta = {"suite": suite, "model": model, "dtype": dtype, "max_train": config.max_train,
+            "max_test": max_test, "groups_file": str(groups_path)}
+    result = tune_groups(vlm, tasks, groups, out, config, resume=resume, force=force, accelerator=accelerator,
+                         meta=meta, progress=progress)
+    if accelerator.is_main_process:
+        click.echo(f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
+                   f"parameters, {result['train_seconds']:.1f} s")
+        for g, a in result["adapters"].items():
+            click.echo(f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
+                       f"final loss {a['final_loss']:.4f}" if a.get("final_loss") is not None else
+                       f"  {g}: {len(a['tasks'])} tasks")

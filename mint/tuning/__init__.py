@@ -1,0 +1,20 @@
+"""Group-wise LoRA tuning on a shared frozen backbone, routing tasks to adapters, evaluation and reports.
+
+``tune_groups(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group and writes a run
+folder; ``evaluate_run(run_dir)`` answers every task with its group's adapter and writes eval.json;
+``build_report({row: eval.json}, out)`` writes report.json + report.md + figures/.
+"""
+
+from mint.tuning.config import TuneConfig
+from mint.tuning.evaluate import evaluate_run
+from mint.tuning.groups import groups_payload, load_groups, validate_groups
+from mint.tuning.report import build_report, make_report, rows_from_runs
+from mint.tuning.routing import Router, active_adapter, load_adapters
+from mint.tuning.targets import lora_targets, target_regex
+from mint.tuning.trainer import TrainingStopped, attach_adapters, make_accelerator, tune_groups
+
+__all__ = [
+    "TuneConfig", "tune_groups", "evaluate_run", "build_report", "make_report", "rows_from_runs",
+    "load_groups", "validate_groups", "groups_payload", "Router", "active_adapter", "load_adapters",
+    "target_regex", "lora_targets", "attach_adapters", "make_accelerator", "TrainingStopped",
+]

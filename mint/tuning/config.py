@@ -1,0 +1,134 @@
+"""Training options of ``mint tune``: one dataclass, its defaults, and validation of config files.
+
+:meth:`TuneConfig.from_dict` accepts what a YAML/JSON config file holds (the same names as the CLI
+options, with ``_`` or ``-``) and raises :class:`~mint.errors.MintError` naming the key at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from mint.errors import MintError
+
+TOWERS = ("language", "vision", "both")
+SCHEDULERS = ("linear", "cosine", "constant")
+MODES = ("both", "image", "text")
+
+#: keys a tune config file may hold besides the training options (the run's inputs and output)
+RUN_KEYS = ("suite", "model", "groups", "out", "dtype", "max_test")
+
+
+@dataclass
+class TuneConfig:
+    """Options of the group-wise LoRA trainer (one adapter per group, fresh optimizer per group)."""
+
+    tower: str = "language"  # where LoRA goes: language | vision | both
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "linear"  # linear | cosine | constant
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    epochs: int = 1
+    batch_size: int = 8  # per process; the global batch is batch_size * processes * grad_accum
+    grad_accum: int = 1
+    max_train: int | None = None  # train samples per task (None: all)
+    checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
+    mode: str = "both"  # modality of the training prompts (both | image | text)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, source: str = "tune config") -> "TuneConfig":
+        def bad(key: str, msg: str) -> MintError:
+            return MintError(f"{source}: {key}: {msg}")
+
+        if self.tower not in TOWERS:
+            raise bad("tower", f"expected one of {', '.join(TOWERS)}, got {self.tower!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise bad("scheduler", f"expected one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+        if self.mode not in MODES:
+            raise bad("mode", f"expected one of {', '.join(MODES)}, got {self.mode!r}")
+        for key in ("rank", "epochs", "batch_size", "grad_accum"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"must be at least 1, got {getattr(self, key)}")
+        if self.max_train is not None and self.max_train < 1:
+            raise bad("max_train", f"must be at least 1 (or null for all), got {self.max_train}")
+        if self.checkpoint_every < 0:
+            raise bad("checkpoint_every", f"must be 0 (no checkpoints) or positive, got {self.checkpoint_every}")
+        if not self.lr > 0:
+            raise bad("lr", f"must be positive, got {self.lr}")
+        if not self.alpha > 0:
+            raise bad("alpha", f"must be positive, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", f"must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise bad("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        for key in ("weight_decay", "max_grad_norm"):
+            if getattr(self, key) < 0:
+                raise bad(key, f"must not be negative, got {getattr(self, key)}")
+        return self
+
+    # ------------------------------------------------------------------ conversion
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "tune config", *,
+                  allow: tuple[str, ...] = ()) -> "TuneConfig":
+        """Build from a mapping; unknown keys (except those in ``allow``), wrong types and bad values
+        raise :class:`MintError` naming ``source`` and the key."""
+        if not isinstance(data, dict):
+            raise MintError(f"{source}: expected a mapping of options, got {type(data).__name__}")
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            key = str(raw_key).replace("-", "_")
+            if key in allow:
+                continue
+            if key not in types:
+                known = ", ".join(sorted([*types, *allow]))
+                raise MintError(f"{source}: unknown key {raw_key!r} (known keys: {known})")
+            values[key] = _coerce(key, value, types[key], source)
+        cfg = cls.__new__(cls)
+        for f in fields(cls):
+            setattr(cfg, f.name, values.get(f.name, f.default))
+        return cfg.validate(source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:
+    """Check ``value`` against the declared type (given as a string under postponed annotations)."""
+    t = str(type_name)
+    optional = "None" in t
+    if value is None:
+        if optional:
+            return None
+        raise MintError(f"{source}: {key}: must not be null")
+    if isinstance(value, bool) and "bool" not in t:
+        raise MintError(f"{source}: {key}: expected a number, got {value!r}")
+    if t.startswith("int"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise MintError(f"{source}: {key}: expected an integer, got {value!r}")
+        return value
+    if t.startswith("float"):
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML reads 1e-3 as a string
+            except ValueError:
+                raise MintError(f"{source}: {key}: expected a number, got {value!r}") from None
+        if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            raise MintError(f"{source}: {key}: expected a finite number, got {value!r}")
+        return float(value)
+    if t.startswith("str"):
+        if not isinstance(value, str):
+            raise MintError(f"{source}: {key}: expected a string, got {value!r}")
+        return value
+    return value

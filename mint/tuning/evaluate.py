@@ -1,0 +1,160 @@
+"""Evaluation of a tuning run: every task's test split answered with its group's adapter.
+
+Work is ordered by adapter (each adapter activated once, all its tasks answered in batches), scored
+with the task's metric (``exact``, ``f1``; ``choice`` answers are picked among the task's answers by the
+model and scored by exact match) and written to ``eval.json`` in the run folder, with the zero-shot
+scores of the bare backbone (adapters disabled) when asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mint.errors import MintError
+from mint.io import atomic_write_json, atomic_write_jsonl, read_json, stamp
+from mint.tuning.routing import Router, active_adapter, load_adapters
+
+EVAL = "eval.json"
+
+
+def task_scorer(task: Any):
+    """The similarity that scores ``task``: token F1 for ``f1``, normalized exact match otherwise."""
+    from mint.profiling.similarity import get_similarity
+
+    return get_similarity("f1" if getattr(task, "metric", "exact") == "f1" else "exact")
+
+
+def score_predictions(task: Any, predictions: list[str]) -> list[float]:
+    sim = task_scorer(task)
+    return [float(sim(p, str(s.answer))) for p, s in zip(predictions, task.test)]
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def load_tune(run_dir: str | Path) -> dict[str, Any]:
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise MintError(f"{run}: no such run folder")
+    return read_json(run / "tune.json", "tune.json (is this a finished mint tune run?)")
+
+
+def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int | None = None) -> list[Any]:
+    """The run's suite (or ``suite``), loaded with the run's seed and caps."""
+    from mint.tasks import load_suite
+
+    spec = suite or tune.get("suite")
+    if not spec:
+        raise MintError("the run's tune.json names no suite; pass --suite")
+    return load_suite(spec, seed=int(tune.get("seed", 0)), max_train=tune.get("max_train"),
+                      max_test=max_test if max_test is not None else tune.get("max_test"))
+
+
+def load_run_model(tune: dict[str, Any], model: str | None = None, device: str = "cpu") -> Any:
+    from mint.models import load_model
+
+    spec = model or tune.get("model")
+    if not spec:
+        raise MintError("the run's tune.json names no model; pass --model")
+    return load_model(spec, device=device, dtype=tune.get("dtype") or "float32")
+
+
+def eval_request(tune: dict[str, Any], suite: str | None = None, model: str | None = None,
+                 max_test: int | None = None) -> dict[str, Any]:
+    """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable)."""
+    return {"suite": suite or tune.get("suite"), "model": model or tune.get("model"),
+            "max_test": max_test if max_test is not None else tune.get("max_test")}
+
+
+def cached_eval(run_dir: str | Path, request: dict[str, Any], zero_shot: bool = True,
+                force: bool = False) -> dict[str, Any] | None:
+    """The run's eval.json if it answers ``request`` (None if absent, or with ``force``); an eval.json
+    made with other settings is a :class:`MintError` unless ``force``."""
+    path = Path(run_dir) / EVAL
+    if force or not path.is_file():
+        return None
+    old = read_json(path, "eval.json")
+    differ = [k for k, v in request.items() if old.get("request", {}).get(k) != v]
+    if differ:
+        raise MintError(f"{path} was made with other settings ({', '.join(differ)}); use --force to "
+                        "evaluate again")
+    if zero_shot and not old.get("zero_shot"):
+        return None  # the zero-shot part is missing: evaluate again (a superset of the old file)
+    return old
+
+
+def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: Any = None,
+                 zero_shot: bool = True, batch_size: int = 8, progress: bool = True, force: bool = False,
+                 suite: str | None = None, model: str | None = None, max_test: int | None = None,
+                 device: str = "cpu") -> dict[str, Any]:
+    """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
+
+    ``tasks`` default to the run's suite (``suite`` overrides it), ``vlm`` to a fresh load of the run's
+    model (``model`` overrides it); the run's adapters are loaded onto ``vlm`` (replacing other adapters).
+    Without ``tasks``, an up-to-date eval.json is returned as it is unless ``force``; one made with
+    another suite, model or test cap is a :class:`MintError` unless ``force``. Passing ``tasks`` always
+    evaluates.
+    """
+    run = Path(run_dir)
+    tune = load_tune(run)
+    request = eval_request(tune, suite, model, max_test)
+    existing = run / EVAL
+    if tasks is None:
+        cached = cached_eval(run, request, zero_shot, force)
+        if cached is not None:
+            return cached
+    tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
+    vlm = vlm if vlm is not None else load_run_model(tune, model, device)
+    load_adapters(vlm, run)
+    router = Router.from_run(run)
+    names = [t.name for t in tasks]
+    by_name = {t.name: t for t in tasks}
+    for t in tasks:
+        if not t.test:
+            raise MintError(f"task {t.name!r}: no test samples to evaluate")
+
+    results: dict[str, dict[str, Any]] = {}
+    pred_rows: list[dict[str, Any]] = []
+
+    def run_tasks(adapter: str | None, task_names: list[str], key: str) -> None:
+        with active_adapter(vlm, adapter):
+            for name in task_names:
+                task = by_name[name]
+                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress)
+                scores = score_predictions(task, preds)
+                results.setdefault(key, {})[name] = {"score": _mean(scores), "n": len(scores),
+                                                     "metric": task.metric,
+                                                     **({"group": adapter} if adapter else {})}
+                pred_rows.extend({"setting": key, "task": name, "id": s.id, "group": adapter,
+                                  "answer": str(s.answer), "prediction": p, "score": sc}
+                                 for s, p, sc in zip(task.test, preds, scores))
+
+    for adapter, task_names in router.plan(names).items():
+        run_tasks(adapter, task_names, "tuned")
+    if zero_shot:
+        run_tasks(None, names, "zero_shot")
+
+    tuned = {n: results["tuned"][n] for n in names}
+    out = stamp({
+        "run": str(run),
+        "request": request,
+        "suite": request["suite"],
+        "model": request["model"],
+        "seed": tune.get("seed"),
+        "method": tune.get("method", "custom"),
+        "groups": tune.get("groups"),
+        "trainable_params": tune.get("trainable_params"),
+        "train_seconds": tune.get("train_seconds"),
+        "tasks": tuned,
+        "mean": _mean([v["score"] for v in tuned.values()]),
+    })
+    if zero_shot:
+        zs = {n: results["zero_shot"][n] for n in names}
+        out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
+    atomic_write_json(existing, out)
+    atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows)
+    return out

@@ -1,0 +1,114 @@
+"""Routing each task to its group's adapter on one resident backbone.
+
+:func:`load_adapters` puts every adapter of a run folder onto ``vlm.model`` (a ``PeftModel``);
+:class:`Router` maps task -> adapter and orders the work by adapter, so each adapter is activated
+once; :func:`active_adapter` switches the active adapter (``None``: the bare backbone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mint.errors import MintError
+from mint.io import read_json
+from mint.tuning.groups import validate_groups
+
+BASE = None  # the bare backbone (adapters disabled)
+
+
+def run_adapters(run_dir: str | Path) -> dict[str, Path]:
+    """``{group: adapter folder}`` of a run, in the order of its groups.json."""
+    run = Path(run_dir)
+    groups = validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))
+    out: dict[str, Path] = {}
+    for g in groups["groups"]:
+        folder = run / "adapters" / g
+        if not (folder / "adapter_config.json").is_file():
+            raise MintError(f"{run}: no adapter for group {g!r} (expected {folder}/adapter_config.json); "
+                            "is the run finished? (mint tune --resume continues it)")
+        out[g] = folder
+    return out
+
+
+def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
+    """Load every adapter of ``run_dir`` onto ``vlm.model`` (made a ``PeftModel``); returns it, in eval mode.
+
+    Adapters already present under the same names (e.g. right after tuning) are replaced; with
+    ``exclusive``, adapters of other runs are removed, so one backbone can evaluate several runs in turn.
+    """
+    from peft import PeftModel
+
+    folders = run_adapters(run_dir)
+    model = vlm.model
+    if exclusive and isinstance(model, PeftModel):
+        model = model.unload()  # the bare backbone again (LoRA layers removed, nothing merged)
+    for name, folder in folders.items():
+        if isinstance(model, PeftModel):
+            if name in model.peft_config:
+                with warnings.catch_warnings():  # "adapter X was active which is now deleted"
+                    warnings.simplefilter("ignore", UserWarning)
+                    model.delete_adapter(name)
+            model.load_adapter(str(folder), adapter_name=name)
+        else:
+            with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+    model.set_adapter(next(iter(folders)), inference_mode=True)
+    model.eval()
+    vlm.model = model
+    return model
+
+
+class Router:
+    """Task -> adapter (group) mapping of a run."""
+
+    def __init__(self, assignment: dict[str, str]) -> None:
+        self.assignment = dict(assignment)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "Router":
+        run = Path(run_dir)
+        return cls(validate_groups(read_json(run / "groups.json", "groups file"),
+                                   str(run / "groups.json"))["assignment"])
+
+    def adapter_for(self, task: str) -> str:
+        if task not in self.assignment:
+            raise MintError(f"task {task!r} is in no group of this run (groups: "
+                            f"{', '.join(sorted(set(self.assignment.values())))})")
+        return self.assignment[task]
+
+    def plan(self, tasks: list[str]) -> dict[str, list[str]]:
+        """``{adapter: [tasks]}`` for ``tasks``, adapters in first-use order (one activation each)."""
+        out: dict[str, list[str]] = {}
+        for t in tasks:
+            out.setdefault(self.adapter_for(t), []).append(t)
+        return out
+
+
+@contextlib.contextmanager
+def active_adapter(vlm: Any, name: str | None) -> Iterator[None]:
+    """Run the block with adapter ``name`` active (frozen), or with every adapter disabled for ``None``."""
+    from peft import PeftModel
+
+    model = vlm.model
+    if not isinstance(model, PeftModel):
+        if name is not None:
+            raise MintError(f"adapter {name!r} requested but the backbone carries no adapters")
+        yield
+        return
+    if name is None:
+        with model.disable_adapter():
+            yield
+        return
+    if name not in model.peft_config:
+        raise MintError(f"no adapter named {name!r} (loaded: {', '.join(model.peft_config)})")
+    previous = model.active_adapter
+    model.set_adapter(name, inference_mode=True)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous, inference_mode=True)

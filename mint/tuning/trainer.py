@@ -1,0 +1,410 @@
+"""Group-wise LoRA tuning: one peft adapter per group on one resident backbone, under accelerate.
+
+All adapters are added up front (seeded, in group order), then trained one group at a time:
+``set_adapter(group)`` makes only that group's LoRA weights trainable, a fresh optimizer and scheduler are
+built, and model + optimizer are prepared by accelerate for that group (so under DDP each group's
+parameters are registered with the wrapper that trains them; switching adapters inside one wrapper would
+let them drift apart across ranks). The loss is the token-level cross-entropy on the answer tokens,
+normalised by the number of answer tokens in the whole global step (all processes, all accumulated
+micro-batches), so one process with batch B equals P processes with batch B/P.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mint.errors import MintError
+from mint.io import atomic_write_json, atomic_write_text, dumps_json, read_json, stamp
+from mint.tuning import checkpoint as ckpt
+from mint.tuning.config import TuneConfig
+from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
+from mint.tuning.groups import validate_groups
+from mint.tuning.targets import lora_targets
+
+#: files and folders a tuning run writes (what --force removes, and nothing else)
+RUN_OUTPUTS = ("adapters", "checkpoints", "groups.json", "train_log.jsonl", "tune.json", "eval.json",
+               "eval_predictions.jsonl", "report.json", "report.md", "figures")
+
+
+class TrainingStopped(Exception):
+    """Raised by an ``on_step`` callback to stop training (the checkpoints allow ``resume``)."""
+
+
+def make_accelerator(config: TuneConfig, **kwargs: Any):
+    """An ``Accelerator`` for ``config``: DDP with unused-parameter detection when LoRA reaches the
+    vision tower (text-only batches leave its adapters without gradients)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if "cpu" not in kwargs and _world_size() > 1 and not _has_accelerator():
+        kwargs["cpu"] = True  # torchrun on a machine without GPUs: gloo ranks on CPU (accelerate wants cpu=True)
+    handlers = list(kwargs.pop("kwargs_handlers", []))
+    if not any(isinstance(h, DistributedDataParallelKwargs) for h in handlers):
+        handlers.append(DistributedDataParallelKwargs(find_unused_parameters=config.tower != "language"))
+    return Accelerator(kwargs_handlers=handlers, **kwargs)
+
+
+def _world_size() -> int:
+    for var in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def _has_accelerator() -> bool:
+    acc = getattr(torch, "accelerator", None)
+    return bool(acc.is_available()) if acc is not None else torch.cuda.is_available()
+
+
+def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig) -> Any:
+    """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); seeded."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if isinstance(vlm.model, PeftModel):
+        raise MintError("the backbone already carries peft adapters; load a fresh model to tune")
+    regex = lora_targets(vlm.model, config.tower)
+    lora = dict(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=regex,
+                bias="none")
+    torch.manual_seed(config.seed)
+    with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(vlm.model, LoraConfig(**lora), adapter_name=groups[0])
+        for g in groups[1:]:
+            peft_model.add_adapter(g, LoraConfig(**lora))
+    vlm.model = peft_model
+    return peft_model
+
+
+def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the answer tokens of ``batch`` and their number.
+
+    Only the logits from the first answer position on are computed (``logits_to_keep``), which keeps
+    memory small for large vocabularies.
+    """
+    batch = dict(batch)
+    labels = batch.pop("labels")
+    target = labels[:, 1:]
+    valid = target != -100
+    n = int(valid.sum().item())
+    first = int(valid.float().argmax(-1)[valid.any(-1)].min().item()) if n else target.shape[1] - 1
+    keep = target.shape[1] - first + 1  # positions first .. T-1 of the input predict targets first .. T-2
+    logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
+    tgt = target[:, first:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    return loss, n
+
+
+def _trainable(model: Any) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    from transformers import get_scheduler
+
+    warmup = int(config.warmup_ratio * total_steps)
+    name = "constant_with_warmup" if config.scheduler == "constant" else config.scheduler
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def check_run_folder(out: Path, resume: bool, force: bool) -> list[str]:
+    """The run outputs present in ``out``; an error if there are some and neither resume nor force."""
+    present = [n for n in RUN_OUTPUTS if (out / n).exists()]
+    if present and not (resume or force):
+        raise MintError(f"{out} already holds a tuning run ({', '.join(present)}); use --resume to continue "
+                        "it or --force to start over")
+    return present
+
+
+def _clear_out(out: Path, present: list[str]) -> None:
+    for n in present:
+        p = out / n
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path) -> None:
+    for key in sorted(set(saved) | set(now)):
+        if saved.get(key) != now.get(key):
+            raise MintError(f"{out}: cannot resume: {what} {key} was {saved.get(key)!r}, now {now.get(key)!r} "
+                            "(use the same options, or --force to start over)")
+
+
+def _save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
+    """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors)."""
+    adapters_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=adapters_dir, prefix=f".{group}.") as tmp:
+        peft_model.save_pretrained(tmp, selected_adapters=[group])
+        final = adapters_dir / group
+        if final.exists():
+            shutil.rmtree(final)
+        (Path(tmp) / group).rename(final)
+
+
+class _Log:
+    """``train_log.jsonl``, appended line by line on the main process; truncated on resume."""
+
+    def __init__(self, path: Path, is_main: bool, keep_lines: int | None) -> None:
+        self.path, self.is_main = path, is_main
+        self.lines = 0
+        if is_main:
+            if keep_lines is None or not path.exists():
+                lines: list[str] = []
+            else:
+                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:keep_lines]
+            atomic_write_text(path, "".join(lines))
+            self.lines = len(lines)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.is_main:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(dumps_json(row, indent=None))
+            self.lines += 1
+
+
+def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
+                config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
+                accelerator: Any = None, meta: dict[str, Any] | None = None,
+                on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train one LoRA adapter per group of ``groups`` on ``vlm``; write the run folder.
+
+    ``groups`` is a groups.json payload (see :func:`mint.tuning.groups.load_groups`) or a plain
+    ``{group: [task, ...]}`` mapping.
+
+    ``tasks`` are the suite's tasks (each must be in exactly one group). ``meta`` (e.g. the suite and model
+    specs) is recorded in ``tune.json``. ``on_step`` is called after every optimizer step (and its
+    checkpoint) with ``{"group", "step", "epoch", "loss", "lr", "seconds"}``; raising in it stops the run,
+    which ``resume=True`` continues. Returns the content of ``tune.json``. ``vlm.model`` is left as a
+    ``PeftModel`` with every group's adapter, in eval mode.
+    """
+    config = config or TuneConfig()
+    out = Path(out_dir)
+    by_name = {t.name: t for t in tasks}
+    if isinstance(groups, dict) and "groups" not in groups:  # a plain {group: [tasks]} mapping
+        groups = {"method": "custom", "groups": groups}
+    payload = validate_groups(groups, "groups", by_name)
+    group_names = list(payload["groups"])
+    accelerator = accelerator or make_accelerator(config)
+    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    if _world_size() != nproc:
+        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
+                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
+    meta = dict(meta or {})
+
+    # ---------------------------------------------------------------- run folder and saved state
+    identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
+                "processes": nproc}
+    state = ckpt.read_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
+    if state is not None:
+        _check_same(state["config"], identity["config"], "option", out)
+        _check_same({k: state.get(k) for k in identity if k != "config"},
+                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
+        if (out / "tune.json").is_file() and state.get("complete"):  # nothing left to do
+            from mint.tuning.routing import load_adapters
+
+            load_adapters(vlm, out)
+            return read_json(out / "tune.json", "tune.json")
+    present = check_run_folder(out, resume, force)  # on every process, before any of them writes
+    accelerator.wait_for_everyone()
+    if is_main:
+        if not resume:
+            _clear_out(out, present)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
+                                                      if k not in ("mint_version", "schema")}))
+        if state is None:
+            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0}
+            ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    state = ckpt.read_state(ckpt_dir)
+
+    peft_model = attach_adapters(vlm, group_names, config)
+    summary: dict[str, dict[str, Any]] = {}
+    current = state.get("checkpoint")
+    position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
+    log = _Log(out / "train_log.jsonl", is_main,
+               position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
+
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    for gi, group in enumerate(group_names):
+        members = payload["groups"][group]
+        if group in state["done"]:  # finished before the interruption: reload its saved adapter
+            set_peft_model_state_dict(peft_model, load_file(str(adapters_dir / group / "adapter_model.safetensors")),
+                                      adapter_name=group)
+            summary[group] = state["done"][group]
+            continue
+        examples = group_examples([by_name[t] for t in members], config.max_train)
+        if not examples:
+            raise MintError(f"group {group!r}: its tasks have no training samples")
+        summary[group] = _train_group(
+            vlm, peft_model, accelerator, config, group, gi, members, examples, log,
+            position if position and position["position"]["group"] == group else None,
+            ckpt_dir, state, on_step, progress)
+        position = None
+        peft_model = accelerator.unwrap_model(peft_model)
+        if is_main:
+            _save_adapter(peft_model, group, adapters_dir)
+            state["done"][group] = summary[group]
+            state["checkpoint"], state["log_lines"] = None, log.lines
+            ckpt.write_state(ckpt_dir, state)
+            ckpt.prune(ckpt_dir, None)
+        accelerator.wait_for_everyone()
+
+    peft_model.eval()
+    vlm.model = peft_model
+    result = stamp({
+        **meta,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "method": payload.get("method", "custom"),
+        "groups": payload["groups"],
+        "adapters": {g: {"path": f"adapters/{g}", **summary[g]} for g in group_names},
+        "target_modules": peft_model.peft_config[group_names[0]].target_modules,
+        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+        "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
+        "processes": nproc,
+    })
+    if is_main:
+        atomic_write_json(out / "tune.json", result)
+        state["complete"] = True
+        ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig, group: str, gi: int,
+                 members: list[str], examples: list[Example], log: _Log, resume_from: dict[str, Any] | None,
+                 ckpt_dir: Path, state: dict[str, Any], on_step: Callable[[dict[str, Any]], None] | None,
+                 progress: bool) -> dict[str, Any]:
+    """Train ``group``'s adapter (fresh optimizer + scheduler), from a checkpoint when one is given."""
+    from accelerate.utils import set_seed
+    from peft.utils import set_peft_model_state_dict
+    from tqdm.auto import tqdm
+
+    rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    plans = [step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e)
+             for e in range(config.epochs)]
+    total = sum(len(p) for p in plans)
+    peft_model.set_adapter(group)  # only this group's LoRA weights require grad
+    params = _trainable(peft_model)
+    n_params = sum(p.numel() for p in params)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _scheduler(config, optimizer, total)
+    set_seed(config.seed + gi)
+    start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
+    if resume_from is not None:
+        pos = resume_from["position"]
+        set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=group)
+        optimizer.load_state_dict(resume_from["optimizer"])
+        scheduler.load_state_dict(resume_from["scheduler"])
+        ckpt.set_rng_state(resume_from["rng"])
+        start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
+        done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
+    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    model.train()
+    t0 = time.perf_counter() - seconds0
+    bar = tqdm(total=total, initial=done_steps, desc=f"tune {group}", unit="step",
+               disable=not (progress and is_main), leave=False)
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
+                last_loss = _step(vlm, model, optimizer, accelerator, config, examples, plans[epoch][si],
+                                  rank, nproc, params)
+                if not getattr(optimizer, "step_was_skipped", False):  # fp16 overflow: no step, no schedule
+                    scheduler.step()
+                done_steps += 1
+                seconds = time.perf_counter() - t0
+                row = {"step": done_steps, "group": group, "epoch": epoch, "loss": last_loss,
+                       "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 4)}
+                log.write(row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.4f}")
+                if config.checkpoint_every and done_steps % config.checkpoint_every == 0 and done_steps < total:
+                    _checkpoint(accelerator, model, optimizer, scheduler, group, epoch, si + 1, done_steps,
+                                seconds, last_loss, log, ckpt_dir, state)
+                if on_step is not None:
+                    on_step(dict(row))
+    finally:
+        bar.close()
+    model.eval()
+    train_seconds = time.perf_counter() - t0
+    _release(accelerator)
+    return {"tasks": list(members), "examples": len(examples), "steps": done_steps,
+            "trainable_params": n_params, "train_seconds": round(train_seconds, 3),
+            "final_loss": last_loss}
+
+
+def _release(accelerator: Any) -> None:
+    """Drop accelerate's references to this group's wrapped model and optimizer. On an accelerator device,
+    ``free_memory`` also collects garbage and empties the device cache; on CPU that full ``gc.collect``
+    would cost more than a tiny group's training, so only the references are dropped."""
+    if accelerator.device.type != "cpu":
+        accelerator.free_memory()
+        return
+    for attr in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+        held = getattr(accelerator, attr, None)
+        if isinstance(held, list):
+            held.clear()
+
+
+def _step(vlm: Any, model: Any, optimizer: Any, accelerator: Any, config: TuneConfig, examples: list[Example],
+          step: list[list[int]], rank: int, nproc: int, params: list[torch.nn.Parameter]) -> float:
+    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss."""
+    micro = []
+    for global_batch in step:
+        mine = shard(global_batch, rank, nproc)
+        weight = 1.0 if mine else 0.0  # an empty shard still runs (DDP needs every rank) but adds nothing
+        batch = collate_examples(vlm, [examples[i] for i in (mine or global_batch[:1])], config.mode)
+        micro.append((batch, weight, int((batch["labels"][:, 1:] != -100).sum().item()) if mine else 0))
+    counts = torch.tensor([float(sum(m[2] for m in micro))], device=accelerator.device)
+    total_tokens = float(accelerator.reduce(counts, "sum").item())
+    loss_sum = torch.zeros((), device=accelerator.device)
+    for i, (batch, weight, _) in enumerate(micro):
+        sync = i == len(micro) - 1
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+            loss, _ = answer_loss(model, batch)
+            accelerator.backward(loss * (weight * nproc / max(total_tokens, 1.0)))
+        loss_sum += loss.detach() * weight
+    if config.max_grad_norm:
+        accelerator.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    global_loss = float(accelerator.reduce(loss_sum.reshape(1), "sum").item()) / max(total_tokens, 1.0)
+    return global_loss if math.isfinite(global_loss) else float("nan")
+
+
+def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group: str, epoch: int,
+                step_in_epoch: int, global_step: int, seconds: float, loss: float, log: _Log, ckpt_dir: Path,
+                state: dict[str, Any]) -> None:
+    from peft.utils import get_peft_model_state_dict
+
+    name = f"{group}-step-{global_step:06d}"
+    unwrapped = accelerator.unwrap_model(model)
+    position = {"group": group, "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+                "seconds": seconds, "loss": loss, "log_lines": log.lines}
+    adapter = get_peft_model_state_dict(unwrapped, adapter_name=group) if accelerator.is_main_process else None
+    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=adapter, optimizer=optimizer, scheduler=scheduler,
+                         position=position, rank=accelerator.process_index,
+                         is_main=accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state["checkpoint"], state["log_lines"] = name, log.lines
+        ckpt.write_state(ckpt_dir, state)
+        ckpt.prune(ckpt_dir, name)
+    accelerator.wait_for_everyone()
