@@ -32,7 +32,7 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.metrics import silhouette_score
 
 from mint.clustering import naming, tag
-from mint.clustering.choose_k import MAX_K, candidate_ks
+from mint.clustering.choose_k import MAX_K, candidate_ks, parse_k
 from mint.clustering.distances import condensed
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
@@ -67,7 +67,7 @@ def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "a
     names = _check_tasks(tasks)
     if method not in METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    kk = _parse_k(k, len(names))
+    kk = parse_k(k, len(names), "the suite")
     opt = _options(opts)
     for what, value, low in (("steps", steps, 1 if method == "tag" else 0), ("batch_size", batch_size, 1),
                              ("max_samples", max_samples, 1)):
@@ -152,23 +152,6 @@ def _check_tasks(tasks: list[Any]) -> list[str]:
         if not list(t.train):
             raise MintError(f"task {t.name!r}: no training samples (affinities are measured on the train split)")
     return names
-
-
-def _parse_k(k: Any, n: int) -> int | None:
-    """``"auto"`` -> None; otherwise a whole number 1..n, else MintError."""
-    if k is None or (isinstance(k, str) and k.strip().lower() == "auto"):
-        return None
-    try:
-        kk = int(k)
-        if isinstance(k, bool) or (isinstance(k, float) and k != kk):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise MintError(f"--k: expected 'auto' or a whole number, got {k!r}") from None
-    if kk < 1:
-        raise MintError(f"--k: {kk} groups is impossible (k must be at least 1)")
-    if kk > n:
-        raise MintError(f"--k: {kk} groups is more than the {n} tasks in the suite")
-    return kk
 
 
 def _options(opts: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.metrics import silhouette_score
+
+from mint.errors import MintError
 
 MAX_K = 8
 
@@ -37,3 +39,20 @@ def choose_k(
         if s > best + 1e-12:
             best_k, best = k, s
     return best_k, values
+
+
+def parse_k(k: Any, n_tasks: int, where: str = "the profiles") -> int | None:
+    """``"auto"``/None -> None; otherwise an integer 1..n_tasks, else MintError naming ``where`` the tasks are."""
+    if k is None or (isinstance(k, str) and k.strip().lower() == "auto"):
+        return None
+    try:
+        kk = int(k)
+        if isinstance(k, bool) or (isinstance(k, float) and k != kk):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MintError(f"--k: expected 'auto' or a whole number, got {k!r}") from None
+    if kk < 1:
+        raise MintError(f"--k: {kk} groups is impossible (k must be at least 1)")
+    if kk > n_tasks:
+        raise MintError(f"--k: {kk} groups is more than the {n_tasks} tasks in {where}")
+    return kk

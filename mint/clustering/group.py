@@ -5,28 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mint.clustering import naming
+from mint.clustering.choose_k import parse_k
 from mint.clustering.methods import METHODS, interaction_order, partition, resolve
 from mint.clustering.profiles import ProfileSet
 from mint.clustering.stability import stability
 from mint.errors import MintError
 from mint.io import stamp
-
-
-def parse_k(k: Any, n_tasks: int) -> int | None:
-    """``"auto"``/None -> None; otherwise an integer 1..n_tasks, else MintError."""
-    if k is None or (isinstance(k, str) and k.strip().lower() == "auto"):
-        return None
-    try:
-        kk = int(k)
-        if isinstance(k, float) and k != kk:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise MintError(f"--k: expected 'auto' or a whole number, got {k!r}") from None
-    if kk < 1:
-        raise MintError(f"--k: {kk} groups is impossible (k must be at least 1)")
-    if kk > n_tasks:
-        raise MintError(f"--k: {kk} groups is more than the {n_tasks} tasks in the profiles")
-    return kk
 
 
 def group(
