@@ -15,7 +15,7 @@ from click.core import ParameterSource
 
 from mint.errors import MintError
 from mint.io import read_config
-from mint.tuning.config import RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
+from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 
 _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
@@ -28,7 +28,15 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML/JSON file with any of these options (command-line options win).")
 @click.option("--tower", type=click.Choice(TOWERS), default="language", show_default=True,
-              help="Where LoRA goes.")
+              help="Where LoRA goes; auto: per group from the tasks' profiles (needs --profiles).")
+@click.option("--profiles", type=click.Path(path_type=Path),
+              help="profiles.json from mint profile (for --tower auto).")
+@click.option("--continual", type=click.Choice(CONTINUAL), default=None,
+              help="Train the groups as stages: sequential (one shared adapter) or per-group; evaluates the "
+                   "seen tasks after each stage and writes continual.json.")
+@click.option("--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's).")
+@click.option("--concurrent", is_flag=True, default=False,
+              help="Train all group adapters in one pass over the backbone (mixed batches, LoRA dropout 0).")
 @click.option("--rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=float, default=16.0, show_default=True)
 @click.option("--dropout", type=float, default=0.05, show_default=True)
@@ -77,42 +85,71 @@ def command(ctx: click.Context, config_path: Path | None, resume: bool, force: b
             raise MintError(f"{out}: nothing to resume (no checkpoints/state.json); run without --resume")
         meta = state.get("meta") or {}
         base = {"suite": meta.get("suite"), "model": meta.get("model"), "dtype": meta.get("dtype"),
-                "max_test": meta.get("max_test"),
+                "max_test": meta.get("max_test"), "profiles": meta.get("profiles_file"),
                 "groups": meta.get("groups_file"), **state.get("config", {})}
         base = {k: v for k, v in base.items() if v is not None}
     merged = {**{k: v for k, v in options.items() if v is not None}, **base, **merged}
     for key in ("suite", "model", "groups"):
         if not merged.get(key):
             raise MintError(f"missing --{key} (on the command line or in the config file)")
+    if merged.get("continual") and merged.get("concurrent"):
+        raise MintError("--continual and --concurrent exclude each other (stages run one after another)")
+    if merged.get("concurrent") and "dropout" not in {**base, **from_file, **explicit}:
+        merged["dropout"] = 0.0  # the default 0.05 cannot be routed per sample: say so rather than refuse
+        click.echo("note: --concurrent trains without LoRA dropout (dropout 0)", err=True)
     train_keys = {k: v for k, v in merged.items() if k not in RUN_KEYS}
     config = TuneConfig.from_dict(train_keys, str(config_path) if config_path else "options")
+    if config.tower == "auto" and not merged.get("profiles"):
+        raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
     _run(config, suite=str(merged["suite"]), model=str(merged["model"]), groups_path=Path(merged["groups"]),
          out=out, dtype=str(merged.get("dtype") or "float32"), max_test=merged.get("max_test"), resume=resume,
-         force=force, progress=not quiet)
+         force=force, progress=not quiet,
+         profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None)
 
 
 def _run(config: TuneConfig, *, suite: str, model: str, groups_path: Path, out: Path, dtype: str,
-         max_test: int | None, resume: bool, force: bool, progress: bool) -> None:
+         max_test: int | None, resume: bool, force: bool, progress: bool,
+         profiles_path: Path | None = None) -> None:
     from mint.models import load_model
     from mint.tasks import load_suite
     from mint.tuning.groups import load_groups
-    from mint.tuning.trainer import check_run_folder, make_accelerator, tune_groups
+    from mint.tuning.modes import make_run_accelerator, train_run
+    from mint.tuning.trainer import check_run_folder
 
-    accelerator = make_accelerator(config)
+    accelerator = make_run_accelerator(config)
     check_run_folder(out, resume, force)  # fail before loading anything
-    tasks = load_suite(suite, seed=config.seed, max_train=config.max_train)
-    groups = load_groups(groups_path, [t.name for t in tasks])
-    vlm = load_model(model, device=str(accelerator.device), dtype=dtype)
     if max_test is not None and (not isinstance(max_test, int) or max_test < 1):
         raise MintError(f"max_test: must be a positive integer, got {max_test!r}")
+    # the test cap matters to continual runs, which evaluate after each stage as mint evaluate would
+    tasks = load_suite(suite, seed=config.seed, max_train=config.max_train, max_test=max_test)
+    groups = load_groups(groups_path, [t.name for t in tasks])
+    from mint.tuning.towers import load_profiles
+
+    profiles = load_profiles(profiles_path) if config.tower == "auto" and profiles_path else None
+    vlm = load_model(model, device=str(accelerator.device), dtype=dtype)
     meta = {"suite": suite, "model": model, "dtype": dtype, "max_train": config.max_train,
-            "max_test": max_test, "groups_file": str(groups_path)}
-    result = tune_groups(vlm, tasks, groups, out, config, resume=resume, force=force, accelerator=accelerator,
-                         meta=meta, progress=progress)
+            "max_test": max_test, "groups_file": str(groups_path),
+            **({"profiles_file": str(profiles_path)} if profiles_path else {})}
+    result = train_run(vlm, tasks, groups, out, config, profiles=profiles, profiles_source=str(profiles_path),
+                       accelerator=accelerator, resume=resume, force=force, meta=meta, progress=progress)
+    if config.continual:
+        if accelerator.is_main_process:
+            _echo_continual(out, result)
+        return
     if accelerator.is_main_process:
+        if config.tower == "auto":
+            click.echo("towers: " + ", ".join(f"{g}: {t}" for g, t in result["towers"].items()))
         click.echo(f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
                    f"parameters, {result['train_seconds']:.1f} s")
         for g, a in result["adapters"].items():
             click.echo(f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
                        f"final loss {a['final_loss']:.4f}" if a.get("final_loss") is not None else
                        f"  {g}: {len(a['tasks'])} tasks")
+
+
+def _echo_continual(out: Path, result: dict[str, Any]) -> None:
+    cont = result["continual"]
+    click.echo(f"wrote {out}: continual ({cont['mode']}), {len(cont['stages'])} stages, {len(result['adapters'])} "
+               f"adapter(s), {result['trainable_params']} trainable parameters, {result['train_seconds']:.1f} s")
+    for name, value in (cont["metrics"] or {}).items():
+        click.echo(f"  {name}: {'n/a' if value is None else f'{value:.4f}'}")

@@ -42,7 +42,8 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     from mint.plotting import plot_all
     from mint.profiling import profile_predictions
     from mint.tasks import load_suite
-    from mint.tuning import TuneConfig, build_report, evaluate_run, tune_groups
+    from mint.tuning import TuneConfig, build_report, evaluate_run
+    from mint.tuning.modes import make_run_accelerator, train_run
 
     c = cfg.data
     out = cfg.out
@@ -136,13 +137,16 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
         def do_tune(resume: bool, method: str = method, run_dir: Path = run_dir) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            tune_groups(vlm, tasks(), read_json(group_files[method]), run_dir, tune_cfg, resume=resumable,
-                        force=not resumable, meta={**meta, "groups_file": str(group_files[method])},
-                        progress=progress)
+            train_run(vlm, tasks(), read_json(group_files[method]), run_dir, tune_cfg, profiles=profiles,
+                      profiles_source=str(profiles_path), accelerator=make_run_accelerator(tune_cfg),
+                      resume=resumable, force=not resumable,
+                      meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
+                      progress=progress)
 
         k_tune = stages.run(f"tune/{method}", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"],
                                                "groups": group_keys[method], "tune": tune_cfg.to_dict(),
-                                               "max_test": c["max_test"]},
+                                               "max_test": c["max_test"],
+                                               "profile": k_profile if tune_cfg.tower == "auto" else None},
                             [run_dir / "tune.json"], do_tune)
         zero_shot = bool(ev["zero_shot"]) and i == 0
 

@@ -5,9 +5,12 @@ folder; ``evaluate_run(run_dir)`` answers every task with its group's adapter an
 ``build_report({row: eval.json}, out)`` writes report.json + report.md + figures/.
 """
 
+from mint.tuning.concurrent import concurrent_accelerator, tune_concurrent
 from mint.tuning.config import TuneConfig
+from mint.tuning.continual import tune_continual
 from mint.tuning.evaluate import evaluate_run
 from mint.tuning.groups import groups_payload, load_groups, validate_groups
+from mint.tuning.modes import make_run_accelerator, train_run
 from mint.tuning.report import build_report, make_report, rows_from_runs
 from mint.tuning.routing import Router, active_adapter, load_adapters
 from mint.tuning.targets import lora_targets, target_regex
@@ -17,4 +20,5 @@ __all__ = [
     "TuneConfig", "tune_groups", "evaluate_run", "build_report", "make_report", "rows_from_runs",
     "load_groups", "validate_groups", "groups_payload", "Router", "active_adapter", "load_adapters",
     "target_regex", "lora_targets", "attach_adapters", "make_accelerator", "TrainingStopped",
+    "tune_concurrent", "concurrent_accelerator", "tune_continual", "train_run", "make_run_accelerator",
 ]

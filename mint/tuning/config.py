@@ -12,19 +12,20 @@ from typing import Any
 
 from mint.errors import MintError
 
-TOWERS = ("language", "vision", "both")
+TOWERS = ("language", "vision", "both", "auto")  # auto: per group, from the tasks' profiles (mint.tuning.towers)
 SCHEDULERS = ("linear", "cosine", "constant")
 MODES = ("both", "image", "text")
+CONTINUAL = ("sequential", "per-group")
 
 #: keys a tune config file may hold besides the training options (the run's inputs and output)
-RUN_KEYS = ("suite", "model", "groups", "out", "dtype", "max_test")
+RUN_KEYS = ("suite", "model", "groups", "out", "dtype", "max_test", "profiles")
 
 
 @dataclass
 class TuneConfig:
     """Options of the group-wise LoRA trainer (one adapter per group, fresh optimizer per group)."""
 
-    tower: str = "language"  # where LoRA goes: language | vision | both
+    tower: str = "language"  # where LoRA goes: language | vision | both | auto
     rank: int = 8
     alpha: float = 16.0
     dropout: float = 0.05
@@ -40,6 +41,9 @@ class TuneConfig:
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
     mode: str = "both"  # modality of the training prompts (both | image | text)
     seed: int = 0
+    continual: str | None = None  # sequential | per-group: groups trained as stages (mint.tuning.continual)
+    stage_order: str | None = None  # continual stage order, comma-separated group names (None: groups.json's)
+    concurrent: bool = False  # all group adapters in one pass, mixed batches (mint.tuning.concurrent); dropout 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -55,6 +59,15 @@ class TuneConfig:
             raise bad("scheduler", f"expected one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         if self.mode not in MODES:
             raise bad("mode", f"expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.continual is not None and self.continual not in CONTINUAL:
+            raise bad("continual", f"expected one of {', '.join(CONTINUAL)} (or null), got {self.continual!r}")
+        if self.stage_order is not None and self.continual is None:
+            raise bad("stage_order", "only applies to a continual run (set continual)")
+        if self.continual is not None and getattr(self, "concurrent", False):
+            raise bad("continual", "a continual run trains its stages one after another; it cannot be concurrent")
+        if self.concurrent and self.dropout > 0:
+            raise bad("dropout", "concurrent tuning trains without LoRA dropout: set dropout to 0 "
+                      f"(got {self.dropout})")
         for key in ("rank", "epochs", "batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be at least 1, got {getattr(self, key)}")
@@ -112,6 +125,10 @@ def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:
         raise MintError(f"{source}: {key}: must not be null")
     if isinstance(value, bool) and "bool" not in t:
         raise MintError(f"{source}: {key}: expected a number, got {value!r}")
+    if t.startswith("bool"):
+        if not isinstance(value, bool):
+            raise MintError(f"{source}: {key}: expected true or false, got {value!r}")
+        return value
     if t.startswith("int"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)

@@ -146,6 +146,7 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
         "model": request["model"],
         "seed": tune.get("seed"),
         "method": tune.get("method", "custom"),
+        **({"continual": tune["continual"]["mode"]} if tune.get("continual") else {}),
         "groups": tune.get("groups"),
         "trainable_params": tune.get("trainable_params"),
         "train_seconds": tune.get("train_seconds"),

@@ -20,12 +20,31 @@ from mint.tuning.groups import validate_groups
 BASE = None  # the bare backbone (adapters disabled)
 
 
+def run_routing(run_dir: str | Path) -> dict[str, str] | None:
+    """The run's own task -> adapter routing (tune.json ``routing``, written by continual runs, whose
+    ``sequential`` mode sends every task to one shared adapter), or None: route by groups.json."""
+    path = Path(run_dir) / "tune.json"
+    if not path.is_file():
+        return None
+    routing = read_json(path, "tune.json").get("routing")
+    if routing is None:
+        return None
+    if not isinstance(routing, dict) or not all(isinstance(v, str) for v in routing.values()):
+        raise MintError(f"{path}: routing: expected an object of task -> adapter name")
+    return dict(routing)
+
+
 def run_adapters(run_dir: str | Path) -> dict[str, Path]:
-    """``{group: adapter folder}`` of a run, in the order of its groups.json."""
+    """``{adapter: adapter folder}`` of a run: its groups in groups.json order (or its routing's adapters)."""
     run = Path(run_dir)
-    groups = validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))
+    routing = run_routing(run)
+    if routing is not None:
+        names = list(dict.fromkeys(routing.values()))
+    else:
+        names = list(validate_groups(read_json(run / "groups.json", "groups file"),
+                                     str(run / "groups.json"))["groups"])
     out: dict[str, Path] = {}
-    for g in groups["groups"]:
+    for g in names:
         folder = run / "adapters" / g
         if not (folder / "adapter_config.json").is_file():
             raise MintError(f"{run}: no adapter for group {g!r} (expected {folder}/adapter_config.json); "
@@ -72,6 +91,9 @@ class Router:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Router":
         run = Path(run_dir)
+        routing = run_routing(run)
+        if routing is not None:
+            return cls(routing)
         return cls(validate_groups(read_json(run / "groups.json", "groups file"),
                                    str(run / "groups.json"))["assignment"])
 

@@ -34,7 +34,7 @@ from mint.tuning.targets import lora_targets
 
 #: files and folders a tuning run writes (what --force removes, and nothing else)
 RUN_OUTPUTS = ("adapters", "checkpoints", "groups.json", "train_log.jsonl", "tune.json", "eval.json",
-               "eval_predictions.jsonl", "report.json", "report.md", "figures")
+               "eval_predictions.jsonl", "report.json", "report.md", "figures", "continual.json")
 
 
 class TrainingStopped(Exception):
@@ -67,21 +67,39 @@ def _has_accelerator() -> bool:
     return bool(acc.is_available()) if acc is not None else torch.cuda.is_available()
 
 
-def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig) -> Any:
-    """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); seeded."""
+def resolve_towers(groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None) -> dict[str, str]:
+    """``{group: tower}``: ``config.tower`` for every group, or ``towers`` (required) when it is ``auto``."""
+    if config.tower != "auto":
+        return {g: config.tower for g in groups}
+    missing = [g for g in groups if g not in (towers or {})]
+    if missing:
+        raise MintError(f"tower auto: no tower chosen for group {missing[0]!r} (pass the tasks' profiles: "
+                        "--profiles profiles.json)")
+    return {g: towers[g] for g in groups}
+
+
+def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig,
+                    towers: dict[str, str] | None = None) -> Any:
+    """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); seeded.
+
+    Each group's LoRA goes into its tower (``towers[group]`` with ``tower: auto``, else ``config.tower``)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if isinstance(vlm.model, PeftModel):
         raise MintError("the backbone already carries peft adapters; load a fresh model to tune")
-    regex = lora_targets(vlm.model, config.tower)
-    lora = dict(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=regex,
-                bias="none")
+    chosen = resolve_towers(groups, config, towers)
+    regexes = {t: lora_targets(vlm.model, t) for t in sorted(set(chosen.values()))}
+
+    def lora(g: str) -> Any:
+        return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                          target_modules=regexes[chosen[g]], bias="none")
+
     torch.manual_seed(config.seed)
     with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = get_peft_model(vlm.model, LoraConfig(**lora), adapter_name=groups[0])
+        peft_model = get_peft_model(vlm.model, lora(groups[0]), adapter_name=groups[0])
         for g in groups[1:]:
-            peft_model.add_adapter(g, LoraConfig(**lora))
+            peft_model.add_adapter(g, lora(g))
     vlm.model = peft_model
     return peft_model
 
@@ -175,7 +193,8 @@ class _Log:
 def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
                 config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
                 accelerator: Any = None, meta: dict[str, Any] | None = None,
-                on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True) -> dict[str, Any]:
+                on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
+                towers: dict[str, str] | None = None) -> dict[str, Any]:
     """Train one LoRA adapter per group of ``groups`` on ``vlm``; write the run folder.
 
     ``groups`` is a groups.json payload (see :func:`mint.tuning.groups.load_groups`) or a plain
@@ -185,7 +204,8 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     specs) is recorded in ``tune.json``. ``on_step`` is called after every optimizer step (and its
     checkpoint) with ``{"group", "step", "epoch", "loss", "lr", "seconds"}``; raising in it stops the run,
     which ``resume=True`` continues. Returns the content of ``tune.json``. ``vlm.model`` is left as a
-    ``PeftModel`` with every group's adapter, in eval mode.
+    ``PeftModel`` with every group's adapter, in eval mode. ``towers`` (``{group: tower}``, see
+    :mod:`mint.tuning.towers`) is required with ``config.tower == "auto"``.
     """
     config = config or TuneConfig()
     out = Path(out_dir)
@@ -194,6 +214,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
         groups = {"method": "custom", "groups": groups}
     payload = validate_groups(groups, "groups", by_name)
     group_names = list(payload["groups"])
+    chosen = resolve_towers(group_names, config, towers)
     accelerator = accelerator or make_accelerator(config)
     is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     if _world_size() != nproc:
@@ -204,7 +225,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
 
     # ---------------------------------------------------------------- run folder and saved state
     identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
-                "processes": nproc}
+                "processes": nproc, "towers": chosen}
     state = ckpt.read_state(ckpt_dir) if resume else None
     if resume and state is None:
         raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
@@ -232,7 +253,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     accelerator.wait_for_everyone()
     state = ckpt.read_state(ckpt_dir)
 
-    peft_model = attach_adapters(vlm, group_names, config)
+    peft_model = attach_adapters(vlm, group_names, config, chosen)
     summary: dict[str, dict[str, Any]] = {}
     current = state.get("checkpoint")
     position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
@@ -274,7 +295,8 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
         "config": config.to_dict(),
         "method": payload.get("method", "custom"),
         "groups": payload["groups"],
-        "adapters": {g: {"path": f"adapters/{g}", **summary[g]} for g in group_names},
+        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
+        "towers": chosen,
         "target_modules": peft_model.peft_config[group_names[0]].target_modules,
         "trainable_params": sum(s["trainable_params"] for s in summary.values()),
         "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
@@ -291,8 +313,9 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
 def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig, group: str, gi: int,
                  members: list[str], examples: list[Example], log: _Log, resume_from: dict[str, Any] | None,
                  ckpt_dir: Path, state: dict[str, Any], on_step: Callable[[dict[str, Any]], None] | None,
-                 progress: bool) -> dict[str, Any]:
-    """Train ``group``'s adapter (fresh optimizer + scheduler), from a checkpoint when one is given."""
+                 progress: bool, adapter: str | None = None) -> dict[str, Any]:
+    """Train ``group``'s examples into adapter ``adapter`` (default: the group's own; fresh optimizer +
+    scheduler), from a checkpoint when one is given."""
     from accelerate.utils import set_seed
     from peft.utils import set_peft_model_state_dict
     from tqdm.auto import tqdm
@@ -301,7 +324,8 @@ def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig
     plans = [step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e)
              for e in range(config.epochs)]
     total = sum(len(p) for p in plans)
-    peft_model.set_adapter(group)  # only this group's LoRA weights require grad
+    adapter = adapter or group
+    peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
     params = _trainable(peft_model)
     n_params = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -310,7 +334,7 @@ def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig
     start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
     if resume_from is not None:
         pos = resume_from["position"]
-        set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=group)
+        set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=adapter)
         optimizer.load_state_dict(resume_from["optimizer"])
         scheduler.load_state_dict(resume_from["scheduler"])
         ckpt.set_rng_state(resume_from["rng"])
@@ -337,7 +361,7 @@ def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig
                 bar.set_postfix(loss=f"{last_loss:.4f}")
                 if config.checkpoint_every and done_steps % config.checkpoint_every == 0 and done_steps < total:
                     _checkpoint(accelerator, model, optimizer, scheduler, group, epoch, si + 1, done_steps,
-                                seconds, last_loss, log, ckpt_dir, state)
+                                seconds, last_loss, log, ckpt_dir, state, adapter)
                 if on_step is not None:
                     on_step(dict(row))
     finally:
@@ -391,15 +415,16 @@ def _step(vlm: Any, model: Any, optimizer: Any, accelerator: Any, config: TuneCo
 
 def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group: str, epoch: int,
                 step_in_epoch: int, global_step: int, seconds: float, loss: float, log: _Log, ckpt_dir: Path,
-                state: dict[str, Any]) -> None:
+                state: dict[str, Any], adapter: str | None = None) -> None:
     from peft.utils import get_peft_model_state_dict
 
     name = f"{group}-step-{global_step:06d}"
     unwrapped = accelerator.unwrap_model(model)
     position = {"group": group, "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
                 "seconds": seconds, "loss": loss, "log_lines": log.lines}
-    adapter = get_peft_model_state_dict(unwrapped, adapter_name=group) if accelerator.is_main_process else None
-    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=adapter, optimizer=optimizer, scheduler=scheduler,
+    weights = get_peft_model_state_dict(unwrapped, adapter_name=adapter or group) \
+        if accelerator.is_main_process else None
+    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=weights, optimizer=optimizer, scheduler=scheduler,
                          position=position, rank=accelerator.process_index,
                          is_main=accelerator.is_main_process)
     accelerator.wait_for_everyone()

@@ -1,0 +1,354 @@
+"""Concurrent group adapters (``mint tune --concurrent``): every group's LoRA adapter trained in one pass.
+
+Each concurrent step is the union of every group's next optimizer step of the sequential trainer
+(:func:`mint.tuning.trainer.tune_groups`): the same ``step_plan`` per group (a function of seed, group and
+epoch), the same micro-batches, the same per-process shards. The rows of each micro-round (one micro-batch
+per group still training) are collated into one batch per image count, ordered by group, and run through the
+backbone once; :class:`~mint.tuning.mixed_lora.MixedLoRA` adds each group's low-rank product on its slice of
+rows. The loss is the sum over groups of each group's answer-token-normalised loss (normalised, as in the
+sequential trainer, by the group's answer tokens over all processes and accumulated micro-batches), so each
+adapter gets exactly the gradient of its sequential step. Each adapter has its own AdamW state (one optimizer
+with a parameter group per adapter: AdamW is element-wise, and an adapter absent from a step has no gradient,
+so it is skipped) and its own learning-rate schedule (one ``LambdaLR`` with a lambda per group, built from the
+sequential trainer's scheduler over that group's own number of steps); gradients are clipped per adapter.
+Groups with fewer steps simply drop out of the later concurrent steps. LoRA dropout must be 0.
+
+The run folder is the sequential trainer's (``adapters/<group>/`` in peft format, ``groups.json``,
+``train_log.jsonl`` with one line per group and step, ``tune.json`` with ``"concurrent": true``,
+``checkpoints/`` for ``resume``), so :func:`mint.tuning.evaluate_run` reads it unchanged.
+
+Under accelerate the model is prepared once with every adapter trainable. A group that has finished (or a
+text-only micro-batch, for vision-tower adapters) leaves parameters without gradients, so DDP must look for
+unused parameters: :func:`concurrent_accelerator` asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mint.errors import MintError
+from mint.io import atomic_write_json, read_json, stamp
+from mint.tuning import checkpoint as ckpt
+from mint.tuning.config import TuneConfig
+from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
+from mint.tuning.groups import validate_groups
+from mint.tuning.mixed_lora import MixedLoRA, segment_losses
+from mint.tuning.trainer import (_check_same, _clear_out, _Log, _release, _save_adapter, _scheduler, _world_size,
+                                 attach_adapters, check_run_folder, make_accelerator, resolve_towers)
+
+#: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
+Step = dict[str, tuple[int, list[list[int]]]]
+
+
+def concurrent_accelerator(config: TuneConfig, **kwargs: Any):
+    """An ``Accelerator`` for concurrent tuning: DDP with unused-parameter detection (groups that have
+    finished, or vision adapters on text-only batches, get no gradient in some steps)."""
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    handlers = [h for h in kwargs.pop("kwargs_handlers", []) if not isinstance(h, DistributedDataParallelKwargs)]
+    handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
+    return make_accelerator(config, kwargs_handlers=handlers, **kwargs)
+
+
+def concurrent_plan(examples: dict[str, list[Example]], config: TuneConfig, processes: int) -> list[Step]:
+    """The concurrent steps: step ``t`` holds every group's ``t``-th sequential optimizer step (epochs in
+    order), for the groups that have one. A pure function of the data, seed and options."""
+    per_group: dict[str, list[tuple[int, list[list[int]]]]] = {}
+    for g, exs in examples.items():
+        per_group[g] = [(e, step) for e in range(config.epochs)
+                        for step in step_plan(exs, config.batch_size, processes, config.grad_accum, config.seed, g, e)]
+    total = max(len(s) for s in per_group.values())
+    return [{g: steps[t] for g, steps in per_group.items() if t < len(steps)} for t in range(total)]
+
+
+def _lambda_scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, steps: list[int]) -> Any:
+    """One ``LambdaLR`` whose parameter group ``i`` follows the sequential trainer's schedule over ``steps[i]``."""
+    lambdas = []
+    for n in steps:
+        dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+        lambdas += _scheduler(config, dummy, n).lr_lambdas
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+
+
+def _check_distributed(accelerator: Any, nproc: int) -> None:
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise MintError(f"--concurrent runs on one process or under DDP, not {accelerator.distributed_type.value} "
+                        "(per-adapter gradient clipping needs whole gradients); train without --concurrent")
+    if nproc > 1 and not getattr(accelerator.ddp_handler, "find_unused_parameters", False):
+        raise MintError("--concurrent under DDP needs find_unused_parameters=True (finished groups get no "
+                        "gradient); create the accelerator with mint.tuning.concurrent.concurrent_accelerator")
+
+
+def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
+                    config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
+                    accelerator: Any = None, meta: dict[str, Any] | None = None,
+                    on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
+                    towers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train every group's LoRA adapter at once (mixed batches); write the same run folder as
+    :func:`~mint.tuning.trainer.tune_groups` and return ``tune.json``.
+
+    ``config.dropout`` must be 0 (:class:`MintError` otherwise); ``config.concurrent`` is set. ``on_step`` is
+    called after every concurrent step (and its checkpoint) with ``{"step", "seconds", "groups": {group:
+    {"step", "epoch", "loss", "lr"}}}``; raising in it stops the run, which ``resume=True`` continues.
+    ``vlm.model`` is left as a ``PeftModel`` with every group's adapter, in eval mode.
+    """
+    config = config or TuneConfig(dropout=0.0, concurrent=True)
+    if config.dropout > 0:
+        raise MintError(f"concurrent tuning trains without LoRA dropout (got dropout {config.dropout}): "
+                        "set dropout to 0")
+    config = dataclasses.replace(config, concurrent=True)
+    out = Path(out_dir)
+    by_name = {t.name: t for t in tasks}
+    if isinstance(groups, dict) and "groups" not in groups:
+        groups = {"method": "custom", "groups": groups}
+    payload = validate_groups(groups, "groups", by_name)
+    group_names = list(payload["groups"])
+    chosen = resolve_towers(group_names, config, towers)
+    accelerator = accelerator or concurrent_accelerator(config)
+    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    if _world_size() != nproc:
+        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
+                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    _check_distributed(accelerator, nproc)
+    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
+    meta = dict(meta or {})
+    examples = {g: group_examples([by_name[t] for t in payload["groups"][g]], config.max_train) for g in group_names}
+    for g, exs in examples.items():
+        if not exs:
+            raise MintError(f"group {g!r}: its tasks have no training samples")
+
+    # ---------------------------------------------------------------- run folder and saved state
+    identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
+                "processes": nproc, "towers": chosen}
+    state = ckpt.read_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
+    if state is not None:
+        _check_same(state["config"], identity["config"], "option", out)
+        _check_same({k: state.get(k) for k in identity if k != "config"},
+                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
+        if (out / "tune.json").is_file() and state.get("complete"):
+            from mint.tuning.routing import load_adapters
+
+            load_adapters(vlm, out)
+            return read_json(out / "tune.json", "tune.json")
+    present = check_run_folder(out, resume, force)
+    accelerator.wait_for_everyone()
+    if is_main:
+        if not resume:
+            _clear_out(out, present)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
+                                                      if k not in ("mint_version", "schema")}))
+        if state is None:
+            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0}
+            ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    state = ckpt.read_state(ckpt_dir)
+
+    peft_model = attach_adapters(vlm, group_names, config, chosen)
+    current = state.get("checkpoint")
+    resume_from = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
+    log = _Log(out / "train_log.jsonl", is_main,
+               resume_from["position"]["log_lines"] if resume_from else (state.get("log_lines") if resume else None))
+    mixed = MixedLoRA(peft_model, group_names).install()
+    try:
+        summary, seconds = _train(vlm, peft_model, mixed, accelerator, config, group_names, payload["groups"],
+                                  examples, log, resume_from, ckpt_dir, state, on_step, progress)
+    finally:
+        mixed.remove()
+    peft_model = accelerator.unwrap_model(peft_model)
+    if is_main:
+        for g in group_names:
+            _save_adapter(peft_model, g, adapters_dir)
+        state["done"] = summary
+        state["checkpoint"], state["log_lines"] = None, log.lines
+        ckpt.write_state(ckpt_dir, state)
+        ckpt.prune(ckpt_dir, None)
+    accelerator.wait_for_everyone()
+
+    peft_model.eval()
+    vlm.model = peft_model
+    result = stamp({
+        **meta,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "concurrent": True,
+        "method": payload.get("method", "custom"),
+        "groups": payload["groups"],
+        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
+        "towers": chosen,
+        "target_modules": peft_model.peft_config[group_names[0]].target_modules,
+        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+        "train_seconds": round(seconds, 3),
+        "processes": nproc,
+    })
+    if is_main:
+        atomic_write_json(out / "tune.json", result)
+        state["complete"] = True
+        ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config: TuneConfig, group_names: list[str],
+           members: dict[str, list[str]], examples: dict[str, list[Example]], log: _Log,
+           resume_from: dict[str, Any] | None, ckpt_dir: Path, state: dict[str, Any],
+           on_step: Callable[[dict[str, Any]], None] | None, progress: bool,
+           ) -> tuple[dict[str, dict[str, Any]], float]:
+    """The concurrent loop; returns the per-group summaries (as the sequential trainer's) and the wall time."""
+    from accelerate.utils import set_seed
+    from peft.utils import set_peft_model_state_dict
+    from tqdm.auto import tqdm
+
+    rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    plan = concurrent_plan(examples, config, nproc)
+    totals = {g: sum(g in step for step in plan) for g in group_names}
+    peft_model.set_requires_grad(group_names, True)  # every adapter trainable, the backbone frozen
+    params = {g: mixed.parameters(g) for g in group_names}
+    optimizer = torch.optim.AdamW([{"params": params[g]} for g in group_names], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = _lambda_scheduler(config, optimizer, [totals[g] for g in group_names])
+    set_seed(config.seed)
+    start, seconds0 = 0, 0.0
+    last: dict[str, dict[str, Any]] = {}  # group -> its last log row
+    if resume_from is not None:
+        pos = resume_from["position"]
+        weights = resume_from["adapter"]
+        for g in group_names:
+            prefix = f"{g}/"
+            set_peft_model_state_dict(peft_model, {k[len(prefix):]: v for k, v in weights.items()
+                                                   if k.startswith(prefix)}, adapter_name=g)
+        optimizer.load_state_dict(resume_from["optimizer"])
+        scheduler.load_state_dict(resume_from["scheduler"])
+        ckpt.set_rng_state(resume_from["rng"])
+        start, seconds0, last = pos["step"], pos["seconds"], pos["last"]
+    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    model.train()
+    t0 = time.perf_counter() - seconds0
+    bar = tqdm(total=len(plan), initial=start, desc=f"tune {len(group_names)} groups concurrently", unit="step",
+               disable=not (progress and is_main), leave=False)
+    try:
+        for t in range(start, len(plan)):
+            step = plan[t]
+            losses = _step(vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params)
+            if not getattr(optimizer, "step_was_skipped", False):
+                scheduler.step()
+            seconds = time.perf_counter() - t0
+            lrs = scheduler.get_last_lr()
+            rows = {}
+            for g in step:
+                gi = group_names.index(g)
+                done = (last[g]["step"] if g in last else 0) + 1
+                rows[g] = {"step": done, "group": g, "epoch": step[g][0], "loss": losses[g], "lr": lrs[gi],
+                           "seconds": round(seconds, 4), "concurrent_step": t + 1}
+                log.write(rows[g])
+                last[g] = rows[g]
+            bar.update(1)
+            if config.checkpoint_every and (t + 1) % config.checkpoint_every == 0 and t + 1 < len(plan):
+                _checkpoint(accelerator, model, optimizer, scheduler, group_names, t + 1, seconds, last, log,
+                            ckpt_dir, state)
+            if on_step is not None:
+                on_step({"step": t + 1, "seconds": round(seconds, 4),
+                         "groups": {g: {k: r[k] for k in ("step", "epoch", "loss", "lr")} for g, r in rows.items()}})
+    finally:
+        bar.close()
+    model.eval()
+    seconds = time.perf_counter() - t0
+    _release(accelerator)
+    summary = {g: {"tasks": list(members[g]), "examples": len(examples[g]), "steps": totals[g],
+                   "trainable_params": sum(p.numel() for p in params[g]),
+                   # the groups share the wall time: a group's seconds are those until its last step
+                   "train_seconds": round(last[g]["seconds"], 3) if g in last else 0.0,
+                   "final_loss": last[g]["loss"] if g in last else None}
+               for g in group_names}
+    return summary, seconds
+
+
+def _step(vlm: Any, model: Any, mixed: MixedLoRA, optimizer: Any, accelerator: Any, config: TuneConfig,
+          examples: dict[str, list[Example]], step: Step, rank: int, nproc: int,
+          params: dict[str, list[torch.nn.Parameter]]) -> dict[str, float]:
+    """One concurrent optimizer step; returns each present group's mean answer-token loss."""
+    names = list(step)
+    rounds = max(len(batches) for _, batches in step.values())
+    micro = []  # (batch, segments, group indices, weights)
+    tokens = torch.zeros(len(names), dtype=torch.float64)
+    for a in range(rounds):
+        chunks: dict[int, list[tuple[int, list[Example], float]]] = {}
+        for gi, g in enumerate(names):
+            batches = step[g][1]
+            if a >= len(batches):
+                continue
+            mine = shard(batches[a], rank, nproc)
+            # an empty shard still runs (DDP needs every rank) but adds nothing, as in the sequential trainer
+            exs = [examples[g][i] for i in (mine or batches[a][:1])]
+            chunks.setdefault(exs[0].n_images, []).append((gi, exs, 1.0 if mine else 0.0))
+        for k in sorted(chunks):  # samples with different image counts cannot share a batch
+            parts = chunks[k]
+            batch = collate_examples(vlm, [e for _, exs, _ in parts for e in exs], config.mode)
+            segments, pos = [], 0
+            for gi, exs, _ in parts:
+                segments.append((names[gi], pos, pos + len(exs)))
+                pos += len(exs)
+            per_row = (batch["labels"][:, 1:] != -100).sum(-1)
+            for (gi, _, w), (_, s, e) in zip(parts, segments):
+                if w:
+                    tokens[gi] += float(per_row[s:e].sum().item())
+            micro.append((batch, segments, [gi for gi, _, _ in parts], [w for _, _, w in parts]))
+    total = accelerator.reduce(tokens.to(torch.float32).to(accelerator.device), "sum").double().cpu()
+    loss_sums = torch.zeros(len(names), device=accelerator.device)
+    for i, (batch, segments, gis, weights) in enumerate(micro):
+        sync = i == len(micro) - 1
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+            with mixed.route(segments):
+                losses, _ = segment_losses(model, batch, segments)
+            objective = sum(loss * (w * nproc / max(float(total[gi]), 1.0))
+                            for loss, gi, w in zip(losses, gis, weights))
+            accelerator.backward(objective)
+        for loss, gi, w in zip(losses, gis, weights):
+            loss_sums[gi] += loss.detach() * w
+    if config.max_grad_norm:
+        accelerator.unscale_gradients()
+        for g in names:  # each adapter clipped on its own, as when it is trained alone
+            torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    sums = accelerator.reduce(loss_sums, "sum").double().cpu()
+    out = {}
+    for gi, g in enumerate(names):
+        value = float(sums[gi]) / max(float(total[gi]), 1.0)
+        out[g] = value if math.isfinite(value) else float("nan")
+    return out
+
+
+def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group_names: list[str], step: int,
+                seconds: float, last: dict[str, dict[str, Any]], log: _Log, ckpt_dir: Path,
+                state: dict[str, Any]) -> None:
+    from peft.utils import get_peft_model_state_dict
+
+    name = f"concurrent-step-{step:06d}"
+    unwrapped = accelerator.unwrap_model(model)
+    weights = None
+    if accelerator.is_main_process:
+        weights = {f"{g}/{k}": v for g in group_names
+                   for k, v in get_peft_model_state_dict(unwrapped, adapter_name=g).items()}
+    position = {"step": step, "seconds": seconds, "last": last, "log_lines": log.lines}
+    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=weights, optimizer=optimizer, scheduler=scheduler,
+                         position=position, rank=accelerator.process_index, is_main=accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state["checkpoint"], state["log_lines"] = name, log.lines
+        ckpt.write_state(ckpt_dir, state)
+        ckpt.prune(ckpt_dir, name)
+    accelerator.wait_for_everyone()

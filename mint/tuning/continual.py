@@ -1,0 +1,291 @@
+"""Continual tuning (``mint tune --continual``): the groups are stages, trained one after another.
+
+- ``sequential``: ONE shared LoRA adapter (named :data:`SHARED`) carries over from stage to stage, with a fresh
+  optimizer and scheduler per stage: the usual sequential-LoRA baseline, exposed to forgetting;
+- ``per-group``: one adapter per group, trained in stage order (earlier adapters are never touched again).
+
+After each stage every task seen so far is evaluated on its test split with its task metric (for
+``per-group`` each task with its own group's adapter) and the row is saved at once (``checkpoints/state.json``
+and ``continual.json``), so a resumed run never redoes it. ``continual.json`` holds the stage x task matrix
+(``null`` for tasks not yet seen) and the metrics of :mod:`mint.tuning.continual_metrics`.
+
+Resume: ``sequential`` keeps a snapshot of the shared adapter after the last finished stage
+(``checkpoints/sequential-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a stage that was
+interrupted restarts from its own last checkpoint, or from that snapshot. The result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mint.errors import MintError
+from mint.io import atomic_path, atomic_write_json, read_json, stamp
+from mint.tuning import checkpoint as ckpt
+from mint.tuning.config import TuneConfig
+from mint.tuning.continual_metrics import continual_metrics
+from mint.tuning.data import group_examples
+from mint.tuning.groups import validate_groups
+from mint.tuning.trainer import (_check_same, _clear_out, _Log, _save_adapter, _train_group, _world_size,
+                                 attach_adapters, check_run_folder, make_accelerator, resolve_towers)
+
+CONTINUAL = "continual.json"
+#: the adapter every stage trains in ``sequential`` mode
+SHARED = "sequential"
+
+
+def stage_order(groups: dict[str, list[str]], order: str | list[str] | None = None) -> list[str]:
+    """The stages: the groups in groups.json order, or ``order`` (comma-separated or a list), which must
+    name every group exactly once."""
+    names = list(groups)
+    if order is None:
+        return names
+    wanted = [g.strip() for g in order.split(",")] if isinstance(order, str) else [str(g) for g in order]
+    wanted = [g for g in wanted if g]
+    unknown = [g for g in wanted if g not in groups]
+    if unknown:
+        raise MintError(f"stage_order: unknown group {unknown[0]!r} (groups: {', '.join(names)})")
+    if len(set(wanted)) != len(wanted):
+        raise MintError(f"stage_order: a group is named twice in {','.join(wanted)}")
+    missing = [g for g in names if g not in wanted]
+    if missing:
+        raise MintError(f"stage_order: group {missing[0]!r} is missing (name every group once)")
+    return wanted
+
+
+def stage_adapters(stages: list[str], mode: str) -> dict[str, str]:
+    """``{stage group: adapter name}``: the shared adapter for ``sequential``, the group's own for ``per-group``."""
+    if mode == "sequential":
+        return {g: SHARED for g in stages}
+    if mode == "per-group":
+        return {g: g for g in stages}
+    raise MintError(f"continual: expected sequential or per-group, got {mode!r}")
+
+
+def adapter_groups(groups: dict[str, list[str]], mode: str, order: str | list[str] | None = None
+                   ) -> dict[str, list[str]]:
+    """``{adapter: [tasks]}``: what each adapter of a continual run is trained on (for ``--tower auto``)."""
+    out: dict[str, list[str]] = {}
+    for g, a in stage_adapters(stage_order(groups, order), mode).items():
+        out.setdefault(a, []).extend(groups[g])
+    return out
+
+
+def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8,
+                  progress: bool = False) -> dict[str, dict[str, Any]]:
+    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active."""
+    from mint.tuning.evaluate import score_predictions
+    from mint.tuning.routing import active_adapter
+
+    out: dict[str, dict[str, Any]] = {}
+    by_adapter: dict[str, list[Any]] = {}
+    for task, adapter in seen:
+        by_adapter.setdefault(adapter, []).append(task)
+    for adapter, tasks in by_adapter.items():
+        with active_adapter(vlm, adapter):
+            for task in tasks:
+                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress)
+                scores = score_predictions(task, preds)
+                out[task.name] = {"score": float(np.mean(scores)), "n": len(scores)}
+    return out
+
+
+def continual_payload(stages: list[str], groups: dict[str, list[str]], adapters: dict[str, str],
+                      evals: dict[str, dict[str, dict[str, Any]]], mode: str, seed: int,
+                      metrics_of: dict[str, str]) -> dict[str, Any]:
+    """The content of ``continual.json`` from the per-stage evaluations done so far (``evals[str(stage)]``)."""
+    tasks = [t for g in stages for t in groups[g]]
+    stage_of = {t: si for si, g in enumerate(stages) for t in groups[g]}
+    done = [si for si in range(len(stages)) if str(si) in evals]
+    matrix = [[evals[str(si)][t]["score"] if stage_of[t] <= si else None for t in tasks] for si in done]
+    complete = done == list(range(len(stages)))
+    return stamp({
+        "mode": mode, "seed": seed, "metric": "task score (accuracy for exact/choice, token F1 for f1)",
+        "stages": stages, "adapters": adapters, "tasks": tasks, "stage_of": stage_of,
+        "task_metrics": {t: metrics_of.get(t, "exact") for t in tasks},
+        "n": {t: evals[str(stage_of[t])][t]["n"] for t in tasks if str(stage_of[t]) in evals},
+        "matrix": matrix,
+        "metrics": continual_metrics(matrix, [stage_of[t] for t in tasks]) if complete else None,
+        "complete": complete,
+    })
+
+
+def _snapshot_name(stage: int) -> str:
+    return f"{SHARED}-after-{stage:03d}.safetensors"
+
+
+def _write_snapshot(peft_model: Any, path: Path) -> None:
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    weights = get_peft_model_state_dict(peft_model, adapter_name=SHARED)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata={"format": "pt"})
+
+
+def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
+                   config: TuneConfig, *, resume: bool = False, force: bool = False, accelerator: Any = None,
+                   meta: dict[str, Any] | None = None, on_step: Callable[[dict[str, Any]], None] | None = None,
+                   progress: bool = True, towers: dict[str, str] | None = None,
+                   eval_batch_size: int = 8) -> dict[str, Any]:
+    """Train the groups as stages (``config.continual``: ``sequential`` or ``per-group``, order
+    ``config.stage_order`` or groups.json's), evaluate the seen tasks after each stage, write the run folder
+    with ``continual.json``; returns the content of ``tune.json``.
+
+    ``tasks`` carry the test splits the stages are evaluated on. ``towers`` (``{adapter: tower}``, see
+    :func:`adapter_groups`) is required with ``tower: auto``. ``on_step`` and ``resume`` work as in
+    :func:`mint.tuning.trainer.tune_groups`.
+    """
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    mode = config.continual
+    if mode is None:
+        raise MintError("continual: set config.continual to sequential or per-group")
+    out = Path(out_dir)
+    by_name = {t.name: t for t in tasks}
+    if isinstance(groups, dict) and "groups" not in groups:
+        groups = {"method": "custom", "groups": groups}
+    payload = validate_groups(groups, "groups", by_name)
+    members_of = payload["groups"]
+    stages = stage_order(members_of, config.stage_order)
+    adapter_of = stage_adapters(stages, mode)
+    adapter_names = list(dict.fromkeys(adapter_of.values()))
+    chosen = resolve_towers(adapter_names, config, towers)
+    for t in tasks:
+        if not t.test:
+            raise MintError(f"task {t.name!r}: no test samples for the per-stage evaluation")
+    accelerator = accelerator or make_accelerator(config)
+    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    if _world_size() != nproc:
+        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
+                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
+    meta = dict(meta or {})
+
+    # ---------------------------------------------------------------- run folder and saved state
+    identity = {"config": config.to_dict(), "groups": members_of, "tasks": sorted(by_name), "processes": nproc,
+                "towers": chosen, "stages": stages,
+                "tests": {t.name: [str(s.id) for s in t.test] for t in tasks}}
+    state = ckpt.read_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
+    if state is not None:
+        _check_same(state["config"], identity["config"], "option", out)
+        _check_same({k: state.get(k) for k in identity if k != "config"},
+                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
+        if (out / "tune.json").is_file() and state.get("complete"):
+            from mint.tuning.routing import load_adapters
+
+            load_adapters(vlm, out)
+            return read_json(out / "tune.json", "tune.json")
+    present = check_run_folder(out, resume, force)
+    accelerator.wait_for_everyone()
+    if is_main:
+        if not resume:
+            _clear_out(out, present)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
+                                                      if k not in ("mint_version", "schema")}))
+        if state is None:
+            state = {**identity, "meta": meta, "done": {}, "evals": {}, "snapshot": None, "checkpoint": None,
+                     "log_lines": 0}
+            ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    state = ckpt.read_state(ckpt_dir)
+
+    peft_model = attach_adapters(vlm, adapter_names, config, chosen)
+    if mode == "sequential" and state.get("snapshot"):  # the shared adapter after the last finished stage
+        set_peft_model_state_dict(peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED)
+    current = state.get("checkpoint")
+    position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
+    log = _Log(out / "train_log.jsonl", is_main,
+               position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
+    metrics_of = {t.name: t.metric for t in tasks}
+    summary: dict[str, dict[str, Any]] = {}
+
+    for si, group in enumerate(stages):
+        adapter = adapter_of[group]
+        members = members_of[group]
+        if group in state["done"]:  # finished (and evaluated) before the interruption
+            if mode == "per-group":
+                set_peft_model_state_dict(
+                    peft_model, load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
+                    adapter_name=adapter)
+            summary[group] = state["done"][group]
+            continue
+        examples = group_examples([by_name[t] for t in members], config.max_train)
+        if not examples:
+            raise MintError(f"group {group!r}: its tasks have no training samples")
+        trained = _train_group(
+            vlm, peft_model, accelerator, config, group, si, members, examples, log,
+            position if position and position["position"]["group"] == group else None,
+            ckpt_dir, state, on_step, progress, adapter=adapter)
+        position = None
+        peft_model = accelerator.unwrap_model(peft_model)
+        vlm.model = peft_model
+        summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained}
+        if is_main:
+            _save_adapter(peft_model, adapter, adapters_dir)
+            old_snapshot = state.get("snapshot")
+            if mode == "sequential":
+                state["snapshot"] = _snapshot_name(si + 1)
+                _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
+            seen = [(by_name[t], adapter_of[g]) for g in stages[:si + 1] for t in members_of[g]]
+            t0 = time.perf_counter()
+            state["evals"][str(si)] = evaluate_seen(vlm, seen, eval_batch_size, progress)
+            summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
+            state["done"][group] = summary[group]
+            state["checkpoint"], state["log_lines"] = None, log.lines
+            ckpt.write_state(ckpt_dir, state)
+            ckpt.prune(ckpt_dir, None)
+            if old_snapshot and old_snapshot != state["snapshot"]:
+                (ckpt_dir / old_snapshot).unlink(missing_ok=True)
+            atomic_write_json(out / CONTINUAL, continual_payload(stages, members_of, adapter_of, state["evals"],
+                                                                 mode, config.seed, metrics_of))
+        accelerator.wait_for_everyone()
+
+    state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
+    peft_model.eval()
+    vlm.model = peft_model
+    report = continual_payload(stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of)
+    adapters: dict[str, dict[str, Any]] = {}
+    for g in stages:
+        a = adapter_of[g]
+        entry = adapters.setdefault(a, {"path": f"adapters/{a}", "tasks": [], "stages": [], "examples": 0,
+                                        "steps": 0, "train_seconds": 0.0, "tower": chosen[a]})
+        entry["tasks"] += members_of[g]
+        entry["stages"].append(g)
+        entry["examples"] += summary[g]["examples"]
+        entry["steps"] += summary[g]["steps"]
+        entry["train_seconds"] = round(entry["train_seconds"] + summary[g]["train_seconds"], 3)
+        entry["trainable_params"] = summary[g]["trainable_params"]
+        entry["final_loss"] = summary[g]["final_loss"]
+    result = stamp({
+        **meta,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "method": payload.get("method", "custom"),
+        "groups": members_of,
+        "continual": {"mode": mode, "stages": stages, "adapters": adapter_of, "metrics": report["metrics"]},
+        "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
+        "stages": [summary[g] for g in stages],
+        "adapters": adapters,
+        "towers": chosen,
+        "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
+        "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
+        "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
+        "processes": nproc,
+    })
+    if is_main:
+        atomic_write_json(out / CONTINUAL, report)
+        atomic_write_json(out / "tune.json", result)
+        state["complete"] = True
+        ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    return result
