@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from mint.errors import MintError
+from mint.tasks.demos import DEMO_SELECTION
 
 
 @click.command("evaluate")
@@ -27,11 +28,15 @@ from mint.errors import MintError
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
+@click.option("--in-context", "in_context", type=click.IntRange(min=0), default=None, metavar="K",
+              help="Demonstrations from each task's train split before every test prompt (default: the run's).")
+@click.option("--demo-selection", type=click.Choice(DEMO_SELECTION), default=None,
+              help="random or similar (default: the run's).")
 @click.option("--force", is_flag=True, help="Re-evaluate existing eval.json files and overwrite the report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: str | None, zero_shot: bool,
             out: Path | None, max_test: int | None, batch_size: int, device: str, no_figures: bool,
-            force: bool, quiet: bool) -> None:
+            force: bool, quiet: bool, in_context: int | None = None, demo_selection: str | None = None) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
     from mint.io import check_output
     from mint.tuning.evaluate import (cached_eval, eval_request, evaluate_run, load_run_model, load_run_tasks,
@@ -49,7 +54,7 @@ def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: st
         for p in report_paths(out)[:2]:
             check_output(p, force)
     tunes = [load_tune(r) for r in runs]
-    requests = [eval_request(t, suite, model, max_test) for t in tunes]
+    requests = [eval_request(t, suite, model, max_test, in_context, demo_selection) for t in tunes]
     for key in ("suite", "model"):
         if len({str(q[key]) for q in requests}) > 1:
             raise MintError(f"the runs were tuned with different {key}s ({', '.join(sorted({str(q[key]) for q in requests}))}); "
@@ -65,7 +70,8 @@ def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: st
         tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
         vlm = vlm if vlm is not None else load_run_model(tune, model, device)
         evals.append(evaluate_run(r, tasks, vlm=vlm, zero_shot=zs, batch_size=batch_size, progress=not quiet,
-                                  suite=suite, model=model, max_test=max_test))
+                                  suite=suite, model=model, max_test=max_test, in_context=in_context,
+                                  demo_selection=demo_selection))
     main = evals[0]
     click.echo(f"{run}/eval.json: mean {main['mean']:.3f} over {len(main['tasks'])} tasks"
                + (f" (zero-shot {main['zero_shot']['mean']:.3f})" if main.get("zero_shot") else ""))

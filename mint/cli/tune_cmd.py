@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from mint.errors import MintError
 from mint.io import read_config
+from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 
 _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -37,6 +38,11 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's).")
 @click.option("--concurrent", is_flag=True, default=False,
               help="Train all group adapters in one pass over the backbone (mixed batches, LoRA dropout 0).")
+@click.option("--in-context", "in_context", type=int, default=0, show_default=True, metavar="K",
+              help="In-context demonstrations (image, question, answer) from the task's train split in every "
+                   "training prompt; mint evaluate uses the same by default.")
+@click.option("--demo-selection", type=click.Choice(DEMO_SELECTION), default="random", show_default=True,
+              help="random (seeded per sample) or similar (nearest train samples, pixel + word embedding).")
 @click.option("--rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=float, default=16.0, show_default=True)
 @click.option("--dropout", type=float, default=0.05, show_default=True)

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",
     "dtype": "float32",
+    "threads": None,
     "max_train": None,
     "max_test": None,
     "predict": {"modes": "both,image,text", "split": "train", "batch_size": 16, "features": True,
@@ -85,7 +86,7 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
             raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
         raise MintError(f"{source}: seed: expected an integer, got {cfg['seed']!r}")
-    for key in ("max_train", "max_test"):
+    for key in ("max_train", "max_test", "threads"):
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise MintError(f"{source}: {key}: expected a positive integer or null, got {v!r}")

@@ -46,6 +46,10 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     from mint.tuning.modes import make_run_accelerator, train_run
 
     c = cfg.data
+    if c["threads"]:
+        import torch
+
+        torch.set_num_threads(c["threads"])
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     stages = StageCache(out, force=force, log=log)

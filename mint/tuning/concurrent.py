@@ -122,7 +122,8 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     _check_distributed(accelerator, nproc)
     ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
     meta = dict(meta or {})
-    examples = {g: group_examples([by_name[t] for t in payload["groups"][g]], config.max_train) for g in group_names}
+    examples = {g: group_examples([by_name[t] for t in payload["groups"][g]], config.max_train, config.in_context,
+                                  config.demo_selection, config.seed) for g in group_names}
     for g, exs in examples.items():
         if not exs:
             raise MintError(f"group {g!r}: its tasks have no training samples")

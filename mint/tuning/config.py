@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mint.errors import MintError
+from mint.tasks.demos import DEMO_SELECTION
 
 TOWERS = ("language", "vision", "both", "auto")  # auto: per group, from the tasks' profiles (mint.tuning.towers)
 SCHEDULERS = ("linear", "cosine", "constant")
 MODES = ("both", "image", "text")
 CONTINUAL = ("sequential", "per-group")
+IN_CONTEXT_KEYS = ("in_context", "demo_selection")
 
 #: keys a tune config file may hold besides the training options (the run's inputs and output)
 RUN_KEYS = ("suite", "model", "groups", "out", "dtype", "max_test", "profiles")
@@ -44,6 +46,8 @@ class TuneConfig:
     continual: str | None = None  # sequential | per-group: groups trained as stages (mint.tuning.continual)
     stage_order: str | None = None  # continual stage order, comma-separated group names (None: groups.json's)
     concurrent: bool = False  # all group adapters in one pass, mixed batches (mint.tuning.concurrent); dropout 0
+    in_context: int = 0  # demonstrations from the task's train split in every prompt (mint.tasks.demos)
+    demo_selection: str = "random"  # random | similar: how the demonstrations are chosen
 
     def __post_init__(self) -> None:
         self.validate()
@@ -65,6 +69,10 @@ class TuneConfig:
             raise bad("stage_order", "only applies to a continual run (set continual)")
         if self.continual is not None and getattr(self, "concurrent", False):
             raise bad("continual", "a continual run trains its stages one after another; it cannot be concurrent")
+        if self.in_context < 0:
+            raise bad("in_context", f"must be 0 (no demonstrations) or positive, got {self.in_context}")
+        if self.demo_selection not in DEMO_SELECTION:
+            raise bad("demo_selection", f"expected one of {', '.join(DEMO_SELECTION)}, got {self.demo_selection!r}")
         if self.concurrent and self.dropout > 0:
             raise bad("dropout", "concurrent tuning trains without LoRA dropout: set dropout to 0 "
                       f"(got {self.dropout})")
@@ -112,7 +120,13 @@ class TuneConfig:
         return cfg.validate(source)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options as recorded in tune.json and checkpoints; the in-context keys only with
+        ``in_context`` > 0, so runs without demonstrations record (and resume) exactly as before."""
+        d = asdict(self)
+        if not self.in_context:
+            for key in IN_CONTEXT_KEYS:
+                d.pop(key, None)
+        return d
 
 
 def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:

@@ -25,6 +25,7 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, read_json, stamp
+from mint.tasks.demos import task_demos
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
@@ -75,9 +76,10 @@ def adapter_groups(groups: dict[str, list[str]], mode: str, order: str | list[st
     return out
 
 
-def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8,
-                  progress: bool = False) -> dict[str, dict[str, Any]]:
-    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active."""
+def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8, progress: bool = False,
+                  demos_for: Callable[[Any], Any] | None = None) -> dict[str, dict[str, Any]]:
+    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active;
+    ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations)."""
     from mint.tuning.evaluate import score_predictions
     from mint.tuning.routing import active_adapter
 
@@ -88,7 +90,8 @@ def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8,
     for adapter, tasks in by_adapter.items():
         with active_adapter(vlm, adapter):
             for task in tasks:
-                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress)
+                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress,
+                                    demos=demos_for(task) if demos_for else ())
                 scores = score_predictions(task, preds)
                 out[task.name] = {"score": float(np.mean(scores)), "n": len(scores)}
     return out
@@ -219,7 +222,8 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
                     adapter_name=adapter)
             summary[group] = state["done"][group]
             continue
-        examples = group_examples([by_name[t] for t in members], config.max_train)
+        examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
+                                  config.demo_selection, config.seed)
         if not examples:
             raise MintError(f"group {group!r}: its tasks have no training samples")
         trained = _train_group(
@@ -238,7 +242,9 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
                 _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
             seen = [(by_name[t], adapter_of[g]) for g in stages[:si + 1] for t in members_of[g]]
             t0 = time.perf_counter()
-            state["evals"][str(si)] = evaluate_seen(vlm, seen, eval_batch_size, progress)
+            state["evals"][str(si)] = evaluate_seen(
+                vlm, seen, eval_batch_size, progress,
+                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed))
             summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines

@@ -19,21 +19,29 @@ import numpy as np
 class Example:
     task: Any
     sample: Any
+    demos: tuple = ()  # in-context demonstrations shown before the sample (mint.tasks.demos)
 
     @property
     def n_images(self) -> int:
-        has = getattr(self.sample, "has_image", None)
-        if has is None:
-            has = getattr(self.sample, "image", None) is not None
-        return int(bool(has))
+        from mint.tasks.demos import has_image
+
+        return int(has_image(self.sample)) + sum(has_image(d) for d in self.demos)
 
 
-def group_examples(tasks: list[Any], max_train: int | None = None) -> list[Example]:
-    """Every train sample of ``tasks`` (at most ``max_train`` per task), in task then sample order."""
+def group_examples(tasks: list[Any], max_train: int | None = None, in_context: int = 0,
+                   demo_selection: str = "random", seed: int = 0) -> list[Example]:
+    """Every train sample of ``tasks`` (at most ``max_train`` per task), in task then sample order; with
+    ``in_context`` > 0 each carries that many demonstrations from the same samples, never itself."""
+    from mint.tasks.demos import DemoSelector
+
     out: list[Example] = []
     for task in tasks:
         samples = list(task.train)[:max_train] if max_train else list(task.train)
-        out.extend(Example(task, s) for s in samples)
+        if not in_context:
+            out.extend(Example(task, s) for s in samples)
+            continue
+        selector = DemoSelector(task, in_context, demo_selection, seed, pool=samples)
+        out.extend(Example(task, s, tuple(selector.for_sample(s, exclude_id=s.id))) for s in samples)
     return out
 
 
@@ -77,7 +85,7 @@ def collate_examples(vlm: Any, examples: list[Example], mode: str = "both") -> d
     """Tensors for ``examples`` on the model's device, ``labels`` on the answer tokens only."""
     prompts, images, answers = [], [], []
     for ex in examples:
-        text, ims = vlm.build_prompt(ex.task, ex.sample, mode)
+        text, ims = vlm.build_prompt(ex.task, ex.sample, mode, ex.demos)
         prompts.append(text)
         images.append(ims)
         answers.append(str(ex.sample.answer))

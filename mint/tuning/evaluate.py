@@ -63,11 +63,30 @@ def load_run_model(tune: dict[str, Any], model: str | None = None, device: str =
     return load_model(spec, device=device, dtype=tune.get("dtype") or "float32")
 
 
+def run_in_context(tune: dict[str, Any], in_context: int | None = None,
+                   demo_selection: str | None = None) -> tuple[int, str]:
+    """The demonstrations an evaluation uses: the run's (tune.json config) unless overridden."""
+    from mint.tasks.demos import check_in_context
+
+    cfg = tune.get("config") or {}
+    k = cfg.get("in_context", 0) if in_context is None else in_context
+    selection = demo_selection or cfg.get("demo_selection", "random")
+    return check_in_context(k, selection), selection
+
+
 def eval_request(tune: dict[str, Any], suite: str | None = None, model: str | None = None,
-                 max_test: int | None = None) -> dict[str, Any]:
-    """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable)."""
-    return {"suite": suite or tune.get("suite"), "model": model or tune.get("model"),
-            "max_test": max_test if max_test is not None else tune.get("max_test")}
+                 max_test: int | None = None, in_context: int | None = None,
+                 demo_selection: str | None = None) -> dict[str, Any]:
+    """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable);
+    the in-context setting only when the prompts carry demonstrations."""
+    from mint.tasks.demos import in_context_setting
+
+    request = {"suite": suite or tune.get("suite"), "model": model or tune.get("model"),
+               "max_test": max_test if max_test is not None else tune.get("max_test")}
+    k, selection = run_in_context(tune, in_context, demo_selection)
+    if k:
+        request["in_context"] = in_context_setting(k, selection, int(tune.get("seed", 0)))
+    return request
 
 
 def cached_eval(run_dir: str | Path, request: dict[str, Any], zero_shot: bool = True,
@@ -90,18 +109,23 @@ def cached_eval(run_dir: str | Path, request: dict[str, Any], zero_shot: bool = 
 def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: Any = None,
                  zero_shot: bool = True, batch_size: int = 8, progress: bool = True, force: bool = False,
                  suite: str | None = None, model: str | None = None, max_test: int | None = None,
-                 device: str = "cpu") -> dict[str, Any]:
+                 device: str = "cpu", in_context: int | None = None,
+                 demo_selection: str | None = None) -> dict[str, Any]:
     """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
 
     ``tasks`` default to the run's suite (``suite`` overrides it), ``vlm`` to a fresh load of the run's
     model (``model`` overrides it); the run's adapters are loaded onto ``vlm`` (replacing other adapters).
     Without ``tasks``, an up-to-date eval.json is returned as it is unless ``force``; one made with
     another suite, model or test cap is a :class:`MintError` unless ``force``. Passing ``tasks`` always
-    evaluates.
+    evaluates. The prompts carry the run's in-context demonstrations (tune.json), or ``in_context``
+    (with ``demo_selection``) when given, drawn from each task's train split with the run's seed.
     """
+    from mint.tasks.demos import check_multi_image, task_demos
+
     run = Path(run_dir)
     tune = load_tune(run)
-    request = eval_request(tune, suite, model, max_test)
+    request = eval_request(tune, suite, model, max_test, in_context, demo_selection)
+    k, selection = run_in_context(tune, in_context, demo_selection)
     existing = run / EVAL
     if tasks is None:
         cached = cached_eval(run, request, zero_shot, force)
@@ -109,8 +133,10 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
             return cached
     tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
     vlm = vlm if vlm is not None else load_run_model(tune, model, device)
+    check_multi_image(vlm, tasks, k)
     load_adapters(vlm, run)
     router = Router.from_run(run)
+    demos = {t.name: task_demos(t, k, selection, int(tune.get("seed", 0))) for t in tasks}
     names = [t.name for t in tasks]
     by_name = {t.name: t for t in tasks}
     for t in tasks:
@@ -124,13 +150,15 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
         with active_adapter(vlm, adapter):
             for name in task_names:
                 task = by_name[name]
-                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress)
+                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress,
+                                    demos=demos[name])
                 scores = score_predictions(task, preds)
                 results.setdefault(key, {})[name] = {"score": _mean(scores), "n": len(scores),
                                                      "metric": task.metric,
                                                      **({"group": adapter} if adapter else {})}
                 pred_rows.extend({"setting": key, "task": name, "id": s.id, "group": adapter,
-                                  "answer": str(s.answer), "prediction": p, "score": sc}
+                                  "answer": str(s.answer), "prediction": p, "score": sc,
+                                  **({"demos": [str(d.id) for d in demos[name](s)]} if k else {})}
                                  for s, p, sc in zip(task.test, preds, scores))
 
     for adapter, task_names in router.plan(names).items():
@@ -147,6 +175,7 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
         "seed": tune.get("seed"),
         "method": tune.get("method", "custom"),
         **({"continual": tune["continual"]["mode"]} if tune.get("continual") else {}),
+        **({"in_context": request["in_context"]} if k else {}),
         "groups": tune.get("groups"),
         "trainable_params": tune.get("trainable_params"),
         "train_seconds": tune.get("train_seconds"),

@@ -34,6 +34,9 @@ def train_run(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str |
 
     ``kwargs`` (resume, force, meta, progress, on_step) go to the trainer of that mode.
     """
+    from mint.tasks.demos import check_multi_image
+
+    check_multi_image(vlm, tasks, config.in_context)  # in-context demonstrations need several images a prompt
     towers = auto_towers(config, groups, profiles, profiles_source)
     if config.continual:
         from mint.tuning.continual import tune_continual as train

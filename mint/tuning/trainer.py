@@ -270,7 +270,8 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
                                       adapter_name=group)
             summary[group] = state["done"][group]
             continue
-        examples = group_examples([by_name[t] for t in members], config.max_train)
+        examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
+                                  config.demo_selection, config.seed)
         if not examples:
             raise MintError(f"group {group!r}: its tasks have no training samples")
         summary[group] = _train_group(
