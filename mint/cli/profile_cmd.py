@@ -1,7 +1,8 @@
 """``mint profile``: per-task MINT score, chance-corrected score, PID and interaction label.
 
 Input sources are options that each yield a :class:`~mint.profiling.predictions.PredictionSet`
-(today ``--predictions FILE``); :func:`_load_input` picks the one given. Everything after loading
+(``--predictions FILE``, or ``--suite S --model M``, which predicts first with ``mint predict``'s
+code, cached in a work folder); :func:`_load_input` picks the one given. Everything after loading
 (options, profiling, the atomic write) is shared by all sources.
 """
 
@@ -9,15 +10,37 @@ from __future__ import annotations
 
 import click
 
+from mint.cli.predict_cmd import model_options
 from mint.errors import MintError
 
-_SOURCES = "--predictions FILE"
+_SOURCES = "--predictions FILE, or --suite S [--model M]"
 
 
-def _load_input(predictions: str | None, modalities: list[str] | None):
+def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) -> str:
+    """``--suite/--model``: predict into ``<work dir>/<out stem>.predictions.jsonl`` (cached per model, task
+    and mode in the work dir, so a re-run or a killed run costs no repeated model work) and return it."""
+    from pathlib import Path
+
+    from mint.cli.predict_cmd import run_predict
+
+    work = Path(work_dir) if work_dir else Path(out).parent / ".mint-cache"
+    preds = work / f"{Path(out).stem}.predictions.jsonl"
+    options = dict(options)
+    cache_dir = options.pop("cache_dir", None) or work
+    run_predict(suite=suite, out=preds, cache_dir=cache_dir, **options)
+    click.echo(f"Predictions -> {preds}", err=True)
+    return str(preds)
+
+
+def _load_input(predictions: str | None, modalities: list[str] | None, suite: str | None = None,
+                out: str = "", work_dir: str | None = None, predict_options: dict | None = None):
     """The predictions set of whichever input source was given."""
     from mint.profiling.predictions import load_predictions
 
+    if predictions is not None and suite is not None:
+        raise MintError("give either --predictions or --suite (with --model), not both")
+    if suite is not None:
+        predictions = _predict_suite(suite, out, work_dir, predict_options or {})
     if predictions is None:
         raise MintError(f"no input: give {_SOURCES}")
     return load_predictions(predictions, modalities=modalities)
@@ -34,6 +57,13 @@ def _modalities(value: str | None) -> list[str] | None:
 
 @click.command("profile")
 @click.option("--predictions", metavar="FILE", help="Predictions JSONL (task, id, predictions{both,image,text}, ...).")
+@click.option("--suite", metavar="S", default=None,
+              help="Instead of --predictions: predict this suite with --model first (see mint predict).")
+@model_options
+@click.option("--features/--no-features", default=True, show_default=True,
+              help="With --suite: extract per-modality features (needed for the PID).")
+@click.option("--work-dir", default=None, metavar="DIR",
+              help="With --suite: where predictions and their cache go [default: .mint-cache beside --out].")
 @click.option("--out", required=True, metavar="FILE", help="Where to write profiles.json.")
 @click.option("--samples", default=10, show_default=True, type=int, help="S: subsets drawn per task.")
 @click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
@@ -52,14 +82,16 @@ def _modalities(value: str | None) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(predictions: str | None, out: str, samples: int, size: int | None, seed: int, similarity: str,
             thresholds: str, decide_by: str, bins: int, pid_target: str, modalities: str | None,
-            force: bool) -> None:
+            force: bool, suite: str | None = None, work_dir: str | None = None, features: bool = True,
+            **predict_options) -> None:
     """Profile each task: how do the image and the text interact?"""
     from mint.io import atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
 
     check_output(out, force)
     high_low = parse_thresholds(thresholds)
-    records = _load_input(predictions, _modalities(modalities))
+    records = _load_input(predictions, _modalities(modalities), suite, out, work_dir,
+                          dict(predict_options, features=features, seed=seed))
     result = profile_predictions(
         records, samples=samples, size=size, seed=seed, similarity=similarity, thresholds=high_low,
         decide_by=decide_by, bins=bins, pid_target=pid_target,

@@ -1,0 +1,13 @@
+"""Backbone wrappers: any Hugging Face image-text-to-text model, and the embedded ``tiny`` default.
+
+``load_model(spec)`` loads ``"tiny"`` (package data, see :mod:`mint.models.build_tiny`), a local folder, or a
+Hugging Face model id from the local cache (never downloads), and returns a :class:`VisionLanguageModel`.
+"""
+
+from __future__ import annotations
+
+from mint.models.base import VisionLanguageModel
+from mint.models.loading import DTYPES, TINY_DIR, load_model, resolve_model
+from mint.models.prompts import MODES, Ablation
+
+__all__ = ["MODES", "Ablation", "DTYPES", "TINY_DIR", "VisionLanguageModel", "load_model", "resolve_model"]

@@ -1,0 +1,165 @@
+"""What differs between vision-language architectures, keyed by ``config.model_type``.
+
+Everything else (prompting, scoring, features) is shared. For each architecture: whether it requires an
+image, how a batch of prompts and images becomes tensors (``encode``, right-padded), which per-token
+arrays exist besides ``input_ids``, the value they take on appended answer tokens, and the module roots
+of the three parts (vision tower, projector, language model) that adapters target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Architecture:
+    model_type: str
+    #: roots of the vision tower, the projector and the language model (dotted module names)
+    vision_root: str = "model.vision_tower"
+    projector_root: str = "model.multi_modal_projector"
+    language_root: str = "model.language_model"
+    requires_image: bool = False
+    #: "chat": render messages with the chat template; "plain": the text alone (the processor adds images)
+    prompt_style: str = "chat"
+    #: how images go to the processor: "flat" (one list), "nested" (one list per prompt)
+    image_layout: str = "nested"
+    #: how image tensors come out: "per_image" (first axis = images), "batch" (first axis = prompts),
+    #: "patches" (Qwen2-VL: flattened patches, ``image_grid_thw`` per image), "auto" (guess from shapes)
+    pixel_layout: str = "auto"
+    #: per-token arrays and the value they take on answer tokens appended to a prompt
+    answer_fill: dict[str, int] = field(default_factory=dict)
+    #: custom encoder ``(vlm, prompts, images) -> dict`` replacing the processor call
+    encoder: Callable[..., dict] | None = None
+    #: closed-answer scoring reuses the prompt's key/value cache for the answers (False: one expanded pass;
+    #: Qwen2-VL's multimodal rope positions for a continuation cannot be rebuilt from outside the model)
+    prefix_cache: bool = True
+
+    def lora_target_regex(self, parts: tuple[str, ...] = ("language",),
+                          modules: tuple[str, ...] = ("q_proj", "v_proj")) -> str:
+        """A peft ``target_modules`` regex for the linear ``modules`` inside the chosen parts only."""
+        roots = {"vision": self.vision_root, "projector": self.projector_root, "language": self.language_root}
+        root = "|".join(re.escape(roots[p]) for p in parts)
+        return rf"^(?:base_model\.model\.)?(?:{root})\..*\.(?:{'|'.join(modules)})$"
+
+
+def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
+    """Qwen2-VL without its processor (it needs torchvision): expand each ``<|image_pad|>`` to
+    ``prod(image_grid_thw) // merge_size**2`` tokens and mark them in ``mm_token_type_ids``."""
+    tok = vlm.tokenizer
+    pad = "<|image_pad|>"
+    flat = [im for ims in images for im in ims]
+    out: dict[str, Any] = {}
+    texts = list(prompts)
+    if flat:
+        ip = vlm.image_processor
+        enc = ip(images=flat, return_tensors="pt")
+        out["pixel_values"] = enc["pixel_values"]
+        out["image_grid_thw"] = enc["image_grid_thw"]
+        counts = iter((enc["image_grid_thw"].prod(-1) // ip.merge_size**2).tolist())
+        texts = []
+        for p in prompts:
+            pieces = p.split(pad)
+            texts.append("".join(piece + ("<|placeholder|>" * next(counts) if i < len(pieces) - 1 else "")
+                                 for i, piece in enumerate(pieces)).replace("<|placeholder|>", pad))
+    t = tok(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+    out["input_ids"] = t["input_ids"]
+    out["attention_mask"] = t["attention_mask"]
+    out["mm_token_type_ids"] = (t["input_ids"] == vlm.image_token_id).long()
+    return out
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "llava": Architecture("llava", image_layout="flat", pixel_layout="per_image"),
+    "paligemma": Architecture("paligemma", requires_image=True, prompt_style="plain", pixel_layout="per_image",
+                              answer_fill={"token_type_ids": 1}),
+    "idefics3": Architecture("idefics3", vision_root="model.vision_model", projector_root="model.connector",
+                             language_root="model.text_model", pixel_layout="batch",
+                             answer_fill={"mm_token_type_ids": 0}),
+    "smolvlm": Architecture("smolvlm", vision_root="model.vision_model", projector_root="model.connector",
+                            language_root="model.text_model", pixel_layout="batch",
+                            answer_fill={"mm_token_type_ids": 0}),
+    "qwen2_vl": Architecture("qwen2_vl", vision_root="model.visual.blocks", projector_root="model.visual.merger",
+                             pixel_layout="patches", answer_fill={"mm_token_type_ids": 0}, encoder=_qwen2vl_encode,
+                             prefix_cache=False),
+    "qwen2_5_vl": Architecture("qwen2_5_vl", vision_root="model.visual.blocks",
+                               projector_root="model.visual.merger", pixel_layout="patches",
+                               answer_fill={"mm_token_type_ids": 0}, encoder=_qwen2vl_encode,
+                               prefix_cache=False),
+}
+
+
+def architecture(model_type: str) -> Architecture:
+    """The specifics of ``model_type``; unknown types get the generic processor-based handling."""
+    return ARCHITECTURES.get(model_type, Architecture(model_type))
+
+
+def image_token_id(config: Any, tokenizer: Any) -> int | None:
+    """The id of the token that marks image positions in ``input_ids``."""
+    for attr in ("image_token_id", "image_token_index"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int):
+            return value
+    token = getattr(tokenizer, "image_token", None) or "<image>"
+    tid = tokenizer.convert_tokens_to_ids(token)
+    return tid if isinstance(tid, int) and tid != tokenizer.unk_token_id else None
+
+
+def processor_encode(vlm: Any, prompts: list[str], images: list[list], padding_side: str = "right") -> dict:
+    """Run the model's processor on a batch (padded on ``padding_side``); images laid out as the
+    architecture wants."""
+    arch = vlm.arch
+    tok = vlm.tokenizer
+    saved, tok.padding_side = tok.padding_side, padding_side
+    try:
+        if arch.encoder is not None:
+            return arch.encoder(vlm, prompts, images)
+        kwargs: dict[str, Any] = {"text": prompts, "padding": True, "return_tensors": "pt"}
+        if any(images):
+            kwargs["images"] = [im for ims in images for im in ims] if arch.image_layout == "flat" else images
+        enc = dict(vlm.processor(**kwargs))
+    finally:
+        tok.padding_side = saved
+    enc.pop("labels", None)  # PaliGemma's processor makes labels of its own; collate makes them
+    return enc
+
+
+def per_token_keys(enc: dict) -> list[str]:
+    """Keys of ``enc`` holding one value per token (same shape as ``input_ids``)."""
+    shape = enc["input_ids"].shape
+    return [k for k, v in enc.items() if isinstance(v, torch.Tensor) and v.shape == shape]
+
+
+def repeat_images(arch: Architecture, enc: dict, counts: list[int], repeat: int) -> dict:
+    """The non-token tensors of ``enc`` (pixel values, grids, masks) with each prompt's block repeated
+    ``repeat`` times in place, matching token rows repeated the same way. ``counts``: images per prompt."""
+    if repeat == 1:
+        return dict(enc)
+    n_prompts, n_images = len(counts), sum(counts)
+    grid = enc.get("image_grid_thw")
+    out = {}
+    for key, value in enc.items():
+        if not isinstance(value, torch.Tensor):
+            out[key] = value
+            continue
+        if arch.pixel_layout == "patches" and key == "pixel_values" and grid is not None:
+            per_image = grid.prod(-1).tolist()
+        elif arch.pixel_layout == "batch" or (arch.pixel_layout == "auto" and value.shape[0] == n_prompts
+                                              and value.shape[0] != n_images):
+            per_image = None
+        elif value.shape[0] == n_images:
+            per_image = [1] * n_images
+        else:
+            raise ValueError(f"cannot tell how to repeat the {key!r} tensor of shape {tuple(value.shape)}")
+        if per_image is None:
+            sizes = [1] * n_prompts
+        else:
+            it = iter(per_image)
+            sizes = [sum(next(it) for _ in range(c)) for c in counts]
+        blocks = torch.split(value, sizes)
+        out[key] = torch.cat([b for b in blocks for _ in range(repeat)])
+    return out

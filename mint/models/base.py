@@ -1,0 +1,220 @@
+"""`VisionLanguageModel`: one small interface over any Hugging Face image-text-to-text model.
+
+Prompts are built with the model's own chat template (see :mod:`mint.models.prompts` for the modality
+ablation); batches go through the model's processor, or a small replacement where the processor cannot be
+built without torchvision (Qwen2-VL, :mod:`mint.models.architectures`). Every call goes through
+``self.model(...)`` / ``self.model.generate(...)``, so peft adapters injected into ``self.model``, or a
+``PeftModel`` put in its place, are used as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mint.models.architectures import (Architecture, image_token_id, per_token_keys, processor_encode,
+                                      repeat_images)
+from mint.models.prompts import Ablation, check_mode, messages
+
+
+class VisionLanguageModel:
+    """A loaded backbone: ``model`` (an ``AutoModelForImageTextToText`` instance), its tokenizer and
+    processor, the modality ablation settings, and the batched operations built on them."""
+
+    def __init__(self, model: Any, processor: Any, tokenizer: Any, *, image_processor: Any = None,
+                 ablation: Ablation | None = None, name: str = "", max_new_tokens: int = 16,
+                 chat_template: str | None = None) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor if image_processor is not None else getattr(
+            processor, "image_processor", None)
+        self.model_type: str = model.config.model_type
+        self.arch: Architecture = _architecture(self.model_type)
+        self.ablation = ablation or Ablation()
+        self.name = name
+        self.max_new_tokens = max_new_tokens
+        self.image_token_id = image_token_id(model.config, tokenizer)
+        self.chat_template = chat_template
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._answer_cache: dict[tuple[str, bool], list[int]] = {}
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def requires_image(self) -> bool:
+        return self.arch.requires_image
+
+    def ablation_settings(self) -> dict[str, Any]:
+        """The ablation as recorded in outputs."""
+        return self.ablation.to_dict(self.requires_image)
+
+    def save(self, path: str | Path) -> None:
+        """Save the model (or its adapters, if ``self.model`` is a ``PeftModel``) and its processor."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        (self.processor if self.processor is not None else self.tokenizer).save_pretrained(path)
+        if self.processor is None and self.image_processor is not None:
+            self.image_processor.save_pretrained(path)
+
+    # ------------------------------------------------------------------ prompts
+    def build_prompt(self, task: Any, sample: Any, mode: str = "both",
+                     demos: Sequence[Any] = ()) -> tuple[str, list]:
+        """Chat-formatted prompt text ending where the answer starts, and its images, ablated for ``mode``."""
+        check_mode(mode)
+        msgs, images = messages(task, sample, mode, demos, self.ablation, self.requires_image)
+        return self._render(msgs), images
+
+    def _render(self, msgs: list[dict]) -> str:
+        if self.arch.prompt_style == "plain":  # PaliGemma: image tokens first, the processor adds bos and \n
+            image_token = getattr(self.tokenizer, "image_token", None) or "<image>"
+            out = [image_token * sum(p["type"] == "image" for m in msgs for p in m["content"])]
+            for m in msgs:
+                text = " ".join(p["text"] for p in m["content"] if p["type"] == "text")
+                out.append(text + ("\n" if m["role"] == "assistant" else ""))
+            return "".join(out)
+        template = self.chat_template
+        if self.processor is not None and getattr(self.processor, "chat_template", None) and template is None:
+            return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        template = template or getattr(self.tokenizer, "chat_template", None)
+        if template:
+            return self.tokenizer.apply_chat_template(msgs, chat_template=template, add_generation_prompt=True,
+                                                      tokenize=False)
+        image_token = getattr(self.tokenizer, "image_token", None) or "<image>"
+        parts = []
+        for m in msgs:
+            body = "".join(image_token if p["type"] == "image" else p["text"] for p in m["content"])
+            parts.append(("USER: " if m["role"] == "user" else "ASSISTANT: ") + body + "\n")
+        return "".join(parts) + "ASSISTANT:"
+
+    # ------------------------------------------------------------------ batches
+    def answer_ids(self, answer: str, after: str = "") -> list[int]:
+        """Token ids of ``answer`` followed by eos; a space is put before the answer when the prompt
+        (``after``) ends without whitespace, as in the chat turn that the model was trained on."""
+        space = bool(after) and not after[-1].isspace() and not answer[:1].isspace()
+        key = (answer, space)
+        if key not in self._answer_cache:
+            ids = self.tokenizer((" " if space else "") + answer, add_special_tokens=False)["input_ids"]
+            self._answer_cache[key] = list(ids) + [self.tokenizer.eos_token_id]
+        return self._answer_cache[key]
+
+    def collate(self, prompts: list[str], images: list[list], answers: list[str] | None = None, *,
+                padding_side: str = "right", repeat: int = 1) -> dict[str, torch.Tensor]:
+        """Tokenized batch on ``self.device``. With ``answers``: the answer tokens and eos are appended to
+        each prompt and ``labels`` is -100 everywhere except on them (loss on the answers only).
+
+        ``repeat`` > 1 makes each prompt ``repeat`` consecutive rows (processed once, e.g. one row per
+        candidate answer); ``answers`` then has ``len(prompts) * repeat`` entries."""
+        n_rows = len(prompts) * repeat
+        if len(images) != len(prompts) or (answers is not None and len(answers) != n_rows):
+            raise ValueError("collate: prompts, images and answers must have matching lengths")
+        images = [list(i) for i in images]
+        enc = processor_encode(self, list(prompts), images, padding_side=padding_side)
+        if answers is None and repeat == 1:  # the processor's padded batch is the batch
+            return self.to_device({k: v for k, v in enc.items() if isinstance(v, torch.Tensor)})
+        keys = [k for k in per_token_keys(enc) if k != "attention_mask"]
+        mask = enc["attention_mask"].bool()
+        rows: dict[str, list[list[int]]] = {k: [enc[k][i][mask[i]].tolist() for i in range(len(prompts))
+                                                for _ in range(repeat)] for k in keys}
+        rows["attention_mask"] = [[1] * len(r) for r in rows["input_ids"]]
+        enc = repeat_images(self.arch, {k: v for k, v in enc.items() if k not in keys and k != "attention_mask"},
+                            [len(i) for i in images], repeat)
+        if answers is not None:
+            rows["labels"] = []
+            row_prompts = [p for p in prompts for _ in range(repeat)]
+            for i, (prompt, answer) in enumerate(zip(row_prompts, answers)):
+                ans = self.answer_ids(str(answer), prompt)
+                rows["labels"].append([-100] * len(rows["input_ids"][i]) + ans)
+                for k in rows:
+                    if k == "labels":
+                        continue
+                    fill = ans if k == "input_ids" else [1 if k == "attention_mask" else
+                                                         self.arch.answer_fill.get(k, 0)] * len(ans)
+                    rows[k][i] = rows[k][i] + list(fill)
+        pad = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": -100}
+        width = max(len(r) for r in rows["input_ids"])
+        out: dict[str, torch.Tensor] = {}
+        for k, rs in rows.items():
+            value = pad.get(k, self.arch.answer_fill.get(k, 0))
+            padded = [([value] * (width - len(r)) + r) if padding_side == "left" else (r + [value] * (width - len(r)))
+                      for r in rs]
+            out[k] = torch.tensor(padded, dtype=torch.long)
+        for k, v in enc.items():
+            if k not in out and isinstance(v, torch.Tensor):
+                out[k] = v
+        return self.to_device(out)
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        device, dtype = self.device, self.dtype
+        return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, task: Any, samples: Sequence[Any], mode: str = "both", *, batch_size: int = 8,
+                progress: bool = True, demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = ()) -> list[str]:
+        """Answers for ``samples`` in modality ``mode``. Closed-answer tasks (``task.answers``): every answer
+        is scored by teacher forcing in one batched forward pass per batch, the highest total log-prob wins;
+        open tasks: greedy generation of at most ``self.max_new_tokens`` tokens. ``demos``: demonstrations
+        shown before every sample, or a callable giving each sample its own (e.g. a
+        :class:`mint.tasks.demos.DemoSelector`)."""
+        from mint.models.scoring import answer_logprobs, generate
+
+        pick = demos if callable(demos) else (lambda _sample: demos)
+        prompts = [self.build_prompt(task, s, mode, pick(s)) for s in samples]
+        answers = [str(a) for a in (getattr(task, "answers", None) or [])]
+        out: list[str] = [""] * len(samples)
+        with torch.inference_mode():
+            for idx in _batches(prompts, batch_size, progress, f"{task.name} [{mode}]"):
+                texts = [prompts[i][0] for i in idx]
+                ims = [prompts[i][1] for i in idx]
+                if answers:
+                    best = answer_logprobs(self, texts, ims, answers).argmax(-1).tolist()
+                    preds = [answers[b] for b in best]
+                else:
+                    preds = generate(self, texts, ims)
+                for i, p in zip(idx, preds):
+                    out[i] = p
+        return out
+
+    def features(self, task: Any, samples: Sequence[Any], *, batch_size: int = 8,
+                 progress: bool = False) -> dict[str, Any]:
+        """Pooled per-modality features (see :mod:`mint.models.features`)."""
+        from mint.models.features import pooled_features
+
+        return pooled_features(self, task, samples, batch_size=batch_size, progress=progress)
+
+
+def _architecture(model_type: str) -> Architecture:
+    from mint.models.architectures import architecture
+
+    return architecture(model_type)
+
+
+def _batches(prompts: list[tuple[str, list]], batch_size: int, progress: bool, desc: str):
+    """Index batches of samples with the same number of images (processors stack images per sample),
+    with a progress bar over samples."""
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError("batch size must be at least 1")
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][1]))
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(groups[-1]) < batch_size and len(prompts[groups[-1][0]][1]) == len(prompts[i][1]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    with tqdm(total=len(prompts), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
+        for g in groups:
+            yield g
+            bar.update(len(g))

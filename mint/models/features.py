@@ -1,0 +1,47 @@
+"""Pooled per-modality features, the inputs of the PID estimate (X_image, X_text).
+
+* ``image``: the projected image tokens, i.e. the language model's input embeddings at the image-token
+  positions of the image-only prompt (``hidden_states[0]`` there), mean-pooled. This is what the vision
+  tower and projector make of the image, before any text can mix in.
+* ``text``: the last-layer hidden states of the text-only pass (no image, or a blank one), mean-pooled
+  over its text tokens (image tokens excluded). It reads the instruction and the sample text.
+
+Both are float32 arrays of shape ``(n, hidden_size)``. A sample without an image gets a zero image vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def pooled_features(vlm: Any, task: Any, samples: Sequence[Any], *, batch_size: int = 8,
+                    progress: bool = False) -> dict[str, np.ndarray]:
+    """``{"image": (n, d), "text": (n, d)}`` for ``samples`` (see the module docstring)."""
+    from mint.models.base import _batches
+
+    feats: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        for modality, layer in (("image", 0), ("text", -1)):
+            prompts = [vlm.build_prompt(task, s, modality) for s in samples]
+            rows: list[np.ndarray | None] = [None] * len(samples)
+            for idx in _batches(prompts, batch_size, progress, f"{task.name} [features:{modality}]"):
+                batch = vlm.collate([prompts[i][0] for i in idx], [prompts[i][1] for i in idx])
+                out = vlm.model(**batch, output_hidden_states=True, logits_to_keep=1)
+                hidden = out.hidden_states[layer].float()
+                is_image = (batch["input_ids"] == vlm.image_token_id) if vlm.image_token_id is not None \
+                    else torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+                mask = is_image if modality == "image" else batch["attention_mask"].bool() & ~is_image
+                pooled = _pool(hidden, mask).cpu().numpy()
+                for j, i in enumerate(idx):
+                    rows[i] = pooled[j]
+            feats[modality] = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+    return feats

@@ -1,0 +1,98 @@
+"""Loading a backbone offline: the embedded ``tiny``, a local folder or a cached Hugging Face id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mint.errors import MintError
+from mint.models.prompts import Ablation
+
+TINY_DIR = Path(__file__).resolve().parent / "tiny"
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def resolve_model(spec: str) -> str:
+    """``tiny`` -> the package folder; an existing folder -> its absolute path; else the id unchanged.
+
+    A spec that looks like a path (``/``, ``.``, ``~``, or more than one ``/``) but does not exist is an error.
+    """
+    if spec == "tiny":
+        if not (TINY_DIR / "config.json").is_file():
+            raise MintError(f"the embedded backbone is missing from {TINY_DIR} "
+                            "(rebuild it: python -m mint.models.build_tiny)")
+        return str(TINY_DIR)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise MintError(f"{spec}: not a model folder (no config.json)")
+        return str(path.resolve())
+    if path.exists():
+        raise MintError(f"{spec}: a model must be a folder or a Hugging Face id, not a file")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep in spec.replace("/", "", 1):
+        raise MintError(f"{spec}: no such model folder")
+    return spec
+
+
+def _load_processor(source: str) -> tuple[Any, Any, Any]:
+    """(processor or None, tokenizer, image processor). Processors that need torchvision (Qwen2-VL's video
+    processor) cannot be built here: fall back to the tokenizer and the PIL image processor."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    try:
+        proc = AutoProcessor.from_pretrained(source, local_files_only=True)
+        tok = getattr(proc, "tokenizer", proc)
+        return (proc if hasattr(proc, "tokenizer") else None), tok, getattr(proc, "image_processor", None)
+    except (ImportError, ValueError, OSError, TypeError, AttributeError):
+        tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        try:
+            ip = AutoImageProcessor.from_pretrained(source, local_files_only=True)
+        except (ImportError, ValueError, OSError):
+            ip = None
+        return None, tok, ip
+
+
+def _chat_template_file(source: str) -> str | None:
+    path = Path(source) / "chat_template.jinja"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def load_model(spec: str, *, device: str = "cpu", dtype: str = "float32", ablation: Ablation | None = None,
+               max_new_tokens: int = 16):
+    """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
+
+    Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
+    in eval mode on ``device``.
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText
+    from transformers.utils import logging as hf_logging
+
+    from mint.models.base import VisionLanguageModel
+
+    if dtype not in DTYPES:
+        raise MintError(f"unknown dtype {dtype!r} (expected one of {', '.join(DTYPES)})")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise MintError(f"unknown device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MintError(f"device {device!r} requested but CUDA is not available")
+    source = resolve_model(spec)
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            source, local_files_only=True, dtype=(dtype if dtype == "auto" else getattr(torch, dtype)))
+        processor, tokenizer, image_processor = _load_processor(source)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MintError(f"model {spec!r} cannot be loaded offline: {first}") from None
+    model.to(dev).eval()
+    tokenizer.padding_side = "right"
+    template = None
+    if processor is None and not getattr(tokenizer, "chat_template", None):
+        template = _chat_template_file(source) if Path(source).is_dir() else None
+    return VisionLanguageModel(model, processor, tokenizer, image_processor=image_processor,
+                               ablation=ablation, name=spec, max_new_tokens=max_new_tokens,
+                               chat_template=template)
