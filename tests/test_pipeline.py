@@ -17,7 +17,9 @@ def _config(tmp: Path, model: str, **tune) -> Path:
     cfg = {"suite": "builtin:mini", "model": model, "out": "out", "max_train": 8, "max_test": 4,
            "predict": {"batch_size": 16}, "profile": {"samples": 3},
            "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
-           "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0, **tune}, "evaluate": {"batch_size": 16}}
+           "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0, **tune}, "evaluate": {"batch_size": 16},
+           "variants": {"mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
+                        "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}}}}
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -45,8 +47,9 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
                 "figures/index.json", "runs/mint/tune.json", "runs/all/eval.json", "report.json", "report.md"):
         assert (out / rel).exists(), rel
     report = json.loads((out / "report.json").read_text())
-    assert list(report["rows"]) == ["zero_shot", "mint", "all", "single", "instruction"]
-    for method in ("mint", "all", "single", "instruction"):
+    assert list(report["rows"]) == ["zero_shot", "mint", "all", "single", "instruction", "mint_auto",
+                                    "mint_continual"]
+    for method in ("mint", "all", "single", "instruction", "mint_auto", "mint_continual"):
         ev = json.loads((out / "runs" / method / "eval.json").read_text())
         row = report["rows"][method]
         assert row["tasks"] == {t: v["score"] for t, v in ev["tasks"].items()}
@@ -55,6 +58,10 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     zs = json.loads((out / "runs" / "mint" / "eval.json").read_text())["zero_shot"]
     assert report["rows"]["zero_shot"]["tasks"] == {t: v["score"] for t, v in zs["tasks"].items()}
     assert len(report["rows"]["single"]["groups"]) == len(report["tasks"])
+    assert report["rows"]["mint_auto"]["groups"] == report["rows"]["mint"]["groups"]
+    towers = json.loads((out / "runs" / "mint_auto" / "tune.json").read_text())["towers"]
+    assert set(towers) == set(report["rows"]["mint"]["groups"]) and set(towers.values()) <= {"vision", "language", "both"}
+    assert (out / "runs" / "mint_continual" / "continual.json").is_file()
     assert "zero_shot" in result.output and "report:" in result.output
     assert all(cached is False for cached in _stages(out).values())
 
@@ -81,6 +88,9 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
     ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
     ({"max_test": 0}, "max_test"),
     ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
+    ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
+    ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
+    ({"variants": {"mint": {"groups": "mint"}}}, "variants.mint: a variant needs a name of its own"),
 ])
 def test_bad_config_is_a_one_line_error(tmp_path, patch, message):
     path = tmp_path / "bad.yaml"

@@ -34,8 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "plot": {"format": "png"},
     "tune": {},
     "evaluate": {"zero_shot": True, "batch_size": 16},
+    "variants": {},
 }
-SECTIONS = ("predict", "profile", "cluster", "plot", "tune", "evaluate")
+SECTIONS = ("predict", "profile", "cluster", "plot", "tune", "evaluate", "variants")
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _merge(source: str, user: dict[str, Any]) -> dict[str, Any]:
                 continue
             if not isinstance(value, dict):
                 raise MintError(f"{source}: {key}: expected a mapping of options")
-            if key != "tune":  # tune options are checked by TuneConfig, which knows them
+            if key not in ("tune", "variants"):  # these are checked by _check_variants / TuneConfig
                 for sub in value:
                     if sub not in DEFAULTS[key]:
                         raise MintError(f"{source}: {key}.{sub}: unknown option (expected one of "
@@ -118,6 +119,29 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
         tune.setdefault("max_train", cfg["max_train"])
     TuneConfig.from_dict(tune, f"{source}: tune")  # names the bad key or value
     cfg["tune"] = tune
+    _check_variants(source, cfg, methods, tune)
+
+
+def _check_variants(source: str, cfg: dict[str, Any], methods: list[str], tune: dict[str, Any]) -> None:
+    """``variants: {row: {groups: <method>, tune: {options}}}``: extra report rows that tune one of the
+    groupings with other options (e.g. ``tower: auto``, ``concurrent: true``, ``continual: per-group``)."""
+    from mint.tuning.config import RUN_KEYS, TuneConfig
+
+    for name, v in cfg["variants"].items():
+        where = f"{source}: variants.{name}"
+        if not isinstance(name, str) or not name or name in methods or name == "zero_shot" or "/" in name:
+            raise MintError(f"{where}: a variant needs a name of its own (not a method, not zero_shot, no '/')")
+        if not isinstance(v, dict) or set(v) - {"groups", "tune"}:
+            raise MintError(f"{where}: expected a mapping with 'groups' (a method of cluster.methods) and 'tune'")
+        if v.get("groups") not in methods:
+            raise MintError(f"{where}.groups: expected one of cluster.methods ({', '.join(methods)}), "
+                            f"got {v.get('groups')!r}")
+        extra = {k.replace("-", "_"): val for k, val in (v.get("tune") or {}).items()}
+        clash = [k for k in extra if k in RUN_KEYS]
+        if clash:
+            raise MintError(f"{where}.tune.{clash[0]}: set it at the top level of the run config")
+        TuneConfig.from_dict({**tune, **extra}, f"{where}.tune")
+        v["tune"] = extra
 
 
 def _resolve_paths(cfg: dict[str, Any], base: Path) -> None:

@@ -135,22 +135,27 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     evals: dict[str, dict[str, Any]] = {}
     eval_keys: dict[str, str] = {}
     ev = c["evaluate"]
-    for i, method in enumerate(methods):
-        run_dir = out / "runs" / method
+    # one row per grouping method with the common tuning options, then one per variant of a grouping
+    settings = [(method, method, tune_cfg) for method in methods]
+    settings += [(name, v["groups"], TuneConfig.from_dict({**tune_cfg.to_dict(), **v["tune"]},
+                                                          f"{cfg.source}: variants.{name}.tune"))
+                 for name, v in c["variants"].items()]
+    for i, (row, method, tcfg) in enumerate(settings):
+        run_dir = out / "runs" / row
 
-        def do_tune(resume: bool, method: str = method, run_dir: Path = run_dir) -> None:
+        def do_tune(resume: bool, method: str = method, run_dir: Path = run_dir, tcfg: TuneConfig = tcfg) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            train_run(vlm, tasks(), read_json(group_files[method]), run_dir, tune_cfg, profiles=profiles,
-                      profiles_source=str(profiles_path), accelerator=make_run_accelerator(tune_cfg),
+            train_run(vlm, tasks(), read_json(group_files[method]), run_dir, tcfg, profiles=profiles,
+                      profiles_source=str(profiles_path), accelerator=make_run_accelerator(tcfg),
                       resume=resumable, force=not resumable,
                       meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
                       progress=progress)
 
-        k_tune = stages.run(f"tune/{method}", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"],
-                                               "groups": group_keys[method], "tune": tune_cfg.to_dict(),
-                                               "max_test": c["max_test"],
-                                               "profile": k_profile if tune_cfg.tower == "auto" else None},
+        k_tune = stages.run(f"tune/{row}", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"],
+                                            "groups": group_keys[method], "tune": tcfg.to_dict(),
+                                            "max_test": c["max_test"],
+                                            "profile": k_profile if tcfg.tower == "auto" else None},
                             [run_dir / "tune.json"], do_tune)
         zero_shot = bool(ev["zero_shot"]) and i == 0
 
@@ -159,10 +164,10 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
             evaluate_run(run_dir, tasks(), vlm=vlm, zero_shot=zero_shot, batch_size=ev["batch_size"],
                          progress=progress, force=True)
 
-        eval_keys[method] = stages.run(f"evaluate/{method}", {"tune": k_tune, "zero_shot": zero_shot,
-                                                              "batch_size": ev["batch_size"]},
-                                       [run_dir / "eval.json"], do_eval)
-        evals[method] = read_json(run_dir / "eval.json", "eval.json")
+        eval_keys[row] = stages.run(f"evaluate/{row}", {"tune": k_tune, "zero_shot": zero_shot,
+                                                        "batch_size": ev["batch_size"]},
+                                    [run_dir / "eval.json"], do_eval)
+        evals[row] = read_json(run_dir / "eval.json", "eval.json")
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"
@@ -178,11 +183,12 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
 
 def summary_table(report: dict[str, Any]) -> str:
     """A short terminal table: one line per compared setting (mean score, groups, params, seconds)."""
-    head = f"{'setting':<12} {'mean':>6} {'groups':>6} {'trainable':>10} {'train s':>8}"
+    width = max([len("setting"), *(len(name) for name in report["rows"])])
+    head = f"{'setting':<{width}} {'mean':>6} {'groups':>6} {'trainable':>10} {'train s':>8}"
     lines = [head, "-" * len(head)]
     for name, row in report["rows"].items():
         mean = "n/a" if row.get("mean") is None else f"{row['mean']:.3f}"
         params = row.get("trainable_params") or 0
         secs = row.get("train_seconds") or 0.0
-        lines.append(f"{name:<12} {mean:>6} {len(row.get('groups') or {}):>6} {params:>10} {secs:>8.1f}")
+        lines.append(f"{name:<{width}} {mean:>6} {len(row.get('groups') or {}):>6} {params:>10} {secs:>8.1f}")
     return "\n".join(lines)
