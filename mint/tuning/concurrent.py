@@ -35,14 +35,14 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
-from mint.io import atomic_write_json, read_json, stamp
+from mint.io import atomic_write_json, stamp
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
-from mint.tuning.trainer import (_check_same, _clear_out, _Log, _release, _save_adapter, _scheduler, _world_size,
-                                 attach_adapters, check_run_folder, make_accelerator, resolve_towers)
+from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, _world_size, attach_adapters,
+                                 make_accelerator, prepare_run, resolve_towers)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
 Step = dict[str, tuple[int, list[list[int]]]]
@@ -131,32 +131,9 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     # ---------------------------------------------------------------- run folder and saved state
     identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
                 "processes": nproc, "towers": chosen}
-    state = ckpt.read_state(ckpt_dir) if resume else None
-    if resume and state is None:
-        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
-    if state is not None:
-        _check_same(state["config"], identity["config"], "option", out)
-        _check_same({k: state.get(k) for k in identity if k != "config"},
-                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
-        if (out / "tune.json").is_file() and state.get("complete"):
-            from mint.tuning.routing import load_adapters
-
-            load_adapters(vlm, out)
-            return read_json(out / "tune.json", "tune.json")
-    present = check_run_folder(out, resume, force)
-    accelerator.wait_for_everyone()
-    if is_main:
-        if not resume:
-            _clear_out(out, present)
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
-                                                      if k not in ("mint_version", "schema")}))
-        if state is None:
-            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0}
-            ckpt.write_state(ckpt_dir, state)
-    accelerator.wait_for_everyone()
-    state = ckpt.read_state(ckpt_dir)
+    state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
+    if finished is not None:
+        return finished
 
     peft_model = attach_adapters(vlm, group_names, config, chosen)
     current = state.get("checkpoint")

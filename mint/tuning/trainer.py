@@ -158,6 +158,43 @@ def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path
                             "(use the same options, or --force to start over)")
 
 
+def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str, Any], meta: dict[str, Any],
+                accelerator: Any, *, resume: bool, force: bool,
+                initial: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Check a resumed run against ``identity`` and lay out the run folder and its saved state.
+
+    Returns ``(state, None)``, or ``(None, tune.json)`` when the resumed run had already finished (its
+    adapters are then loaded onto ``vlm``). ``initial`` adds keys to a new run's state.
+    """
+    ckpt_dir = out / "checkpoints"
+    state = ckpt.read_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
+    if state is not None:
+        _check_same(state["config"], identity["config"], "option", out)
+        _check_same({k: state.get(k) for k in identity if k != "config"},
+                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
+        if (out / "tune.json").is_file() and state.get("complete"):  # nothing left to do
+            from mint.tuning.routing import load_adapters
+
+            load_adapters(vlm, out)
+            return None, read_json(out / "tune.json", "tune.json")
+    present = check_run_folder(out, resume, force)  # on every process, before any of them writes
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if not resume:
+            _clear_out(out, present)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
+                                                      if k not in ("mint_version", "schema")}))
+        if state is None:
+            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0, **(initial or {})}
+            ckpt.write_state(ckpt_dir, state)
+    accelerator.wait_for_everyone()
+    return ckpt.read_state(ckpt_dir), None
+
+
 def _save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
     """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors)."""
     adapters_dir.mkdir(parents=True, exist_ok=True)
@@ -226,32 +263,9 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     # ---------------------------------------------------------------- run folder and saved state
     identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
                 "processes": nproc, "towers": chosen}
-    state = ckpt.read_state(ckpt_dir) if resume else None
-    if resume and state is None:
-        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
-    if state is not None:
-        _check_same(state["config"], identity["config"], "option", out)
-        _check_same({k: state.get(k) for k in identity if k != "config"},
-                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
-        if (out / "tune.json").is_file() and state.get("complete"):  # nothing left to do
-            from mint.tuning.routing import load_adapters
-
-            load_adapters(vlm, out)
-            return read_json(out / "tune.json", "tune.json")
-    present = check_run_folder(out, resume, force)  # on every process, before any of them writes
-    accelerator.wait_for_everyone()
-    if is_main:
-        if not resume:
-            _clear_out(out, present)
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
-                                                      if k not in ("mint_version", "schema")}))
-        if state is None:
-            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0}
-            ckpt.write_state(ckpt_dir, state)
-    accelerator.wait_for_everyone()
-    state = ckpt.read_state(ckpt_dir)
+    state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
+    if finished is not None:
+        return finished
 
     peft_model = attach_adapters(vlm, group_names, config, chosen)
     summary: dict[str, dict[str, Any]] = {}
