@@ -64,8 +64,8 @@ def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
         texts = []
         for p in prompts:
             pieces = p.split(pad)
-            texts.append("".join(piece + ("<|placeholder|>" * next(counts) if i < len(pieces) - 1 else "")
-                                 for i, piece in enumerate(pieces)).replace("<|placeholder|>", pad))
+            texts.append("".join(piece + (pad * next(counts) if i < len(pieces) - 1 else "")
+                                 for i, piece in enumerate(pieces)))
     t = tok(texts, padding=True, return_tensors="pt", add_special_tokens=False)
     out["input_ids"] = t["input_ids"]
     out["attention_mask"] = t["attention_mask"]
