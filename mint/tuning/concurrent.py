@@ -41,7 +41,7 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
-from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, _world_size, attach_adapters,
+from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, attach_adapters, launch_info,
                                  make_accelerator, prepare_run, resolve_towers)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
@@ -115,10 +115,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     group_names = list(payload["groups"])
     chosen = resolve_towers(group_names, config, towers)
     accelerator = accelerator or concurrent_accelerator(config)
-    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    if _world_size() != nproc:
-        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
-                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    is_main, rank, nproc = launch_info(accelerator)
     _check_distributed(accelerator, nproc)
     ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
     meta = dict(meta or {})

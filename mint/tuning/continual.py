@@ -31,8 +31,8 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.data import group_examples
 from mint.tuning.groups import validate_groups
-from mint.tuning.trainer import (_Log, _save_adapter, _train_group, _world_size, attach_adapters,
-                                 make_accelerator, prepare_run, resolve_towers)
+from mint.tuning.trainer import (_Log, _save_adapter, _train_group, attach_adapters, launch_info, make_accelerator,
+                                 prepare_run, resolve_towers)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -163,10 +163,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         if not t.test:
             raise MintError(f"task {t.name!r}: no test samples for the per-stage evaluation")
     accelerator = accelerator or make_accelerator(config)
-    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    if _world_size() != nproc:
-        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
-                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    is_main, rank, nproc = launch_info(accelerator)
     ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
     meta = dict(meta or {})
 

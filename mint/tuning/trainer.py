@@ -158,6 +158,16 @@ def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path
                             "(use the same options, or --force to start over)")
 
 
+def launch_info(accelerator: Any) -> tuple[bool, int, int]:
+    """(is main process, rank, processes); refuses a multi-process launch that accelerate runs as one
+    process per copy (each would train alone)."""
+    nproc = accelerator.num_processes
+    if _world_size() != nproc:
+        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
+                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    return accelerator.is_main_process, accelerator.process_index, nproc
+
+
 def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str, Any], meta: dict[str, Any],
                 accelerator: Any, *, resume: bool, force: bool,
                 initial: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -253,10 +263,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     group_names = list(payload["groups"])
     chosen = resolve_towers(group_names, config, towers)
     accelerator = accelerator or make_accelerator(config)
-    is_main, rank, nproc = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    if _world_size() != nproc:
-        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
-                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+    is_main, rank, nproc = launch_info(accelerator)
     ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
     meta = dict(meta or {})
 
