@@ -35,14 +35,13 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
-from mint.io import atomic_write_json, stamp
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
-from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, attach_adapters, launch_info,
-                                 make_accelerator, prepare_run, resolve_towers)
+from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, attach_adapters, finish_run,
+                                 launch_info, make_accelerator, prepare_run, resolve_towers)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
 Step = dict[str, tuple[int, list[list[int]]]]
@@ -153,28 +152,15 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
         ckpt.prune(ckpt_dir, None)
     accelerator.wait_for_everyone()
 
-    peft_model.eval()
-    vlm.model = peft_model
-    result = stamp({
-        **meta,
-        "seed": config.seed,
-        "config": config.to_dict(),
+    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
         "concurrent": True,
-        "method": payload.get("method", "custom"),
         "groups": payload["groups"],
         "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
         "towers": chosen,
         "target_modules": peft_model.peft_config[group_names[0]].target_modules,
         "trainable_params": sum(s["trainable_params"] for s in summary.values()),
         "train_seconds": round(seconds, 3),
-        "processes": nproc,
     })
-    if is_main:
-        atomic_write_json(out / "tune.json", result)
-        state["complete"] = True
-        ckpt.write_state(ckpt_dir, state)
-    accelerator.wait_for_everyone()
-    return result
 
 
 def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config: TuneConfig, group_names: list[str],

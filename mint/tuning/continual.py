@@ -31,8 +31,8 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.data import group_examples
 from mint.tuning.groups import validate_groups
-from mint.tuning.trainer import (_Log, _save_adapter, _train_group, attach_adapters, launch_info, make_accelerator,
-                                 prepare_run, resolve_towers)
+from mint.tuning.trainer import (_Log, _save_adapter, _train_group, attach_adapters, finish_run, launch_info,
+                                 make_accelerator, prepare_run, resolve_towers)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -231,8 +231,6 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         accelerator.wait_for_everyone()
 
     state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
-    peft_model.eval()
-    vlm.model = peft_model
     report = continual_payload(stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of)
     adapters: dict[str, dict[str, Any]] = {}
     for g in stages:
@@ -246,11 +244,9 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         entry["train_seconds"] = round(entry["train_seconds"] + summary[g]["train_seconds"], 3)
         entry["trainable_params"] = summary[g]["trainable_params"]
         entry["final_loss"] = summary[g]["final_loss"]
-    result = stamp({
-        **meta,
-        "seed": config.seed,
-        "config": config.to_dict(),
-        "method": payload.get("method", "custom"),
+    if is_main:
+        atomic_write_json(out / CONTINUAL, report)
+    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
         "groups": members_of,
         "continual": {"mode": mode, "stages": stages, "adapters": adapter_of, "metrics": report["metrics"]},
         "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
@@ -260,12 +256,4 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
         "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
         "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
-        "processes": nproc,
     })
-    if is_main:
-        atomic_write_json(out / CONTINUAL, report)
-        atomic_write_json(out / "tune.json", result)
-        state["complete"] = True
-        ckpt.write_state(ckpt_dir, state)
-    accelerator.wait_for_everyone()
-    return result

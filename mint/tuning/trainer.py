@@ -309,25 +309,28 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
             ckpt.prune(ckpt_dir, None)
         accelerator.wait_for_everyone()
 
-    peft_model.eval()
-    vlm.model = peft_model
-    result = stamp({
-        **meta,
-        "seed": config.seed,
-        "config": config.to_dict(),
-        "method": payload.get("method", "custom"),
+    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
         "groups": payload["groups"],
         "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
         "towers": chosen,
         "target_modules": peft_model.peft_config[group_names[0]].target_modules,
         "trainable_params": sum(s["trainable_params"] for s in summary.values()),
         "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
-        "processes": nproc,
     })
-    if is_main:
+
+
+def finish_run(vlm: Any, peft_model: Any, accelerator: Any, out: Path, state: dict[str, Any], meta: dict[str, Any],
+               config: TuneConfig, payload: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Leave the tuned ``peft_model`` on ``vlm`` (eval mode), write ``tune.json`` (meta, seed, config, method,
+    then the trainer's ``fields``) and mark the saved state complete; return tune.json."""
+    peft_model.eval()
+    vlm.model = peft_model
+    result = stamp({**meta, "seed": config.seed, "config": config.to_dict(),
+                    "method": payload.get("method", "custom"), **fields, "processes": accelerator.num_processes})
+    if accelerator.is_main_process:
         atomic_write_json(out / "tune.json", result)
         state["complete"] = True
-        ckpt.write_state(ckpt_dir, state)
+        ckpt.write_state(out / "checkpoints", state)
     accelerator.wait_for_everyone()
     return result
 
