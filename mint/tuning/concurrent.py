@@ -37,11 +37,12 @@ import torch
 from mint.errors import MintError
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
-from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
+from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
 from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, attach_adapters, finish_run,
-                                 launch_info, make_accelerator, prepare_run, resolve_towers)
+                                 launch_info, make_accelerator, prepare_run, resolve_towers,
+                                 training_examples)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
 Step = dict[str, tuple[int, list[list[int]]]]
@@ -118,11 +119,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     _check_distributed(accelerator, nproc)
     ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
     meta = dict(meta or {})
-    examples = {g: group_examples([by_name[t] for t in payload["groups"][g]], config.max_train, config.in_context,
-                                  config.demo_selection, config.seed) for g in group_names}
-    for g, exs in examples.items():
-        if not exs:
-            raise MintError(f"group {g!r}: its tasks have no training samples")
+    examples = {g: training_examples(by_name, payload["groups"][g], config, g) for g in group_names}
 
     # ---------------------------------------------------------------- run folder and saved state
     identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),

@@ -29,10 +29,9 @@ from mint.tasks.demos import task_demos
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
-from mint.tuning.data import group_examples
 from mint.tuning.groups import validate_groups
 from mint.tuning.trainer import (_Log, _save_adapter, _train_group, attach_adapters, finish_run, launch_info,
-                                 make_accelerator, prepare_run, resolve_towers)
+                                 make_accelerator, prepare_run, resolve_towers, training_examples)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -196,10 +195,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
                     adapter_name=adapter)
             summary[group] = state["done"][group]
             continue
-        examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
-                                  config.demo_selection, config.seed)
-        if not examples:
-            raise MintError(f"group {group!r}: its tasks have no training samples")
+        examples = training_examples(by_name, members, config, group)
         trained = _train_group(
             vlm, peft_model, accelerator, config, group, si, members, examples, log,
             position if position and position["position"]["group"] == group else None,

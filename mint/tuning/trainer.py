@@ -168,6 +168,15 @@ def launch_info(accelerator: Any) -> tuple[bool, int, int]:
     return accelerator.is_main_process, accelerator.process_index, nproc
 
 
+def training_examples(by_name: dict[str, Any], members: list[str], config: TuneConfig, group: str) -> list[Example]:
+    """The training examples of a group's tasks (with their demonstrations); a group with none is an error."""
+    examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
+                              config.demo_selection, config.seed)
+    if not examples:
+        raise MintError(f"group {group!r}: its tasks have no training samples")
+    return examples
+
+
 def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str, Any], meta: dict[str, Any],
                 accelerator: Any, *, resume: bool, force: bool,
                 initial: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -291,10 +300,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
                                       adapter_name=group)
             summary[group] = state["done"][group]
             continue
-        examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
-                                  config.demo_selection, config.seed)
-        if not examples:
-            raise MintError(f"group {group!r}: its tasks have no training samples")
+        examples = training_examples(by_name, members, config, group)
         summary[group] = _train_group(
             vlm, peft_model, accelerator, config, group, gi, members, examples, log,
             position if position and position["position"]["group"] == group else None,
