@@ -15,7 +15,9 @@ scikit-learn's digits (the test images, which the built-in suite evaluates on, a
   beside it is unrelated);
 * ``add``: the total of two number words in a sentence (totals up to nine);
 * ``verify``: yes / no, whether the colour, shape or digit that a sentence names is the one in the image
-  (balanced), so that a yes/no question is answered from both modalities, not by a constant.
+  (balanced), so that a yes/no question is answered from both modalities, not by a constant; half of
+  the questions use words the other skills use too ("does the text match the image?"), so that "yes or
+  no" decides the skill, not the word "text".
 
 Questions are the pretext's own (e.g. "which color do you see?", "copy the number word from the text."),
 with random neutral words inserted, never the built-in tasks' instructions, so that instruction tuning
@@ -63,6 +65,12 @@ ADD = ["add the two numbers.", "what do the numbers make together?", "the total 
        "add them up, one number word.", "sum them."]
 VERIFY = ["check it: yes or no.", "true or not? say yes or no.", "reply yes or no.", "is that right? yes or no.",
           "does it match? yes or no."]
+# verification asked in words that also appear in the read / describe questions (text, name, image, question),
+# so that "yes or no" decides the skill, not the other words of an instruction
+VERIFY_ABOUT = ["does the sentence name what you see? yes or no.", "is the text right about the image? yes or no.",
+                "check the question against the picture: yes or no.", "does the text match the image? reply yes or no.",
+                "is the word in the question what the image shows? say yes or no.",
+                "the text names a thing; is it in the image? yes or no."]
 ONE_WORD = ["", "one word.", "reply with a word.", "give one word.", "answer briefly."]
 
 SENTENCE = {  # sentences that name a value ({v})
@@ -183,7 +191,7 @@ class Pretext:
         yes = self.rng.random() < 0.5
         named = truth if yes else self.rng.choice([v for v in ATTRS[kind] if v != truth])
         text = self.rng.choice(VERIFY_TEXT[kind]).format(v=named)
-        q = self.rng.choice(VERIFY)
+        q = self.rng.choice(VERIFY if self.rng.random() < 0.5 else VERIFY_ABOUT)
         if self.rng.random() < 0.5:
             q, t = self._noisy(q), text
         else:
@@ -221,7 +229,7 @@ def vocabulary() -> list[str]:
         texts += sorted({s.text for s in task.samples} | {s.answer for s in task.samples})
     for pool in (DESCRIBE, READ, SENTENCE, VERIFY_TEXT):
         texts += [t for v in pool.values() for t in v]
-    texts += ADD + VERIFY + ONE_WORD + ADD_TEXT + PAIR_TEXT + NEUTRAL_TEXT + list(COLORS + SHAPES + NUMBERS)
+    texts += ADD + VERIFY + VERIFY_ABOUT + ONE_WORD + ADD_TEXT + PAIR_TEXT + NEUTRAL_TEXT + list(COLORS + SHAPES + NUMBERS)
     return texts
 
 
