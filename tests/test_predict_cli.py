@@ -67,29 +67,30 @@ def test_killed_run_resumes_without_recomputing(tmp_path, model_path, monkeypatc
     ref = tmp_path / "ref" / "preds.jsonl"
     assert _run("--suite", str(suite), "--model", model_path, "--out", str(ref)).exit_code == 0
 
-    real_predict = VisionLanguageModel.predict
-    calls: list[tuple[str, str]] = []
+    real = VisionLanguageModel.predict_modes
+    calls: list[tuple[str, tuple[str, ...]]] = []
 
-    def crashing(self, task, samples, mode="both", **kw):
-        if len(calls) == 4:  # the 5th (task, mode) part dies mid-run
+    def crashing(self, task, samples, modes, **kw):
+        if len(calls) == 1:  # the second task dies mid-run
             raise KeyboardInterrupt
-        calls.append((task.name, mode))
-        return real_predict(self, task, samples, mode, **kw)
+        calls.append((task.name, tuple(modes)))
+        return real(self, task, samples, modes, **kw)
 
-    monkeypatch.setattr(VisionLanguageModel, "predict", crashing)
+    monkeypatch.setattr(VisionLanguageModel, "predict_modes", crashing)
     out = tmp_path / "run" / "preds.jsonl"
     r = _run("--suite", str(suite), "--model", model_path, "--out", str(out))
     assert r.exit_code != 0 and not out.exists()  # no partial output
-    done = list(calls)
-    assert done == [("colors", "both"), ("colors", "image"), ("colors", "text"), ("open", "both")]
+    assert calls == [("colors", ("both", "image", "text"))]
 
     calls.clear()
-    monkeypatch.setattr(VisionLanguageModel, "predict",
-                        lambda self, task, samples, mode="both", **kw: (calls.append((task.name, mode)),
-                                                                      real_predict(self, task, samples, mode, **kw))[1])
+    monkeypatch.setattr(VisionLanguageModel, "predict_modes",
+                        lambda self, task, samples, modes, **kw: (calls.append((task.name, tuple(modes))),
+                                                                  real(self, task, samples, modes, **kw))[1])
+    (lost,) = (tmp_path / "run" / ".mint-cache").glob("*/colors.image.json")  # one part of a finished task lost
+    lost.unlink()
     r = _run("--suite", str(suite), "--model", model_path, "--out", str(out))
     assert r.exit_code == 0, r.output
-    assert calls == [("open", "image"), ("open", "text")]  # only the missing parts are computed
+    assert calls == [("colors", ("image",)), ("open", ("both", "image", "text"))]  # only the missing parts
     assert out.read_text() == ref.read_text()
 
 

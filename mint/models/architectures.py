@@ -38,6 +38,10 @@ class Architecture:
     #: closed-answer scoring reuses the prompt's key/value cache for the answers (False: one expanded pass;
     #: Qwen2-VL's multimodal rope positions for a continuation cannot be rebuilt from outside the model)
     prefix_cache: bool = True
+    #: the prompt's attention is causal, so prompts that begin alike share the keys and values of their
+    #: common beginning (the both and image-only prompts; :func:`mint.models.scoring.answer_logprobs_shared`).
+    #: Off where unknown, and for prefix-LMs (PaliGemma: image and prompt tokens see each other)
+    shared_prefix: bool = False
 
     def lora_target_regex(self, parts: tuple[str, ...] = ("language",),
                           modules: tuple[str, ...] = ("q_proj", "v_proj")) -> str:
@@ -74,15 +78,15 @@ def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "llava": Architecture("llava", image_layout="flat", pixel_layout="per_image"),
+    "llava": Architecture("llava", image_layout="flat", pixel_layout="per_image", shared_prefix=True),
     "paligemma": Architecture("paligemma", requires_image=True, prompt_style="plain", pixel_layout="per_image",
                               answer_fill={"token_type_ids": 1}),
     "idefics3": Architecture("idefics3", vision_root="model.vision_model", projector_root="model.connector",
                              language_root="model.text_model", pixel_layout="batch",
-                             answer_fill={"mm_token_type_ids": 0}),
+                             answer_fill={"mm_token_type_ids": 0}, shared_prefix=True),
     "smolvlm": Architecture("smolvlm", vision_root="model.vision_model", projector_root="model.connector",
                             language_root="model.text_model", pixel_layout="batch",
-                            answer_fill={"mm_token_type_ids": 0}),
+                            answer_fill={"mm_token_type_ids": 0}, shared_prefix=True),
     "qwen2_vl": Architecture("qwen2_vl", vision_root="model.visual.blocks", projector_root="model.visual.merger",
                              pixel_layout="patches", answer_fill={"mm_token_type_ids": 0}, encoder=_qwen2vl_encode,
                              prefix_cache=False),

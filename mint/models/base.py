@@ -9,6 +9,7 @@ built without torchvision (Qwen2-VL, :mod:`mint.models.architectures`). Every ca
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 
 from mint.models.architectures import (Architecture, image_token_id, per_token_keys, processor_encode,
                                       repeat_images)
-from mint.models.prompts import Ablation, check_mode, messages
+from mint.models.prompts import MODES, Ablation, check_mode, messages
 
 
 class VisionLanguageModel:
@@ -167,24 +168,67 @@ class VisionLanguageModel:
         open tasks: greedy generation of at most ``self.max_new_tokens`` tokens. ``demos``: demonstrations
         shown before every sample, or a callable giving each sample its own (e.g. a
         :class:`mint.tasks.demos.DemoSelector`)."""
-        from mint.models.scoring import answer_logprobs, generate
+        return self.predict_modes(task, samples, (mode,), batch_size=batch_size, progress=progress,
+                                  demos=demos)[mode]
 
+    def predict_modes(self, task: Any, samples: Sequence[Any], modes: Sequence[str] = MODES, *,
+                      batch_size: int = 8, progress: bool = True,
+                      demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = ()) -> dict[str, list[str]]:
+        """:meth:`predict` in each of ``modes``, a chunk of samples at a time with every mode run over the
+        chunk, so that a sample's image is decoded once and (for architectures whose processed images are
+        per image, :mod:`mint.models.shared_images`) resized and normalised once for all the modes that
+        show it. With both the both and image-only modes of a closed-answer task, the two prompts of a
+        sample are scored together from their shared beginning (image tokens and instruction) where the
+        architecture allows (:func:`mint.models.scoring.answer_logprobs_shared`). The answers are those
+        of :meth:`predict` in each mode alone (scores equal up to float rounding)."""
+        from tqdm.auto import tqdm
+
+        from mint.models.shared_images import sharing_images
+
+        modes = [check_mode(m) for m in modes]
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
         pick = demos if callable(demos) else (lambda _sample: demos)
-        prompts = [self.build_prompt(task, s, mode, pick(s)) for s in samples]
         answers = [str(a) for a in (getattr(task, "answers", None) or [])]
-        out: list[str] = [""] * len(samples)
-        with torch.inference_mode():
-            for idx in _batches(prompts, batch_size, progress, f"{task.name} [{mode}]"):
-                texts = [prompts[i][0] for i in idx]
-                ims = [prompts[i][1] for i in idx]
-                if answers:
-                    best = answer_logprobs(self, texts, ims, answers).argmax(-1).tolist()
-                    preds = [answers[b] for b in best]
-                else:
-                    preds = generate(self, texts, ims)
-                for i, p in zip(idx, preds):
-                    out[i] = p
+        out = {m: [""] * len(samples) for m in modes}
+        chunk = batch_size * _CHUNK_BATCHES
+        desc = f"{task.name} [{','.join(modes)}]"
+        with tqdm(total=len(samples) * len(modes), desc=desc, unit="sample", disable=not progress,
+                  leave=False) as bar, torch.inference_mode():
+            for start in range(0, len(samples), chunk):
+                part = list(samples[start:start + chunk])
+                shown = [_decoded(s) for s in part] if any(m != "text" for m in modes) else part
+                part_demos = [pick(s) for s in part]
+                with sharing_images(self):
+                    prompts = {m: [self.build_prompt(task, s, m, d) for s, d in zip(shown, part_demos)]
+                               for m in modes}
+                    paired = bool(answers) and "both" in prompts and "image" in prompts
+                    for mode in modes:
+                        if paired and mode == "image":  # scored with the both prompts, which begin alike
+                            continue
+                        group = ("both", "image") if paired and mode == "both" else (mode,)
+                        for idx in _batches(prompts[mode], batch_size):
+                            texts = {m: [prompts[m][i][0] for i in idx] for m in group}
+                            images = {m: [prompts[m][i][1] for i in idx] for m in group}
+                            for m, preds in self._answer_batch(texts, images, answers).items():
+                                for i, p in zip(idx, preds):
+                                    out[m][start + i] = p
+                                bar.update(len(idx))
         return out
+
+    def _answer_batch(self, texts: dict[str, list[str]], images: dict[str, list[list]],
+                      answers: list[str]) -> dict[str, list[str]]:
+        """Answers for one batch of prompts per mode: scored over ``answers`` (the both and image-only
+        prompts together from their shared beginning where possible), or generated for open tasks."""
+        from mint.models.scoring import answer_logprobs, answer_logprobs_shared, generate
+
+        if not answers:
+            return {m: generate(self, texts[m], images[m]) for m in texts}
+        shared = answer_logprobs_shared(self, texts["both"], texts["image"], images["both"], answers) \
+            if set(texts) == {"both", "image"} else None
+        scores = dict(zip(("both", "image"), shared)) if shared is not None else {
+            m: answer_logprobs(self, texts[m], images[m], answers) for m in texts}
+        return {m: [answers[b] for b in lp.argmax(-1).tolist()] for m, lp in scores.items()}
 
     def features(self, task: Any, samples: Sequence[Any], *, batch_size: int = 8,
                  progress: bool = False) -> dict[str, Any]:
@@ -200,13 +244,24 @@ def _architecture(model_type: str) -> Architecture:
     return architecture(model_type)
 
 
-def _batches(prompts: list[tuple[str, list]], batch_size: int, progress: bool, desc: str):
-    """Index batches of samples with the same number of images (processors stack images per sample),
-    with a progress bar over samples."""
-    from tqdm.auto import tqdm
+#: samples per chunk of :meth:`VisionLanguageModel.predict_modes`, in batches (bounds the decoded images held)
+_CHUNK_BATCHES = 4
 
-    if batch_size < 1:
-        raise ValueError("batch size must be at least 1")
+
+def _decoded(sample: Any) -> Any:
+    """A shallow copy of a :class:`~mint.tasks.schema.Sample` holding its image decoded (every later
+    access returns that same image object); anything else as it is."""
+    from mint.tasks.schema import Sample
+
+    if not isinstance(sample, Sample) or not sample.has_image:
+        return sample
+    shown = copy.copy(sample)
+    shown.image = sample.image
+    return shown
+
+
+def _batches(prompts: list[tuple[str, list]], batch_size: int) -> list[list[int]]:
+    """Index batches of samples with the same number of images (processors stack images per sample)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][1]))
     groups: list[list[int]] = []
     for i in order:
@@ -214,7 +269,4 @@ def _batches(prompts: list[tuple[str, list]], batch_size: int, progress: bool, d
             groups[-1].append(i)
         else:
             groups.append([i])
-    with tqdm(total=len(prompts), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
-        for g in groups:
-            yield g
-            bar.update(len(g))
+    return groups

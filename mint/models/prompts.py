@@ -77,9 +77,12 @@ def user_text(task: Any, sample: Any, mode: str) -> str:
 def turn(task: Any, sample: Any, mode: str, ablation: Ablation, requires_image: bool) -> tuple[dict, list]:
     """One user message (chat content parts) and its images, with the ablation of ``mode`` applied."""
     check_mode(mode)
-    images = sample_images(sample)
-    if mode == "text":
-        images = [blank_like(im, ablation.blank_color) for im in images] if ablation.blank_for(requires_image) else []
+    if mode == "text" and not ablation.blank_for(requires_image):
+        images = []  # nothing of the image is shown: not even decoded
+    else:
+        images = sample_images(sample)
+        if mode == "text":
+            images = [blank_like(im, ablation.blank_color) for im in images]
     content: list[dict[str, str]] = [{"type": "image"} for _ in images]
     content.append({"type": "text", "text": user_text(task, sample, mode)})
     return {"role": "user", "content": content}, images

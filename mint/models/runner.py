@@ -137,16 +137,19 @@ def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, mod
         demos = task_demos(task, in_context, demo_selection, demo_seed)
         pred_fp = fp if not in_context else _hash(
             [fp, in_context_setting(in_context, demo_selection, demo_seed), task_fingerprint(task, task.train)])
+        parts = {m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}" for m in modes}
         for mode in modes:
-            part = mode if not in_context else f"{mode}.in-context-{in_context}-{demo_selection}"  # K=0 kept too
-            got = cache.get_predictions(task.name, part, pred_fp)
-            if got is None:
-                got = vlm.predict(task, samples, mode, batch_size=batch_size, progress=progress, demos=demos)
-                cache.put_predictions(task.name, part, pred_fp, ids, got)
-                counts["computed"] += 1
-            else:
+            got = cache.get_predictions(task.name, parts[mode], pred_fp)
+            if got is not None:
+                preds[mode] = got
                 counts["cached"] += 1
-            preds[mode] = got
+        missing = [m for m in modes if m not in preds]
+        if missing:  # the missing modes together: each image decoded and processed once for all of them
+            new = vlm.predict_modes(task, samples, missing, batch_size=batch_size, progress=progress, demos=demos)
+            for mode in missing:
+                cache.put_predictions(task.name, parts[mode], pred_fp, ids, new[mode])
+                preds[mode] = new[mode]
+                counts["computed"] += 1
         feats = None
         if features:
             feats = cache.get_features(task.name, fp)
