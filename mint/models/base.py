@@ -202,12 +202,8 @@ class VisionLanguageModel:
                 with sharing_images(self):
                     prompts = {m: [self.build_prompt(task, s, m, d) for s, d in zip(shown, part_demos)]
                                for m in modes}
-                    paired = bool(answers) and "both" in prompts and "image" in prompts
-                    for mode in modes:
-                        if paired and mode == "image":  # scored with the both prompts, which begin alike
-                            continue
-                        group = ("both", "image") if paired and mode == "both" else (mode,)
-                        for idx in _batches(prompts[mode], batch_size):
+                    for group in _passes(modes, bool(answers)):
+                        for idx in _batches(prompts[group[0]], batch_size):
                             texts = {m: [prompts[m][i][0] for i in idx] for m in group}
                             images = {m: [prompts[m][i][1] for i in idx] for m in group}
                             for m, preds in self._answer_batch(texts, images, answers).items():
@@ -258,6 +254,15 @@ def _decoded(sample: Any) -> Any:
     shown = copy.copy(sample)
     shown.image = sample.image
     return shown
+
+
+def _passes(modes: Sequence[str], closed: bool) -> list[tuple[str, ...]]:
+    """The modes scored in each pass over a chunk: on closed-answer tasks the both and image-only prompts
+    together (they begin alike: image tokens, then the instruction), every other mode on its own."""
+    pair = ("both", "image")
+    if not (closed and set(pair) <= set(modes)):
+        return [(m,) for m in modes]
+    return [pair] + [(m,) for m in modes if m not in pair]
 
 
 def _batches(prompts: list[tuple[str, list]], batch_size: int) -> list[list[int]]:

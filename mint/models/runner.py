@@ -137,7 +137,8 @@ def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, mod
         demos = task_demos(task, in_context, demo_selection, demo_seed)
         pred_fp = fp if not in_context else _hash(
             [fp, in_context_setting(in_context, demo_selection, demo_seed), task_fingerprint(task, task.train)])
-        parts = {m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}" for m in modes}
+        parts = {m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}"  # K=0 kept too
+                 for m in modes}
         for mode in modes:
             got = cache.get_predictions(task.name, parts[mode], pred_fp)
             if got is not None:

@@ -111,7 +111,8 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
     for k in keys:  # left-padded shared prefixes, with the images
         fill = vlm.pad_token_id if k == "input_ids" else vlm.arch.answer_fill.get(k, 0)
         prefix[k] = torch.tensor([[fill] * (width_p - p) + r[k][:p] for r, p in zip(rows_a, split)])
-    prefix["attention_mask"] = (torch.arange(width_p)[None, :] >= width_p - torch.tensor(split)[:, None]).long()
+    prefix_mask = torch.arange(width_p)[None, :] >= width_p - torch.tensor(split)[:, None]
+    prefix["attention_mask"] = prefix_mask.long()
     token_keys = set(per_token_keys(enc_a))
     prefix.update({k: v for k, v in enc_a.items() if isinstance(v, torch.Tensor) and k not in token_keys})
     prefix = vlm.to_device(prefix)
@@ -153,7 +154,7 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
             for x in conts[m][i]:
                 row += _padded(x[:-1], w_ans, vlm.pad_token_id)
         rows.append(row)
-    mask = torch.cat([prefix["attention_mask"].bool().cpu()[:, None, :].expand(n_b, n_q, width_p), own], dim=-1)
+    mask = torch.cat([prefix_mask[:, None, :].expand(n_b, n_q, width_p), own], dim=-1)
     logits = vlm.model(input_ids=torch.tensor(rows, device=device), attention_mask=mask[:, None].to(device),
                        position_ids=pos.to(device), past_key_values=cache, use_cache=True).logits
     # every scored token: (row, query position, target token, which (mode, row, answer) total it adds to)
