@@ -64,6 +64,12 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     assert (out / "runs" / "mint_continual" / "continual.json").is_file()
     assert "zero_shot" in result.output and "report:" in result.output
     assert all(cached is False for cached in _stages(out).values())
+    md = (out / "report.md").read_text()
+    profile_figures = json.loads((out / "figures" / "index.json").read_text())["figures"]
+    assert profile_figures and "## Task profiles" in md
+    for f in profile_figures:  # the profile figures are linked from the report, relative to it
+        assert f"(figures/{f['file']})" in md and (out / "figures" / f["file"]).is_file()
+    assert "(figures/results_mean.png)" in md
 
 
 def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):

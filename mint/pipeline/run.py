@@ -125,9 +125,10 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     fig_dir = out / "figures"
     lead = "mint" if "mint" in methods else methods[0]
     fmt = c["plot"]["format"]
-    stages.run("plot", {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
-               [fig_dir / "index.json"],
-               lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True))
+    k_plot = stages.run("plot", {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
+                        [fig_dir / "index.json"],
+                        lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt,
+                                                force=True))
 
     # ------------------------------------------------------------------ tune + evaluate each grouping
     meta = {"suite": c["suite"], "model": c["model"], "dtype": c["dtype"], "max_train": tune_cfg.max_train,
@@ -171,8 +172,9 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"
-    stages.run("report", {"evaluations": eval_keys, "format": fmt}, [report_path, out / "report.md"],
-               lambda resume: build_report(evals, out, force=True, fmt=fmt))
+    profile_figures = [fig_dir / f["file"] for f in read_json(fig_dir / "index.json", "figures/index.json")["figures"]]
+    stages.run("report", {"evaluations": eval_keys, "format": fmt, "plot": k_plot}, [report_path, out / "report.md"],
+               lambda resume: build_report(evals, out, force=True, fmt=fmt, profile_figures=profile_figures))
     atomic_write_json(out / "pipeline.json", stamp({
         "config": c, "source": cfg.source,
         "stages": [{"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}

@@ -88,8 +88,10 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def report_markdown(report: dict[str, Any], figures: list[Path] = (), base: Path | None = None) -> str:
-    """A readable report: summary table, per-task table, groups of each setting, figures."""
+def report_markdown(report: dict[str, Any], figures: list[Path] = (), base: Path | None = None,
+                    profile_figures: list[Path] = ()) -> str:
+    """A readable report: summary table, per-task table, groups of each setting, figures (the results',
+    then the task profiles' where given)."""
     rows, tasks = report["rows"], report["tasks"]
     lines = ["# mint report", "", f"Metric: {report['metric']} (mean over {len(tasks)} tasks' test splits).", "",
              "| setting | mean | groups | trainable params | train seconds |", "|---|---:|---:|---:|---:|"]
@@ -108,11 +110,12 @@ def report_markdown(report: dict[str, Any], figures: list[Path] = (), base: Path
     for name, r in rows.items():
         if r["groups"]:
             lines.append(f"- **{name}**: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in r["groups"].items()))
-    if figures:
-        lines += ["", "## Figures", ""]
-        for f in figures:
-            rel = os.path.relpath(f, base) if base else str(f)
-            lines.append(f"![{Path(f).stem}]({rel})")
+    for title, paths in (("Figures", figures), ("Task profiles", profile_figures)):
+        if paths:
+            lines += ["", f"## {title}", ""]
+            for f in paths:
+                rel = os.path.relpath(f, base) if base else str(f)
+                lines.append(f"![{Path(f).stem}]({rel})")
     return "\n".join(lines) + "\n"
 
 
@@ -124,10 +127,11 @@ def report_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
 
 
 def build_report(eval_results: dict[str, dict[str, Any]], out: str | os.PathLike, *, force: bool = False,
-                 figures: bool = True, fmt: str = "png") -> dict[str, Any]:
+                 figures: bool = True, fmt: str = "png", profile_figures: list[Path] = ()) -> dict[str, Any]:
     """Write report.json, report.md and the result figures for ``{row name: eval.json}``; return the report.
 
     ``out`` is the report.json path or its folder; existing reports are kept unless ``force``.
+    ``profile_figures``: figures of the task profiles already written (``mint plot``), linked from report.md.
     """
     json_path, md_path, fig_dir = report_paths(out)
     check_output(json_path, force)
@@ -139,5 +143,5 @@ def build_report(eval_results: dict[str, dict[str, Any]], out: str | os.PathLike
 
         written = results_chart(report, fig_dir, fmt=fmt)
     atomic_write_json(json_path, report)
-    atomic_write_text(md_path, report_markdown(report, written, json_path.parent))
+    atomic_write_text(md_path, report_markdown(report, written, json_path.parent, list(profile_figures)))
     return report
