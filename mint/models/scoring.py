@@ -172,7 +172,8 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
     return totals[0], totals[1]
 
 
-def _shared_lengths(rows_a: list[dict], rows_b: list[dict], keys: list[str], image_token_id: int | None) -> list[int] | None:
+def _shared_lengths(rows_a: list[dict], rows_b: list[dict], keys: list[str],
+                    image_token_id: int | None) -> list[int] | None:
     """Per row, the length of the common token prefix of the two prompts, leaving each at least its last
     token; None where a row shares nothing or has an image token after the shared part."""
     split = []

@@ -40,8 +40,8 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
-from mint.tuning.trainer import (_Log, _release, _save_adapter, _scheduler, attach_adapters, finish_run,
-                                 launch_info, make_accelerator, prepare_run, resolve_towers,
+from mint.tuning.trainer import (TrainingLog, attach_adapters, finish_run, launch_info, make_accelerator,
+                                 make_scheduler, prepare_run, release_accelerator, resolve_towers, save_adapter,
                                  training_examples)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
@@ -74,7 +74,7 @@ def _lambda_scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, step
     lambdas = []
     for n in steps:
         dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
-        lambdas += _scheduler(config, dummy, n).lr_lambdas
+        lambdas += make_scheduler(config, dummy, n).lr_lambdas
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
@@ -131,7 +131,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     peft_model = attach_adapters(vlm, group_names, config, chosen)
     current = state.get("checkpoint")
     resume_from = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = _Log(out / "train_log.jsonl", is_main,
+    log = TrainingLog(out / "train_log.jsonl", is_main,
                resume_from["position"]["log_lines"] if resume_from else (state.get("log_lines") if resume else None))
     mixed = MixedLoRA(peft_model, group_names).install()
     try:
@@ -142,7 +142,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     peft_model = accelerator.unwrap_model(peft_model)
     if is_main:
         for g in group_names:
-            _save_adapter(peft_model, g, adapters_dir)
+            save_adapter(peft_model, g, adapters_dir)
         state["done"] = summary
         state["checkpoint"], state["log_lines"] = None, log.lines
         ckpt.write_state(ckpt_dir, state)
@@ -161,7 +161,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
 
 
 def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config: TuneConfig, group_names: list[str],
-           members: dict[str, list[str]], examples: dict[str, list[Example]], log: _Log,
+           members: dict[str, list[str]], examples: dict[str, list[Example]], log: TrainingLog,
            resume_from: dict[str, Any] | None, ckpt_dir: Path, state: dict[str, Any],
            on_step: Callable[[dict[str, Any]], None] | None, progress: bool,
            ) -> tuple[dict[str, dict[str, Any]], float]:
@@ -224,7 +224,7 @@ def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config
         bar.close()
     model.eval()
     seconds = time.perf_counter() - t0
-    _release(accelerator)
+    release_accelerator(accelerator)
     summary = {g: {"tasks": list(members[g]), "examples": len(examples[g]), "steps": totals[g],
                    "trainable_params": sum(p.numel() for p in params[g]),
                    # the groups share the wall time: a group's seconds are those until its last step
@@ -291,7 +291,7 @@ def _step(vlm: Any, model: Any, mixed: MixedLoRA, optimizer: Any, accelerator: A
 
 
 def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group_names: list[str], step: int,
-                seconds: float, last: dict[str, dict[str, Any]], log: _Log, ckpt_dir: Path,
+                seconds: float, last: dict[str, dict[str, Any]], log: TrainingLog, ckpt_dir: Path,
                 state: dict[str, Any]) -> None:
     from peft.utils import get_peft_model_state_dict
 

@@ -30,8 +30,8 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
-from mint.tuning.trainer import (_Log, _save_adapter, _train_group, attach_adapters, finish_run, launch_info,
-                                 make_accelerator, prepare_run, resolve_towers, training_examples)
+from mint.tuning.trainer import (TrainingLog, attach_adapters, finish_run, launch_info, make_accelerator,
+                                 prepare_run, resolve_towers, save_adapter, train_group, training_examples)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -180,7 +180,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         set_peft_model_state_dict(peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED)
     current = state.get("checkpoint")
     position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = _Log(out / "train_log.jsonl", is_main,
+    log = TrainingLog(out / "train_log.jsonl", is_main,
                position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
     metrics_of = {t.name: t.metric for t in tasks}
     summary: dict[str, dict[str, Any]] = {}
@@ -196,7 +196,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
             summary[group] = state["done"][group]
             continue
         examples = training_examples(by_name, members, config, group)
-        trained = _train_group(
+        trained = train_group(
             vlm, peft_model, accelerator, config, group, si, members, examples, log,
             position if position and position["position"]["group"] == group else None,
             ckpt_dir, state, on_step, progress, adapter=adapter)
@@ -205,7 +205,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         vlm.model = peft_model
         summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained}
         if is_main:
-            _save_adapter(peft_model, adapter, adapters_dir)
+            save_adapter(peft_model, adapter, adapters_dir)
             old_snapshot = state.get("snapshot")
             if mode == "sequential":
                 state["snapshot"] = _snapshot_name(si + 1)

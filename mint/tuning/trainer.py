@@ -128,7 +128,8 @@ def _trainable(model: Any) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+def make_scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """The learning-rate schedule of ``config`` (warm-up, then linear / cosine / constant) over ``total_steps``."""
     from transformers import get_scheduler
 
     warmup = int(config.warmup_ratio * total_steps)
@@ -214,7 +215,7 @@ def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str
     return ckpt.read_state(ckpt_dir), None
 
 
-def _save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
+def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
     """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors)."""
     adapters_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=adapters_dir, prefix=f".{group}.") as tmp:
@@ -225,7 +226,7 @@ def _save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
         (Path(tmp) / group).rename(final)
 
 
-class _Log:
+class TrainingLog:
     """``train_log.jsonl``, appended line by line on the main process; truncated on resume."""
 
     def __init__(self, path: Path, is_main: bool, keep_lines: int | None) -> None:
@@ -287,7 +288,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     summary: dict[str, dict[str, Any]] = {}
     current = state.get("checkpoint")
     position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = _Log(out / "train_log.jsonl", is_main,
+    log = TrainingLog(out / "train_log.jsonl", is_main,
                position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
 
     from peft.utils import set_peft_model_state_dict
@@ -301,14 +302,14 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
             summary[group] = state["done"][group]
             continue
         examples = training_examples(by_name, members, config, group)
-        summary[group] = _train_group(
+        summary[group] = train_group(
             vlm, peft_model, accelerator, config, group, gi, members, examples, log,
             position if position and position["position"]["group"] == group else None,
             ckpt_dir, state, on_step, progress)
         position = None
         peft_model = accelerator.unwrap_model(peft_model)
         if is_main:
-            _save_adapter(peft_model, group, adapters_dir)
+            save_adapter(peft_model, group, adapters_dir)
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines
             ckpt.write_state(ckpt_dir, state)
@@ -341,8 +342,8 @@ def finish_run(vlm: Any, peft_model: Any, accelerator: Any, out: Path, state: di
     return result
 
 
-def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig, group: str, gi: int,
-                 members: list[str], examples: list[Example], log: _Log, resume_from: dict[str, Any] | None,
+def train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig, group: str, gi: int,
+                 members: list[str], examples: list[Example], log: TrainingLog, resume_from: dict[str, Any] | None,
                  ckpt_dir: Path, state: dict[str, Any], on_step: Callable[[dict[str, Any]], None] | None,
                  progress: bool, adapter: str | None = None) -> dict[str, Any]:
     """Train ``group``'s examples into adapter ``adapter`` (default: the group's own; fresh optimizer +
@@ -360,7 +361,7 @@ def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig
     params = _trainable(peft_model)
     n_params = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _scheduler(config, optimizer, total)
+    scheduler = make_scheduler(config, optimizer, total)
     set_seed(config.seed + gi)
     start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
     if resume_from is not None:
@@ -399,13 +400,13 @@ def _train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig
         bar.close()
     model.eval()
     train_seconds = time.perf_counter() - t0
-    _release(accelerator)
+    release_accelerator(accelerator)
     return {"tasks": list(members), "examples": len(examples), "steps": done_steps,
             "trainable_params": n_params, "train_seconds": round(train_seconds, 3),
             "final_loss": last_loss}
 
 
-def _release(accelerator: Any) -> None:
+def release_accelerator(accelerator: Any) -> None:
     """Drop accelerate's references to this group's wrapped model and optimizer. On an accelerator device,
     ``free_memory`` also collects garbage and empties the device cache; on CPU that full ``gc.collect``
     would cost more than a tiny group's training, so only the references are dropped."""
@@ -445,7 +446,7 @@ def _step(vlm: Any, model: Any, optimizer: Any, accelerator: Any, config: TuneCo
 
 
 def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group: str, epoch: int,
-                step_in_epoch: int, global_step: int, seconds: float, loss: float, log: _Log, ckpt_dir: Path,
+                step_in_epoch: int, global_step: int, seconds: float, loss: float, log: TrainingLog, ckpt_dir: Path,
                 state: dict[str, Any], adapter: str | None = None) -> None:
     from peft.utils import get_peft_model_state_dict
 
