@@ -69,7 +69,8 @@ def _modalities(value: str | None) -> list[str] | None:
 @click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for subsets, bootstrap and k-means.")
 @click.option("--similarity", default="exact", show_default=True,
-              help="δ: exact, f1, numeric, numeric:REL_TOL, a registered name, or package.module:function.")
+              help="δ: exact, f1, numeric, numeric:REL_TOL, embedding:MODEL (cosine of sentence embeddings), a "
+                   "registered name, or package.module:function.")
 @click.option("--thresholds", default="1.5,0.5", show_default=True, metavar="HIGH,LOW",
               help="score >= HIGH: redundancy; >= LOW: uniqueness; else synergy.")
 @click.option("--decide-by", type=click.Choice(["raw", "corrected"]), default="raw", show_default=True,

@@ -93,6 +93,9 @@ def agreement(unimodal: Sequence[str], both: Sequence[str], similarity: Callable
     if len(unimodal) != len(both):
         raise MintError(f"agreement: {len(unimodal)} unimodal answers but {len(both)} multimodal ones")
     key = getattr(similarity, "equivalence_key", None)
+    prepare = getattr(similarity, "prepare", None)  # e.g. embed every answer in batches first
+    if key is None and callable(prepare):
+        prepare(list(unimodal) + list(both))
     if key is not None:
         idx, _ = _index([key(v) for v in list(unimodal) + list(both)])
         u_idx, m_idx = idx[: len(unimodal)], idx[len(unimodal):]

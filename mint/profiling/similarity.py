@@ -2,7 +2,8 @@
 
 Built-ins: ``exact`` (normalized exact match, the default), ``f1`` (token F1 on normalized tokens)
 and ``numeric`` (numbers compared by value, ``"7" == "7.0" == "seven"``; other answers by exact
-match). ``numeric:TOL`` sets a relative tolerance, e.g. ``numeric:0.05``. A name of the form
+match). ``numeric:TOL`` sets a relative tolerance, e.g. ``numeric:0.05``. ``embedding:MODEL`` is the
+cosine of sentence embeddings from a local text encoder. A name of the form
 ``package.module:function`` imports a user function. Register your own with
 :func:`register_similarity`.
 """
@@ -158,7 +159,8 @@ def available_similarities() -> list[str]:
 
 
 def get_similarity(name: str) -> Similarity:
-    """The similarity registered as ``name``; ``numeric:TOL`` or ``package.module:function`` also work."""
+    """The similarity registered as ``name``; ``numeric:TOL``, ``embedding:MODEL`` (cosine of sentence
+    embeddings, :mod:`mint.profiling.embedding_similarity`) or ``package.module:function`` also work."""
     if name in _REGISTRY:
         return _REGISTRY[name]
     head, sep, tail = str(name).partition(":")
@@ -168,6 +170,10 @@ def get_similarity(name: str) -> Similarity:
         except ValueError:
             raise MintError(f"similarity {name!r}: expected numeric:REL_TOL with a number, e.g. numeric:0.05") from None
         return make_numeric(rel_tol=tol)
+    if sep and head == "embedding":
+        from mint.profiling.embedding_similarity import embedding_similarity
+
+        return embedding_similarity(tail)
     if sep and head and tail:
         try:
             fn = getattr(importlib.import_module(head), tail)
@@ -178,5 +184,5 @@ def get_similarity(name: str) -> Similarity:
         return fn
     raise MintError(
         f"unknown similarity {name!r}; available: {', '.join(available_similarities())}, "
-        "numeric:REL_TOL, or package.module:function"
+        "numeric:REL_TOL, embedding:MODEL, or package.module:function"
     )
