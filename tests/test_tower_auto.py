@@ -133,3 +133,18 @@ def test_cli_auto_bad_profiles_exit_2(llava, tmp_path, case, needle):
     lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
     assert len(lines) == 1 and needle in lines[0], res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_groups_initial_adapter_does_not_depend_on_the_other_groups_towers(tmp_path):
+    import torch
+
+    from mint.tuning import attach_adapters
+
+    path = make_tiny_llava(tmp_path / "m")
+    inits = []
+    for first_tower in ("vision", "language"):
+        vlm = load_model(path)
+        model = attach_adapters(vlm, ["a", "b"], TuneConfig(tower="auto"), towers={"a": first_tower, "b": "language"})
+        inits.append({k: v.detach().clone() for k, v in model.named_parameters() if ".b." in k and "lora_A" in k})
+    assert inits[0] and inits[0].keys() == inits[1].keys()
+    assert all(torch.equal(inits[0][k], inits[1][k]) for k in inits[0])

@@ -80,7 +80,8 @@ def resolve_towers(groups: list[str], config: TuneConfig, towers: dict[str, str]
 
 def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig,
                     towers: dict[str, str] | None = None) -> Any:
-    """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); seeded.
+    """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); the i-th
+    group's initial weights are seeded with ``config.seed + i`` alone.
 
     Each group's LoRA goes into its tower (``towers[group]`` with ``tower: auto``, else ``config.tower``)."""
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -94,12 +95,14 @@ def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig,
         return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                           target_modules=regexes[chosen[g]], bias="none")
 
-    torch.manual_seed(config.seed)
     with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = get_peft_model(vlm.model, lora(groups[0]), adapter_name=groups[0])
-        for g in groups[1:]:
-            peft_model.add_adapter(g, lora(g))
+        for i, g in enumerate(groups):  # each adapter's init seeded on its own (as its training: seed + index),
+            torch.manual_seed(config.seed + i)  # so it does not depend on the other groups' towers or sizes
+            if i == 0:
+                peft_model = get_peft_model(vlm.model, lora(g), adapter_name=g)
+            else:
+                peft_model.add_adapter(g, lora(g))
     vlm.model = peft_model
     return peft_model
 
