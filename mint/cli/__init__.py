@@ -15,7 +15,7 @@ import sys
 import click
 
 from mint import __version__
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 
 #: command name -> module that defines ``command``
 COMMANDS: dict[str, str] = {
@@ -58,8 +58,7 @@ class MintGroup(click.Group):
         except Exception as e:  # anything else: exit 1 with one line, traceback only on request
             if os.environ.get("MINT_DEBUG"):
                 raise
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            click.echo(f"Error: {type(e).__name__}: {msg} (set MINT_DEBUG=1 for the traceback)", err=True)
+            click.echo(f"Error: {type(e).__name__}: {first_line(e, '')} (set MINT_DEBUG=1 for the traceback)", err=True)
             sys.exit(1)
 
 

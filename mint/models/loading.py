@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
@@ -86,8 +86,7 @@ def load_model(spec: str, *, device: str = "cpu", dtype: str = "float32", ablati
             source, local_files_only=True, dtype=(dtype if dtype == "auto" else getattr(torch, dtype)))
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MintError(f"model {spec!r} cannot be loaded offline: {first}") from None
+        raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None
     model.to(dev).eval()
     tokenizer.padding_side = "right"
     template = None

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 
 PREFIX = "embedding"
 
@@ -36,8 +36,8 @@ class EmbeddingSimilarity:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             self.model = AutoModel.from_pretrained(source, local_files_only=True).to(device).eval()
         except (OSError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise MintError(f"similarity {PREFIX}:{spec}: the encoder cannot be loaded offline: {first}") from None
+            raise MintError(f"similarity {PREFIX}:{spec}: the encoder cannot be loaded offline: "
+                            f"{first_line(e)}") from None
         self.__name__ = f"{PREFIX}:{spec}"
         self.batch_size = batch_size
         self.device = torch.device(device)

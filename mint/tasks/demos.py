@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 
 DEMO_SELECTION = ("random", "similar")
 #: side of the downsampled image and number of text hash buckets of the ``similar`` embedding
@@ -169,7 +169,7 @@ def check_multi_image(vlm: Any, tasks: Sequence[Any], k: int) -> None:
         two = vlm.collate(*[[x] for x in vlm.build_prompt(task, sample, "both", [sample])])
     except Exception as e:  # the processor refuses several images
         raise MintError(f"--in-context {k}: {name} cannot take several images in one prompt "
-                        f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
+                        f"({type(e).__name__}: {first_line(e, '')})") from None
     tid = getattr(vlm, "image_token_id", None)
     if tid is not None:
         n1, n2 = int((one["input_ids"] == tid).sum()), int((two["input_ids"] == tid).sum())

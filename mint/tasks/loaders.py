@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 from mint.io import read_jsonl
 from mint.tasks.schema import CallableImage, FileImage, Sample
 
@@ -160,8 +160,8 @@ def _open_hf(name: str, split: str, *, config: str | None, cache_dir: str | None
     except MintError:
         raise
     except Exception as e:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError)
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise MintError(f"{where}: cannot load Hugging Face dataset {name!r} split {split!r} from the local cache ({msg})") from None
+        raise MintError(f"{where}: cannot load Hugging Face dataset {name!r} split {split!r} from the local cache "
+                        f"({first_line(e)})") from None
 
 
 def read_hf_samples(
