@@ -41,8 +41,8 @@ from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
 from mint.tuning.trainer import (TrainingLog, attach_adapters, finish_run, launch_info, make_accelerator,
-                                 make_scheduler, prepare_run, release_accelerator, resolve_towers, save_adapter,
-                                 training_examples)
+                                 make_scheduler, prepare_run, release_accelerator, resolve_towers, resume_point,
+                                 save_adapter, training_examples)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
 Step = dict[str, tuple[int, list[list[int]]]]
@@ -129,10 +129,7 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
         return finished
 
     peft_model = attach_adapters(vlm, group_names, config, chosen)
-    current = state.get("checkpoint")
-    resume_from = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = TrainingLog(out / "train_log.jsonl", is_main,
-               resume_from["position"]["log_lines"] if resume_from else (state.get("log_lines") if resume else None))
+    resume_from, log = resume_point(out, state, rank, is_main, resume)
     mixed = MixedLoRA(peft_model, group_names).install()
     try:
         summary, seconds = _train(vlm, peft_model, mixed, accelerator, config, group_names, payload["groups"],

@@ -30,8 +30,8 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
-from mint.tuning.trainer import (TrainingLog, attach_adapters, finish_run, launch_info, make_accelerator,
-                                 prepare_run, resolve_towers, save_adapter, train_group, training_examples)
+from mint.tuning.trainer import (attach_adapters, finish_run, launch_info, make_accelerator, prepare_run,
+                                 resolve_towers, resume_point, save_adapter, train_group, training_examples)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -178,10 +178,7 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
     peft_model = attach_adapters(vlm, adapter_names, config, chosen)
     if mode == "sequential" and state.get("snapshot"):  # the shared adapter after the last finished stage
         set_peft_model_state_dict(peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED)
-    current = state.get("checkpoint")
-    position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = TrainingLog(out / "train_log.jsonl", is_main,
-               position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
+    position, log = resume_point(out, state, rank, is_main, resume)
     metrics_of = {t.name: t.metric for t in tasks}
     summary: dict[str, dict[str, Any]] = {}
 

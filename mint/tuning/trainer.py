@@ -250,6 +250,16 @@ class TrainingLog:
             self.lines += 1
 
 
+def resume_point(out: Path, state: dict[str, Any], rank: int, is_main: bool,
+                 resume: bool) -> tuple[dict[str, Any] | None, TrainingLog]:
+    """The saved checkpoint to continue from (None: start of training) and the training log, truncated to
+    the lines written up to that checkpoint (or up to the end of a resumed run's last finished part)."""
+    current = state.get("checkpoint")
+    position = ckpt.load_checkpoint(out / "checkpoints" / current, rank) if current else None
+    keep = position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None)
+    return position, TrainingLog(out / "train_log.jsonl", is_main, keep)
+
+
 def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
                 config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
                 accelerator: Any = None, meta: dict[str, Any] | None = None,
@@ -289,10 +299,7 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
 
     peft_model = attach_adapters(vlm, group_names, config, chosen)
     summary: dict[str, dict[str, Any]] = {}
-    current = state.get("checkpoint")
-    position = ckpt.load_checkpoint(ckpt_dir / current, rank) if current else None
-    log = TrainingLog(out / "train_log.jsonl", is_main,
-               position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None))
+    position, log = resume_point(out, state, rank, is_main, resume)
 
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
