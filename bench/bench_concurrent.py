@@ -23,29 +23,18 @@ LLaVA (same tokenizer and processor) where the weight reads matter more.
 
 from __future__ import annotations
 
-import os
+import argparse
+import dataclasses
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_env import ROOT  # first: one thread and no network before torch is imported
 
 import torch  # noqa: E402
-
-torch.set_num_threads(1)
-warnings.filterwarnings("ignore")
 
 
 def resolve_model(tmp: Path) -> tuple[str, str]:
