@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from bench_env import ROOT  # first: one thread and no network before torch is imported
-
-import torch  # noqa: E402
 
 
 def resolve_model(tmp: Path) -> tuple[str, str]:
@@ -46,7 +45,9 @@ def resolve_model(tmp: Path) -> tuple[str, str]:
     sys.path.insert(0, str(ROOT / "tests"))
     from helpers_models import make_tiny_llava
 
-    return make_tiny_llava(tmp), "tiny random LLaVA from tests/helpers_models.py (embedded tiny not built here)"
+    return make_tiny_llava(
+        tmp
+    ), "tiny random LLaVA from tests/helpers_models.py (embedded tiny not built here)"
 
 
 def load(model: str, hidden: int | None, layers: int | None):
@@ -77,17 +78,23 @@ def make_groups(k: int, per_task: int) -> tuple[list, dict[str, list[str]]]:
     from mint.tasks import load_suite
 
     pool = load_suite("builtin:mini", seed=0)
-    tasks = [dataclasses.replace(pool[i % len(pool)], name=f"task_{i}",
-                                 train=list(pool[i % len(pool)].train)[:per_task]) for i in range(k)]
+    tasks = [
+        dataclasses.replace(
+            pool[i % len(pool)], name=f"task_{i}", train=list(pool[i % len(pool)].train)[:per_task]
+        )
+        for i in range(k)
+    ]
     return tasks, {f"group_{i}": [t.name] for i, t in enumerate(tasks)}
 
 
-def timed_run(kind: str, model: str, args: argparse.Namespace, tasks: list, groups: dict,
-              out: Path) -> tuple[float, float]:
+def timed_run(
+    kind: str, model: str, args: argparse.Namespace, tasks: list, groups: dict, out: Path
+) -> tuple[float, float]:
     from mint.tuning import TuneConfig, tune_concurrent, tune_groups
 
-    cfg = TuneConfig(batch_size=args.batch_size, epochs=args.epochs, lr=1e-3, dropout=0.0, checkpoint_every=0,
-                     seed=0)
+    cfg = TuneConfig(
+        batch_size=args.batch_size, epochs=args.epochs, lr=1e-3, dropout=0.0, checkpoint_every=0, seed=0
+    )
     vlm = load(model, args.hidden, args.layers)
     train = tune_concurrent if kind == "concurrent" else tune_groups
     t0 = time.perf_counter()
@@ -105,8 +112,11 @@ def padding(model: str, args: argparse.Namespace, tasks: list, groups: dict) -> 
     vlm = load(model, None, None)
     by_name = {t.name: t for t in tasks}
     examples = {g: group_examples([by_name[t] for t in members]) for g, members in groups.items()}
-    length = {(g, i): collate_examples(vlm, [ex])["input_ids"].shape[1]
-              for g, exs in examples.items() for i, ex in enumerate(exs)}
+    length = {
+        (g, i): collate_examples(vlm, [ex])["input_ids"].shape[1]
+        for g, exs in examples.items()
+        for i, ex in enumerate(exs)
+    }
     cfg = TuneConfig(batch_size=args.batch_size, epochs=args.epochs, dropout=0.0)
     seq = conc = 0
     for step in concurrent_plan(examples, cfg, 1):
@@ -118,11 +128,15 @@ def padding(model: str, args: argparse.Namespace, tasks: list, groups: dict) -> 
 
 
 def wall_times(model: str, args: argparse.Namespace, tmp: Path) -> None:
-    print(f"\n1. wall time, K groups one after another (tune_groups) / all at once (tune_concurrent); "
-          f"{args.per_task} examples per group, batch {args.batch_size}, {args.epochs} epoch(s), "
-          f"median of {args.repeats}")
-    print(f"{'K':>3} {'steps':>6} | {'sequential s':>12} {'concurrent s':>12} {'ratio':>6} | "
-          f"{'seq loop s':>10} {'conc loop s':>11} {'ratio':>6} | {'tokens conc/seq':>15}")
+    print(
+        f"\n1. wall time, K groups one after another (tune_groups) / all at once (tune_concurrent); "
+        f"{args.per_task} examples per group, batch {args.batch_size}, {args.epochs} epoch(s), "
+        f"median of {args.repeats}"
+    )
+    print(
+        f"{'K':>3} {'steps':>6} | {'sequential s':>12} {'concurrent s':>12} {'ratio':>6} | "
+        f"{'seq loop s':>10} {'conc loop s':>11} {'ratio':>6} | {'tokens conc/seq':>15}"
+    )
     for k in args.k:
         tasks, groups = make_groups(k, args.per_task)
         timed_run("sequential", model, args, tasks, groups, tmp / "warm")  # warm-up (first-call overheads)
@@ -136,9 +150,11 @@ def wall_times(model: str, args: argparse.Namespace, tmp: Path) -> None:
         seq_loop = statistics.median(x[1] for x in res["sequential"])
         con_loop = statistics.median(x[1] for x in res["concurrent"])
         steps = args.epochs * -(-args.per_task // args.batch_size)
-        print(f"{k:>3} {steps:>6} | {seq_e2e:>12.2f} {con_e2e:>12.2f} {seq_e2e / con_e2e:>5.2f}x | "
-              f"{seq_loop:>10.2f} {con_loop:>11.2f} {seq_loop / con_loop:>5.2f}x | "
-              f"{padding(model, args, tasks, groups):>15.2f}")
+        print(
+            f"{k:>3} {steps:>6} | {seq_e2e:>12.2f} {con_e2e:>12.2f} {seq_e2e / con_e2e:>5.2f}x | "
+            f"{seq_loop:>10.2f} {con_loop:>11.2f} {seq_loop / con_loop:>5.2f}x | "
+            f"{padding(model, args, tasks, groups):>15.2f}"
+        )
 
 
 def mixed_step(model: str, args: argparse.Namespace) -> None:
@@ -146,7 +162,9 @@ def mixed_step(model: str, args: argparse.Namespace) -> None:
     from mint.tuning.data import collate_examples, group_examples
     from mint.tuning.mixed_lora import MixedLoRA, segment_losses
 
-    print(f"\n2. one forward + backward of a mixed batch ({args.batch_size} rows per group), ms, median of 20")
+    print(
+        f"\n2. one forward + backward of a mixed batch ({args.batch_size} rows per group), ms, median of 20"
+    )
     print(f"{'K':>3} | {'MixedLoRA':>10} {'peft adapter_names':>19} {'ratio':>6}")
     for k in args.k:
         tasks, groups = make_groups(k, args.batch_size)
@@ -171,8 +189,12 @@ def mixed_step(model: str, args: argparse.Namespace) -> None:
             peft_model.eval()  # peft refuses adapter_names in training mode
             inputs = {kk: v for kk, v in batch.items() if kk != "labels"}
             logits = peft_model(**inputs, adapter_names=rows).logits[:, :-1].float()
-            tok = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                    ignore_index=-100, reduction="none").view(labels[:, 1:].shape)
+            tok = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                labels[:, 1:].reshape(-1),
+                ignore_index=-100,
+                reduction="none",
+            ).view(labels[:, 1:].shape)
             per_row, n_row = tok.sum(-1), (labels[:, 1:] != -100).sum(-1)
             sum(per_row[s:e].sum() / n_row[s:e].sum() for _, s, e in segments).backward()
 
@@ -186,7 +208,9 @@ def mixed_step(model: str, args: argparse.Namespace) -> None:
                 fn()
                 samples.append(time.perf_counter() - t0)
             times[name] = statistics.median(samples) * 1000
-        print(f"{k:>3} | {times['ours']:>10.1f} {times['peft']:>19.1f} {times['peft'] / times['ours']:>5.2f}x")
+        print(
+            f"{k:>3} | {times['ours']:>10.1f} {times['peft']:>19.1f} {times['peft'] / times['ours']:>5.2f}x"
+        )
 
 
 def main() -> None:

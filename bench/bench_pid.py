@@ -131,7 +131,9 @@ def main() -> None:
 
     have_cvxpy = importlib.util.find_spec("cvxpy") is not None
     have_dit = importlib.util.find_spec("dit") is not None and importlib.util.find_spec("ecos") is not None
-    print(f"python {platform.python_version()}, numpy {np.__version__}, single-threaded BLAS, seed {args.seed}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, single-threaded BLAS, seed {args.seed}"
+    )
     if have_cvxpy:
         import cvxpy as cp
 

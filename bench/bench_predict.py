@@ -30,9 +30,17 @@ def baseline_loop(vlm, task, samples, mode: str) -> list[str]:
         for s in samples:
             prompt, images = vlm.build_prompt(task, s, mode)
             batch = vlm.collate([prompt], [images])
-            gen = vlm.model.generate(**batch, max_new_tokens=longest, do_sample=False, num_beams=1,
-                                     pad_token_id=vlm.pad_token_id, eos_token_id=vlm.tokenizer.eos_token_id)
-            text = vlm.tokenizer.decode(gen[0, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            gen = vlm.model.generate(
+                **batch,
+                max_new_tokens=longest,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=vlm.pad_token_id,
+                eos_token_id=vlm.tokenizer.eos_token_id,
+            )
+            text = vlm.tokenizer.decode(
+                gen[0, batch["input_ids"].shape[1] :], skip_special_tokens=True
+            ).strip()
             out.append(text)
     return out
 
@@ -66,24 +74,36 @@ def main(argv: list[str] | None = None) -> dict:
             preds = [p[m] for p in per_task for m in MODES]
         return best, preds
 
-    batched_s, batched = timed(lambda t: vlm.predict_modes(t, t.test, MODES, batch_size=args.batch_size,
-                                                           progress=False))
-    per_mode_s, _ = timed(lambda t: {m: vlm.predict(t, t.test, m, batch_size=args.batch_size, progress=False)
-                                     for m in MODES})
+    batched_s, batched = timed(
+        lambda t: vlm.predict_modes(t, t.test, MODES, batch_size=args.batch_size, progress=False)
+    )
+    per_mode_s, _ = timed(
+        lambda t: {m: vlm.predict(t, t.test, m, batch_size=args.batch_size, progress=False) for m in MODES}
+    )
     loop_s, looped = timed(lambda t: {m: baseline_loop(vlm, t, t.test, m) for m in MODES})
     same = sum(a == b for xs, ys in zip(batched, looped) for a, b in zip(xs, ys)) / n
-    result = {"model": args.model, "suite": args.suite, "tasks": len(tasks), "samples_x_modes": n,
-              "threads": args.threads, "batch_size": args.batch_size,
-              "batched_samples_per_s": round(n / batched_s, 1), "generate_loop_samples_per_s": round(n / loop_s, 1),
-              "speedup": round(loop_s / batched_s, 2), "same_answer_fraction": round(same, 3),
-              "one_mode_at_a_time_samples_per_s": round(n / per_mode_s, 1),
-              "one_mode_at_a_time_speedup": round(loop_s / per_mode_s, 2)}
+    result = {
+        "model": args.model,
+        "suite": args.suite,
+        "tasks": len(tasks),
+        "samples_x_modes": n,
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "batched_samples_per_s": round(n / batched_s, 1),
+        "generate_loop_samples_per_s": round(n / loop_s, 1),
+        "speedup": round(loop_s / batched_s, 2),
+        "same_answer_fraction": round(same, 3),
+        "one_mode_at_a_time_samples_per_s": round(n / per_mode_s, 1),
+        "one_mode_at_a_time_speedup": round(loop_s / per_mode_s, 2),
+    }
     print(f"{n} sample-modes over {len(tasks)} tasks, {args.threads} thread(s)")
     print(f"batched scoring : {result['batched_samples_per_s']:8.1f} samples/s ({batched_s:.2f} s)")
     print(f"generate loop   : {result['generate_loop_samples_per_s']:8.1f} samples/s ({loop_s:.2f} s)")
     print(f"speedup         : {result['speedup']:.2f}x   (same answer on {same:.1%} of samples)")
-    print(f"(batched, one mode at a time: {result['one_mode_at_a_time_samples_per_s']:.1f} samples/s, "
-          f"{result['one_mode_at_a_time_speedup']:.2f}x: what sharing images and prefixes across modes adds)")
+    print(
+        f"(batched, one mode at a time: {result['one_mode_at_a_time_samples_per_s']:.1f} samples/s, "
+        f"{result['one_mode_at_a_time_speedup']:.2f}x: what sharing images and prefixes across modes adds)"
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)

@@ -23,8 +23,6 @@ from pathlib import Path
 
 from bench_env import ROOT  # first: one thread and no network before torch is imported
 
-import torch  # noqa: E402
-
 
 def resolve_model(spec: str, tmp: Path) -> tuple[str, str]:
     """(model spec, description): ``tiny`` if the embedded backbone is built, else a tiny random LLaVA."""
@@ -35,7 +33,9 @@ def resolve_model(spec: str, tmp: Path) -> tuple[str, str]:
     sys.path.insert(0, str(ROOT / "tests"))
     from helpers_models import make_tiny_llava
 
-    return make_tiny_llava(tmp), "tiny random LLaVA from tests/helpers_models.py (embedded tiny not built here)"
+    return make_tiny_llava(
+        tmp
+    ), "tiny random LLaVA from tests/helpers_models.py (embedded tiny not built here)"
 
 
 def design_profiles(tasks: list) -> dict:
@@ -44,7 +44,10 @@ def design_profiles(tasks: list) -> dict:
     for t in tasks:
         if t.kind not in ("redundancy", "uniqueness", "synergy"):
             raise SystemExit(f"task {t.name} has no design label (kind={t.kind!r}); pass --profiles")
-        out[t.name] = {"interaction": t.kind, "dominant_modality": t.dominant if t.kind == "uniqueness" else None}
+        out[t.name] = {
+            "interaction": t.kind,
+            "dominant_modality": t.dominant if t.kind == "uniqueness" else None,
+        }
     return {"config": {"modalities": ["image", "text"], "source": "suite design labels"}, "tasks": out}
 
 
@@ -54,8 +57,12 @@ def main() -> None:
     ap.add_argument("--suite", default="builtin:default")
     ap.add_argument("--profiles", type=Path)
     ap.add_argument("--groups", type=Path)
-    ap.add_argument("--grouping", choices=("interaction", "dominant", "both"), default="both",
-                    help="default groupings to compare on (without --groups)")
+    ap.add_argument(
+        "--grouping",
+        choices=("interaction", "dominant", "both"),
+        default="both",
+        help="default groupings to compare on (without --groups)",
+    )
     ap.add_argument("--max-train", type=int, default=64)
     ap.add_argument("--max-test", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=2)
@@ -89,16 +96,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model, described = resolve_model(args.model, Path(tmp))
         print(f"backbone: {described}")
-        print(f"suite: {args.suite}, {len(tasks)} tasks, {args.max_train} train / {args.max_test} test per task; "
-              f"profiles: {args.profiles or 'suite design labels'}; seed {args.seed}, {args.epochs} epochs, "
-              f"batch {args.batch_size}, lr {args.lr}, rank {args.rank}; {platform.processor() or platform.machine()}, "
-              "1 thread")
+        print(
+            f"suite: {args.suite}, {len(tasks)} tasks, {args.max_train} train / {args.max_test} test per task; "
+            f"profiles: {args.profiles or 'suite design labels'}; seed {args.seed}, {args.epochs} epochs, "
+            f"batch {args.batch_size}, lr {args.lr}, rank {args.rank}; {platform.processor() or platform.machine()}, "
+            "1 thread"
+        )
         for label, groups in groupings.items():
             compare(label, groups, group_towers(groups, profiles), tasks, model, args, Path(tmp))
 
 
-def compare(label: str, groups: dict[str, list[str]], towers: dict[str, str], tasks: list, model: str,
-            args: argparse.Namespace, tmp: Path) -> None:
+def compare(
+    label: str,
+    groups: dict[str, list[str]],
+    towers: dict[str, str],
+    tasks: list,
+    model: str,
+    args: argparse.Namespace,
+    tmp: Path,
+) -> None:
     """Tune ``groups`` language-only and tower-auto (same seed, data and steps); print them side by side."""
     from mint.models import load_model
     from mint.tuning import TuneConfig, evaluate_run, tune_groups
@@ -108,24 +124,47 @@ def compare(label: str, groups: dict[str, list[str]], towers: dict[str, str], ta
         print(f"  group {g}: {len(members)} tasks -> auto tower {towers[g]}")
     rows = {}
     for setting in ("language", "auto"):
-        cfg = TuneConfig(tower=setting, rank=args.rank, lr=args.lr, epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, checkpoint_every=0)
+        cfg = TuneConfig(
+            tower=setting,
+            rank=args.rank,
+            lr=args.lr,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            checkpoint_every=0,
+        )
         vlm = load_model(model)
         run = tmp / f"{label.replace('/', '_')}-{setting}"
         t0 = time.perf_counter()
-        tune = tune_groups(vlm, tasks, groups, run, cfg, progress=False,
-                           meta={"suite": args.suite, "model": model},
-                           towers=towers if setting == "auto" else None)
+        tune = tune_groups(
+            vlm,
+            tasks,
+            groups,
+            run,
+            cfg,
+            progress=False,
+            meta={"suite": args.suite, "model": model},
+            towers=towers if setting == "auto" else None,
+        )
         seconds = time.perf_counter() - t0
         ev = evaluate_run(run, tasks, vlm=vlm, zero_shot=setting == "language", progress=False)
         if "zero_shot" in ev:  # the backbone alone, for scale
-            rows["zero_shot"] = {"mean": ev["zero_shot"]["mean"], "trainable_params": 0, "steps": 0,
-                                 "train_seconds": 0.0, "wall_seconds": 0.0,
-                                 "tasks": {t: v["score"] for t, v in ev["zero_shot"]["tasks"].items()}}
-        rows[setting] = {"mean": ev["mean"], "tasks": {t: v["score"] for t, v in ev["tasks"].items()},
-                         "trainable_params": tune["trainable_params"],
-                         "steps": sum(a["steps"] for a in tune["adapters"].values()),
-                         "train_seconds": tune["train_seconds"], "wall_seconds": round(seconds, 1)}
+            rows["zero_shot"] = {
+                "mean": ev["zero_shot"]["mean"],
+                "trainable_params": 0,
+                "steps": 0,
+                "train_seconds": 0.0,
+                "wall_seconds": 0.0,
+                "tasks": {t: v["score"] for t, v in ev["zero_shot"]["tasks"].items()},
+            }
+        rows[setting] = {
+            "mean": ev["mean"],
+            "tasks": {t: v["score"] for t, v in ev["tasks"].items()},
+            "trainable_params": tune["trainable_params"],
+            "steps": sum(a["steps"] for a in tune["adapters"].values()),
+            "train_seconds": tune["train_seconds"],
+            "wall_seconds": round(seconds, 1),
+        }
     names = list(rows)
     print()
     print(f"{'':24}" + "".join(f"{n:>14}" for n in names))
@@ -139,8 +178,14 @@ def compare(label: str, groups: dict[str, list[str]], towers: dict[str, str], ta
         for t in members:
             print(f"{t:20}{g[:14]:>16}" + "".join(f"{rows[n]['tasks'][t]:>14.3f}" for n in names))
     print()
-    print(json.dumps({"towers": towers, "rows": {n: {k: v for k, v in r.items() if k != "tasks"}
-                                                 for n, r in rows.items()}}))
+    print(
+        json.dumps(
+            {
+                "towers": towers,
+                "rows": {n: {k: v for k, v in r.items() if k != "tasks"} for n, r in rows.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

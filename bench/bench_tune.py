@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -27,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from bench_env import ROOT  # first: one thread and no network before torch is imported
-
-import torch  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------- throughput
@@ -59,7 +58,11 @@ def run_mint(model: str, tasks: list, groups: dict, cfg, out: Path) -> tuple[flo
     t0 = time.perf_counter()
     result = tune_groups(vlm, tasks, groups, out, cfg, force=True, progress=False)
     seconds = time.perf_counter() - t0
-    return seconds, result["train_seconds"], sum(a["examples"] for a in result["adapters"].values()) * cfg.epochs
+    return (
+        seconds,
+        result["train_seconds"],
+        sum(a["examples"] for a in result["adapters"].values()) * cfg.epochs,
+    )
 
 
 def run_hf_trainer(model: str, tasks: list, groups: dict, cfg, out: Path) -> tuple[float, float, int]:
@@ -77,16 +80,38 @@ def run_hf_trainer(model: str, tasks: list, groups: dict, cfg, out: Path) -> tup
         vlm = load_model(model)
         examples = group_examples([by_name[t] for t in members], cfg.max_train)
         t0 = time.perf_counter()
-        lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                          target_modules=lora_targets(vlm.model, cfg.tower), bias="none")
+        lora = LoraConfig(
+            r=cfg.rank,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=lora_targets(vlm.model, cfg.tower),
+            bias="none",
+        )
         vlm.model = get_peft_model(vlm.model, lora)
         args = TrainingArguments(
-            output_dir=str(out / g), per_device_train_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs,
-            learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0,
-            max_grad_norm=cfg.max_grad_norm, logging_strategy="no", save_strategy="no", report_to=[],
-            use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True, seed=cfg.seed)
-        trainer = Trainer(model=vlm.model, args=args, train_dataset=examples,
-                          data_collator=lambda feats, vlm=vlm: collate_examples(vlm, feats, cfg.mode))
+            output_dir=str(out / g),
+            per_device_train_batch_size=cfg.batch_size,
+            num_train_epochs=cfg.epochs,
+            learning_rate=cfg.lr,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            weight_decay=0.0,
+            max_grad_norm=cfg.max_grad_norm,
+            logging_strategy="no",
+            save_strategy="no",
+            report_to=[],
+            use_cpu=True,
+            dataloader_num_workers=0,
+            remove_unused_columns=False,
+            disable_tqdm=True,
+            seed=cfg.seed,
+        )
+        trainer = Trainer(
+            model=vlm.model,
+            args=args,
+            train_dataset=examples,
+            data_collator=lambda feats, vlm=vlm: collate_examples(vlm, feats, cfg.mode),
+        )
         loop_seconds += trainer.train().metrics["train_runtime"]
         vlm.model.save_pretrained(str(out / g / "adapter"))
         seconds += time.perf_counter() - t0
@@ -102,10 +127,18 @@ def throughput(args: argparse.Namespace) -> None:
     model = resolve_model(args.model, tmp)
     tasks = load_suite(args.suite, seed=0, max_train=args.per_task, max_test=1)
     groups = split_groups(tasks, args.groups)
-    cfg = TuneConfig(batch_size=args.batch_size, epochs=args.epochs, lr=1e-3, dropout=0.05,
-                     checkpoint_every=0, max_train=args.per_task)
-    print(f"model {model}; {len(tasks)} tasks x {args.per_task} train samples in {len(groups)} groups; "
-          f"batch {cfg.batch_size}, {cfg.epochs} epoch(s), LoRA r={cfg.rank} on the {cfg.tower} tower")
+    cfg = TuneConfig(
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        lr=1e-3,
+        dropout=0.05,
+        checkpoint_every=0,
+        max_train=args.per_task,
+    )
+    print(
+        f"model {model}; {len(tasks)} tasks x {args.per_task} train samples in {len(groups)} groups; "
+        f"batch {cfg.batch_size}, {cfg.epochs} epoch(s), LoRA r={cfg.rank} on the {cfg.tower} tower"
+    )
     runs: dict[str, list[float]] = {"mint": [], "hf": []}
     loops: dict[str, list[float]] = {"mint": [], "hf": []}
     samples = {}
@@ -120,12 +153,16 @@ def throughput(args: argparse.Namespace) -> None:
     med = {k: statistics.median(v) for k, v in runs.items()}
     sps = {k: samples[k] / med[k] for k in med}
     print(f"\nthroughput (median of {args.repeats}; samples = examples x epochs = {samples['mint']})")
-    print(f"  mint tune_groups (K adapters, one backbone): {med['mint']:7.2f} s  {sps['mint']:8.1f} samples/s")
+    print(
+        f"  mint tune_groups (K adapters, one backbone): {med['mint']:7.2f} s  {sps['mint']:8.1f} samples/s"
+    )
     print(f"  peft + HF Trainer (one run per group):       {med['hf']:7.2f} s  {sps['hf']:8.1f} samples/s")
     print(f"  ratio mint / HF Trainer (samples/s): {sps['mint'] / sps['hf']:.2f}x")
     loop = {k: samples[k] / statistics.median(v) for k, v in loops.items()}
-    print(f"  training loops only (mint train_seconds vs Trainer train_runtime): {loop['mint']:.1f} vs "
-          f"{loop['hf']:.1f} samples/s, ratio {loop['mint'] / loop['hf']:.2f}x")
+    print(
+        f"  training loops only (mint train_seconds vs Trainer train_runtime): {loop['mint']:.1f} vs "
+        f"{loop['hf']:.1f} samples/s, ratio {loop['mint'] / loop['hf']:.2f}x"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- memory
@@ -139,11 +176,25 @@ def build_llava(hidden: int, layers: int, seed: int = 0):
 
     torch.manual_seed(seed)
     cfg = LlavaConfig(
-        vision_config=CLIPVisionConfig(image_size=64, patch_size=8, hidden_size=hidden, intermediate_size=2 * hidden,
-                                       num_hidden_layers=layers, num_attention_heads=4, projection_dim=hidden),
-        text_config=LlamaConfig(vocab_size=4096, hidden_size=hidden, intermediate_size=4 * hidden,
-                                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4),
-        image_token_index=4095)
+        vision_config=CLIPVisionConfig(
+            image_size=64,
+            patch_size=8,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            projection_dim=hidden,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=4096,
+            hidden_size=hidden,
+            intermediate_size=4 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+        ),
+        image_token_index=4095,
+    )
     return LlavaForConditionalGeneration(cfg).eval()
 
 
@@ -188,21 +239,31 @@ def memory_child(mode: str, k: int, hidden: int, layers: int) -> None:
 
 
 def memory(args: argparse.Namespace) -> None:
-    print(f"\nmemory: LLaVA from config (hidden {args.hidden}, {args.layers} layers per tower), LoRA r=8 on "
-          "the language tower; each setting in a fresh process")
-    print(f"  {'K':>2}  {'weights, 1 backbone':>20} {'weights, K copies':>18} {'ratio':>6}   "
-          f"{'RSS growth, shared':>19} {'RSS growth, K copies':>21} {'ratio':>6}")
+    print(
+        f"\nmemory: LLaVA from config (hidden {args.hidden}, {args.layers} layers per tower), LoRA r=8 on "
+        "the language tower; each setting in a fresh process"
+    )
+    print(
+        f"  {'K':>2}  {'weights, 1 backbone':>20} {'weights, K copies':>18} {'ratio':>6}   "
+        f"{'RSS growth, shared':>19} {'RSS growth, K copies':>21} {'ratio':>6}"
+    )
     for k in args.ks:
         res = {}
         for mode in ("shared", "separate"):
-            out = subprocess.run([sys.executable, __file__, "--_memory", mode, str(k), str(args.hidden),
-                                  str(args.layers)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--_memory", mode, str(k), str(args.hidden), str(args.layers)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         mb = 1 / 2**20
-        print(f"  {k:>2}  {res['shared']['bytes'] * mb:17.1f} MB {res['separate']['bytes'] * mb:15.1f} MB "
-              f"{res['separate']['bytes'] / res['shared']['bytes']:5.2f}x   "
-              f"{res['shared']['rss_growth'] * mb:16.1f} MB {res['separate']['rss_growth'] * mb:18.1f} MB "
-              f"{res['separate']['rss_growth'] / res['shared']['rss_growth']:5.2f}x")
+        print(
+            f"  {k:>2}  {res['shared']['bytes'] * mb:17.1f} MB {res['separate']['bytes'] * mb:15.1f} MB "
+            f"{res['separate']['bytes'] / res['shared']['bytes']:5.2f}x   "
+            f"{res['shared']['rss_growth'] * mb:16.1f} MB {res['separate']['rss_growth'] * mb:18.1f} MB "
+            f"{res['separate']['rss_growth'] / res['shared']['rss_growth']:5.2f}x"
+        )
 
 
 def main() -> None:
@@ -227,8 +288,10 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.per_task, args.repeats, args.hidden, args.layers = 8, 1, 128, 2
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-          f"{platform.machine()}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+        f"{platform.machine()}"
+    )
     if not args.skip_throughput:
         throughput(args)
     if not args.skip_memory:

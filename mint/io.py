@@ -10,9 +10,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mint import SCHEMA, __version__
 from mint.errors import MintError

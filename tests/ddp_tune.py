@@ -40,12 +40,25 @@ def main() -> None:
     vlm = load_model(model, device=str(accelerator.device))
 
     def on_step(row: dict) -> None:
-        if mode.startswith("kill-at-") and row["group"] == "g1" and row["step"] == int(mode[len("kill-at-"):]):
+        if (
+            mode.startswith("kill-at-")
+            and row["group"] == "g1"
+            and row["step"] == int(mode[len("kill-at-") :])
+        ):
             raise TrainingStopped(f"stopped at step {row['step']}")
 
     try:
-        tune_groups(vlm, make_tasks(), GROUPS, out, cfg, accelerator=accelerator, progress=False,
-                    resume=mode == "resume", on_step=on_step)
+        tune_groups(
+            vlm,
+            make_tasks(),
+            GROUPS,
+            out,
+            cfg,
+            accelerator=accelerator,
+            progress=False,
+            resume=mode == "resume",
+            on_step=on_step,
+        )
     except TrainingStopped:
         print(f"rank {accelerator.process_index} stopped", flush=True)
         return

@@ -13,16 +13,27 @@ import torch
 
 from mint.models.wordtok import build_word_tokenizer
 
-WORDS = ("what color is the shape ? answer with one word . red blue green yellow gray black teal brown "
-         "circle rectangle triangle yes no does image contain a digit zero one two three four five six seven "
-         "eight nine which number in text")
+WORDS = (
+    "what color is the shape ? answer with one word . red blue green yellow gray black teal brown "
+    "circle rectangle triangle yes no does image contain a digit zero one two three four five six seven "
+    "eight nine which number in text"
+)
 
 
 def _text_kwargs(tok, **extra) -> dict:
-    return dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                **extra)
+    return dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        **extra,
+    )
 
 
 def _save(model, proc, path: Path) -> str:
@@ -33,18 +44,40 @@ def _save(model, proc, path: Path) -> str:
 
 
 def make_tiny_llava(tmp_path: Path, seed: int = 0) -> str:
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = build_word_tokenizer([WORDS])
     ip = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
-                          num_additional_image_tokens=1, chat_template=tok.chat_template)
+    proc = LlavaProcessor(
+        image_processor=ip,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=tok.chat_template,
+    )
     cfg = LlavaConfig(
-        vision_config=CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                                       num_hidden_layers=1, num_attention_heads=2, projection_dim=32),
-        text_config=LlamaConfig(**_text_kwargs(tok)), image_token_index=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="default", vision_feature_layer=-1)
+        vision_config=CLIPVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            projection_dim=32,
+        ),
+        text_config=LlamaConfig(**_text_kwargs(tok)),
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
     torch.manual_seed(seed)
     return _save(LlavaForConditionalGeneration(cfg), proc, Path(tmp_path) / "tiny-llava")
 
@@ -56,21 +89,38 @@ def make_tiny_idefics3(tmp_path: Path, seed: int = 0) -> str:
 
     specials = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
     tok = build_word_tokenizer([WORDS], image_tokens=specials)
-    ip = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 32},
-                                   max_image_size={"longest_edge": 32})
-    proc = Idefics3Processor(image_processor=ip, tokenizer=tok, image_seq_len=4, chat_template=tok.chat_template)
+    ip = Idefics3ImageProcessorPil(
+        do_image_splitting=False, size={"longest_edge": 32}, max_image_size={"longest_edge": 32}
+    )
+    proc = Idefics3Processor(
+        image_processor=ip, tokenizer=tok, image_seq_len=4, chat_template=tok.chat_template
+    )
     cfg = Idefics3Config(
-        vision_config=Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                           num_attention_heads=2, image_size=32, patch_size=8),
-        text_config=LlamaConfig(**_text_kwargs(tok)), scale_factor=2,
-        image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
+        vision_config=Idefics3VisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        text_config=LlamaConfig(**_text_kwargs(tok)),
+        scale_factor=2,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(seed)
     return _save(Idefics3ForConditionalGeneration(cfg), proc, Path(tmp_path) / "tiny-idefics3")
 
 
 def make_tiny_paligemma(tmp_path: Path, seed: int = 0) -> str:
-    from transformers import GemmaConfig, PaliGemmaConfig, PaliGemmaForConditionalGeneration, PaliGemmaProcessor
-    from transformers import SiglipVisionConfig
+    from transformers import (
+        GemmaConfig,
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipVisionConfig,
+    )
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     tok = build_word_tokenizer([WORDS], chat_template=None)
@@ -78,10 +128,21 @@ def make_tiny_paligemma(tmp_path: Path, seed: int = 0) -> str:
     ip.image_seq_length = 16
     proc = PaliGemmaProcessor(image_processor=ip, tokenizer=tok)
     cfg = PaliGemmaConfig(
-        vision_config=SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                         num_attention_heads=2, image_size=32, patch_size=8, projection_dim=32),
-        text_config=GemmaConfig(**_text_kwargs(tok, head_dim=16)), projection_dim=32,
-        image_token_index=tok.convert_tokens_to_ids("<image>"), vocab_size=len(tok), pad_token_id=tok.pad_token_id)
+        vision_config=SiglipVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=32,
+        ),
+        text_config=GemmaConfig(**_text_kwargs(tok, head_dim=16)),
+        projection_dim=32,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(seed)
     return _save(PaliGemmaForConditionalGeneration(cfg), proc, Path(tmp_path) / "tiny-paligemma")
 
@@ -96,16 +157,29 @@ def make_tiny_qwen2vl(tmp_path: Path, seed: int = 0) -> str:
     specials = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
     tok = build_word_tokenizer([WORDS], image_tokens=specials, image_token="<|image_pad|>")
     tok.chat_template = tok.chat_template.replace("<|image_pad|> ", QWEN_TEMPLATE_IMAGE + " ")
-    ip = Qwen2VLImageProcessorPil(patch_size=8, merge_size=2, temporal_patch_size=2,
-                                  min_pixels=32 * 32, max_pixels=32 * 32)
+    ip = Qwen2VLImageProcessorPil(
+        patch_size=8, merge_size=2, temporal_patch_size=2, min_pixels=32 * 32, max_pixels=32 * 32
+    )
     ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
     cfg = Qwen2VLConfig(
-        vision_config={"depth": 1, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2,
-                       "patch_size": 8, "spatial_merge_size": 2, "temporal_patch_size": 2},
-        text_config=_text_kwargs(tok, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                       "mrope_section": [2, 3, 3]}),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+        vision_config={
+            "depth": 1,
+            "embed_dim": 32,
+            "hidden_size": 32,
+            "num_heads": 2,
+            "mlp_ratio": 2,
+            "patch_size": 8,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        text_config=_text_kwargs(
+            tok, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
     torch.manual_seed(seed)
     path = Path(tmp_path) / "tiny-qwen2vl"
     model = Qwen2VLForConditionalGeneration(cfg)
@@ -116,5 +190,9 @@ def make_tiny_qwen2vl(tmp_path: Path, seed: int = 0) -> str:
     return str(path)
 
 
-MAKERS = {"llava": make_tiny_llava, "idefics3": make_tiny_idefics3, "paligemma": make_tiny_paligemma,
-          "qwen2_vl": make_tiny_qwen2vl}
+MAKERS = {
+    "llava": make_tiny_llava,
+    "idefics3": make_tiny_idefics3,
+    "paligemma": make_tiny_paligemma,
+    "qwen2_vl": make_tiny_qwen2vl,
+}

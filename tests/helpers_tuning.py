@@ -31,8 +31,15 @@ def make_tasks(n_train: int = 8, n_test: int = 4, seed: int = 0, flip: str | Non
             if flip == name and i < n_train:
                 answer = answers[(c + 1) % len(answers)]
             samples.append(Sample(id=f"{name}-{i}", text=question, answer=answer, image=img))
-        tasks.append(Task(name=name, instruction="answer with one word .", train=samples[:n_train],
-                          test=samples[n_train:], answers=list(answers)))
+        tasks.append(
+            Task(
+                name=name,
+                instruction="answer with one word .",
+                train=samples[:n_train],
+                test=samples[n_train:],
+                answers=list(answers),
+            )
+        )
     return tasks
 
 
@@ -40,4 +47,6 @@ def adapter_tensors(peft_model, name: str) -> dict:
     """A copy of adapter ``name``'s weights (keys without the adapter name)."""
     from peft.utils import get_peft_model_state_dict
 
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model, adapter_name=name).items()}
+    return {
+        k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model, adapter_name=name).items()
+    }

@@ -34,8 +34,16 @@ def dup_tasks():
     base = make_tasks(n_train=6, n_test=1)
     out = []
     for t in (base[0], base[2]):
-        out += [t, Task(name=f"{t.name}_copy", instruction=t.instruction, train=t.train, test=t.test,
-                        answers=t.answers)]
+        out += [
+            t,
+            Task(
+                name=f"{t.name}_copy",
+                instruction=t.instruction,
+                train=t.train,
+                test=t.test,
+                answers=t.answers,
+            ),
+        ]
     return out
 
 
@@ -129,8 +137,9 @@ def test_same_seed_same_output_other_seed_valid(vlm, method):
 
 def test_lookahead_step_on_a_task_lowers_its_own_loss(vlm):
     tasks = make_tasks(n_train=8, n_test=1)
-    out = affinity_grouping(vlm, tasks, "tag", 1, seed=0, steps=3, batch_size=4, max_samples=8, progress=False,
-                            lr=1e-3)
+    out = affinity_grouping(
+        vlm, tasks, "tag", 1, seed=0, steps=3, batch_size=4, max_samples=8, progress=False, lr=1e-3
+    )
     z = np.array(out["params"]["matrix"])
     assert (np.diag(z) > 0).all()
     s = np.array(out["params"]["matrix_symmetric"])

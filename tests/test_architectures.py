@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers_models import MAKERS
 from PIL import Image
 
-from helpers_models import MAKERS
 from mint.models import load_model
 from mint.models.scoring import answer_logprobs, answer_logprobs_expanded
 from mint.tasks.schema import Sample, Task
@@ -24,7 +24,10 @@ def _image(color: str, size: int = 64) -> Image.Image:
 
 def _samples() -> list[Sample]:
     texts = ["is there a teal circle ?", "what color is the shape ?", "red blue digit", "a green triangle ."]
-    return [Sample(f"s{i}", texts[i % 4], c, _image(c), {}) for i, c in enumerate(["red", "blue", "green", "red", "blue"])]
+    return [
+        Sample(f"s{i}", texts[i % 4], c, _image(c), {})
+        for i, c in enumerate(["red", "blue", "green", "red", "blue"])
+    ]
 
 
 CLOSED = Task("closed", "answer with one word .", [], _samples(), answers=["red", "blue", "green yes", "no"])
@@ -115,7 +118,9 @@ def test_batched_scoring_equals_per_answer_passes(vlm):
     prompts = [vlm.build_prompt(CLOSED, s, mode) for s, mode in zip(samples, ("both", "image", "both"))]
     with torch.inference_mode():
         got = answer_logprobs(vlm, [p for p, _ in prompts], [i for _, i in prompts], CLOSED.answers)
-        single = answer_logprobs_expanded(vlm, [p for p, _ in prompts], [i for _, i in prompts], CLOSED.answers)
+        single = answer_logprobs_expanded(
+            vlm, [p for p, _ in prompts], [i for _, i in prompts], CLOSED.answers
+        )
         for r, (p, ims) in enumerate(prompts):
             for c, a in enumerate(CLOSED.answers):
                 ref = _reference_logprob(vlm, p, ims, a)
@@ -142,6 +147,6 @@ def test_qwen2vl_image_tokens_expanded(tmp_path):
     sample = CLOSED.test[0]
     p, ims = vlm.build_prompt(CLOSED, sample, "both")
     batch = vlm.collate([p], [ims])
-    n_expected = int(batch["image_grid_thw"].prod(-1).sum()) // vlm.image_processor.merge_size ** 2
+    n_expected = int(batch["image_grid_thw"].prod(-1).sum()) // vlm.image_processor.merge_size**2
     assert int((batch["input_ids"] == vlm.image_token_id).sum()) == n_expected
     assert batch["mm_token_type_ids"].sum().item() == n_expected

@@ -66,7 +66,9 @@ def test_default_suite_shape(default):
         for s in (t.train[0], t.test[-1]):
             im = s.image
             assert im.size == (64, 64) and im.mode == "RGB", t.name
-    assert {t.name: (len(t.train), len(t.test)) for t in load_suite("builtin:mini")} == {n: (40, 20) for n in DEFAULT_TASKS}
+    assert {t.name: (len(t.train), len(t.test)) for t in load_suite("builtin:mini")} == dict.fromkeys(
+        DEFAULT_TASKS, (40, 20)
+    )
 
 
 def test_caps_can_be_raised_and_single_tasks_loaded():
@@ -90,8 +92,16 @@ def test_deterministic_for_a_seed(default):
     other = load_suite("builtin:default", seed=1)
     assert all(x != y for x, y in zip(_fingerprint(other), _fingerprint(default.values())))
     # the digits' train/test split is fixed, whatever the seed: no test image is ever trained on
-    rows = {t.name: ({s.meta["row"] for s in t.train}, {s.meta["row"] for s in t.test}) for t in other if "digit" in t.name}
-    assert all(not (tr & te) for name, (tr, te) in rows.items() if name in ("digit_read", "digit_caption", "digit_match"))
+    rows = {
+        t.name: ({s.meta["row"] for s in t.train}, {s.meta["row"] for s in t.test})
+        for t in other
+        if "digit" in t.name
+    }
+    assert all(
+        not (tr & te)
+        for name, (tr, te) in rows.items()
+        if name in ("digit_read", "digit_caption", "digit_match")
+    )
 
 
 def test_vocabulary_is_small_and_covers_answers(default):
@@ -172,7 +182,9 @@ def test_synergy_tasks_need_both(full):
         for lab, c in by_label.items():
             assert 0.35 < c["yes"] / (c["yes"] + c["no"]) < 0.65, (name, lab, c)
         # together they decide: yes exactly when the named attribute is the image's
-        assert all((s.answer == "yes") == (s.meta["named"] == label(t, s)) for s in t.samples if label(t, s)), name
+        assert all(
+            (s.answer == "yes") == (s.meta["named"] == label(t, s)) for s in t.samples if label(t, s)
+        ), name
 
 
 def test_every_task_is_documented():

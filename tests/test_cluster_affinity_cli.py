@@ -4,8 +4,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from helpers_models import make_tiny_llava
+
 from mint.cli import main
 from mint.tuning.groups import load_groups
 
@@ -18,8 +18,23 @@ def model(tmp_path_factory):
 @pytest.mark.parametrize("method", ["instruction", "gradient"])
 def test_affinity_methods_write_a_groups_file_that_tuning_accepts(tmp_path, model, method):
     out = tmp_path / "groups.json"
-    args = ["cluster", "--method", method, "--suite", "builtin:mini", "--model", model, "--k", "2",
-            "--steps", "1", "--max-samples", "4", "--out", str(out)]
+    args = [
+        "cluster",
+        "--method",
+        method,
+        "--suite",
+        "builtin:mini",
+        "--model",
+        model,
+        "--k",
+        "2",
+        "--steps",
+        "1",
+        "--max-samples",
+        "4",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
@@ -44,5 +59,7 @@ def test_profile_methods_need_profiles(tmp_path):
 
 
 def test_unknown_method(tmp_path):
-    result = CliRunner().invoke(main, ["cluster", "x.json", "--method", "nope", "--out", str(tmp_path / "g.json")])
+    result = CliRunner().invoke(
+        main, ["cluster", "x.json", "--method", "nope", "--out", str(tmp_path / "g.json")]
+    )
     assert result.exit_code == 2 and "unknown method 'nope'" in result.output

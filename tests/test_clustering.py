@@ -46,14 +46,19 @@ def test_mint_with_k_uses_score_distance(planted):
     near = planted_profiles(sizes=(3, 3, 3), scores=(1.9, 0.9, 0.4), seed=1)  # U and S are nearest
     two = group(near, "mint", k=2, bootstrap=0)
     # the merged U+S group has no majority interaction: groups are group_<i> by decreasing mean score
-    assert two["groups"] == {"group_0": [f"redundancy_{i}" for i in range(3)],
-                             "group_1": [f"{k}_{i}" for k in ("uniqueness", "synergy") for i in range(3)]}
+    assert two["groups"] == {
+        "group_0": [f"redundancy_{i}" for i in range(3)],
+        "group_1": [f"{k}_{i}" for k in ("uniqueness", "synergy") for i in range(3)],
+    }
     assert two["params"]["k_chosen_by"] == "user"
 
 
 def test_split_uniqueness_and_custom_modalities():
-    p = planted_profiles(sizes=(2, 3, 3, 2), kinds=("redundancy", "uniqueness", "uniqueness_text", "synergy"),
-                         modalities=("vision", "language"))
+    p = planted_profiles(
+        sizes=(2, 3, 3, 2),
+        kinds=("redundancy", "uniqueness", "uniqueness_text", "synergy"),
+        modalities=("vision", "language"),
+    )
     res = group(p, "mint", split_uniqueness=True, bootstrap=0)
     assert list(res["groups"]) == ["redundancy", "uniqueness_vision", "uniqueness_language", "synergy"]
     assert res["groups"]["uniqueness_language"] == [f"uniqueness_text_{i}" for i in range(3)]
@@ -62,7 +67,9 @@ def test_split_uniqueness_and_custom_modalities():
 
 def test_k_auto_picks_planted_k():
     p3 = planted_profiles(sizes=(4, 4, 4), seed=2)
-    p4 = planted_profiles(sizes=(3, 3, 3, 3), kinds=("redundancy", "uniqueness", "uniqueness_text", "synergy"), seed=3)
+    p4 = planted_profiles(
+        sizes=(3, 3, 3, 3), kinds=("redundancy", "uniqueness", "uniqueness_text", "synergy"), seed=3
+    )
     for method in ("agglomerative", "kmeans"):
         r3 = group(p3, method, bootstrap=0)
         assert r3["params"]["k"] == 3 and r3["params"]["k_chosen_by"] == "silhouette"
@@ -138,7 +145,10 @@ def test_pid_keys_unique_1_2_accepted(planted):
     for t in p["tasks"].values():
         t["pid"]["unique_1"] = t["pid"].pop("unique_image")
         t["pid"]["unique_2"] = t["pid"].pop("unique_text")
-    assert group(p, "agglomerative", bootstrap=0)["assignment"] == group(planted, "agglomerative", bootstrap=0)["assignment"]
+    assert (
+        group(p, "agglomerative", bootstrap=0)["assignment"]
+        == group(planted, "agglomerative", bootstrap=0)["assignment"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,7 +158,10 @@ def test_pid_keys_unique_1_2_accepted(planted):
         (lambda p: p.pop("schema"), "missing key 'schema'"),
         (lambda p: p.update(tasks={}), "no tasks"),
         (lambda p: p["tasks"]["synergy_0"].pop("mint_score"), "tasks.synergy_0: missing key 'mint_score'"),
-        (lambda p: p["tasks"]["synergy_0"]["mint_score"].update(mean="x"), "mint_score.mean: expected a finite"),
+        (
+            lambda p: p["tasks"]["synergy_0"]["mint_score"].update(mean="x"),
+            "mint_score.mean: expected a finite",
+        ),
         (lambda p: p["tasks"]["synergy_0"]["agreement"].update(audio=0.3), "expected two modalities"),
         (lambda p: p["tasks"]["synergy_0"]["agreement"].update(image=1.5), r"outside \[0, 1\]"),
         (lambda p: p["tasks"]["synergy_0"]["pid"].pop("synergy"), "pid: missing key 'synergy'"),
@@ -164,10 +177,16 @@ def test_invalid_profiles_rejected(planted, mutate, message):
         group(p, bootstrap=0)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(k=10), "more than the 9 tasks"), (dict(k=0), "at least 1"), (dict(k="two"), "'auto' or a whole number"),
-    (dict(method="dbscan"), "unknown method 'dbscan'"), (dict(bootstrap=-1), "non-negative"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(k=10), "more than the 9 tasks"),
+        (dict(k=0), "at least 1"),
+        (dict(k="two"), "'auto' or a whole number"),
+        (dict(method="dbscan"), "unknown method 'dbscan'"),
+        (dict(bootstrap=-1), "non-negative"),
+    ],
+)
 def test_bad_options_rejected(planted, kw, message):
     with pytest.raises(MintError, match=message):
         group(planted, **kw)

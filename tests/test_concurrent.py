@@ -19,15 +19,32 @@ from helpers_tuning import adapter_tensors, make_tasks
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
-from mint.tuning import TrainingStopped, TuneConfig, attach_adapters, evaluate_run, tune_concurrent, tune_groups
+from mint.tuning import (
+    TrainingStopped,
+    TuneConfig,
+    attach_adapters,
+    evaluate_run,
+    tune_concurrent,
+    tune_groups,
+)
 from mint.tuning.data import collate_examples, group_examples
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
 from mint.tuning.trainer import answer_loss
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}  # unequal sizes: g2 drops out of the later steps
 # grad accumulation, warmup, two epochs, clipping that bites, LoRA in both towers
-CFG = TuneConfig(batch_size=2, grad_accum=2, epochs=2, lr=0.02, dropout=0.0, warmup_ratio=0.2, max_grad_norm=0.05,
-                 checkpoint_every=2, seed=3, tower="both")
+CFG = TuneConfig(
+    batch_size=2,
+    grad_accum=2,
+    epochs=2,
+    lr=0.02,
+    dropout=0.0,
+    warmup_ratio=0.2,
+    max_grad_norm=0.05,
+    checkpoint_every=2,
+    seed=3,
+    tower="both",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +65,9 @@ def _assert_same_adapters(a, b, groups, atol):
 
 
 # ---------------------------------------------------------------------------- the core: gradients
-@pytest.mark.parametrize("sizes", [(3, 2, 4), (3, 3, 3)])  # unequal: a product per slice; equal: one batched product
+@pytest.mark.parametrize(
+    "sizes", [(3, 2, 4), (3, 3, 3)]
+)  # unequal: a product per slice; equal: one batched product
 def test_mixed_batch_gradients_equal_per_group_passes(llava, sizes):
     vlm = load_model(llava)
     names = ["g1", "g2", "g3"]
@@ -68,7 +87,7 @@ def test_mixed_batch_gradients_equal_per_group_passes(llava, sizes):
         return out
 
     # one mixed batch, one backward: the sum over groups of each group's token-normalised loss
-    ends = [sum(sizes[:i + 1]) for i in range(3)]
+    ends = [sum(sizes[: i + 1]) for i in range(3)]
     segments = [(g, e - k, e) for g, k, e in zip(names, sizes, ends)]
     rows = ends[-1]
     batch = collate_examples(vlm, [e for exs in examples for e in exs])
@@ -119,8 +138,12 @@ def test_concurrent_run_equals_sequential(runs):
     assert any(v.abs().max() > 1e-3 for k, v in adapter_tensors(con.model, "g2").items() if "lora_B" in k)
     for g in GROUPS:
         s, c = seq_result["adapters"][g], con_result["adapters"][g]
-        assert (c["steps"], c["examples"], c["trainable_params"], c["tasks"]) == \
-            (s["steps"], s["examples"], s["trainable_params"], s["tasks"])
+        assert (c["steps"], c["examples"], c["trainable_params"], c["tasks"]) == (
+            s["steps"],
+            s["examples"],
+            s["trainable_params"],
+            s["tasks"],
+        )
     assert con_result["adapters"]["g1"]["steps"] == 2 * con_result["adapters"]["g2"]["steps"]
     key = lambda r: (r["group"], r["step"])  # noqa: E731
     seq_log, con_log = sorted(_log(seq_out), key=key), sorted(_log(con_out), key=key)
@@ -147,8 +170,15 @@ def test_resume_equals_uninterrupted(llava, runs, tmp_path):
         tune_concurrent(load_model(llava), make_tasks(), GROUPS, out, CFG, progress=False, on_step=kill)
     assert not (out / "tune.json").exists() and (out / "checkpoints" / "concurrent-step-000002").is_dir()
     with pytest.raises(MintError, match="cannot resume: option lr"):
-        tune_concurrent(load_model(llava), make_tasks(), GROUPS, out, TuneConfig(**{**CFG.to_dict(), "lr": 0.5}),
-                        resume=True, progress=False)
+        tune_concurrent(
+            load_model(llava),
+            make_tasks(),
+            GROUPS,
+            out,
+            TuneConfig(**{**CFG.to_dict(), "lr": 0.5}),
+            resume=True,
+            progress=False,
+        )
     with pytest.raises(MintError, match="option concurrent"):  # a concurrent run is not resumed sequentially
         tune_groups(load_model(llava), make_tasks(), GROUPS, out, CFG, resume=True, progress=False)
     vlm = load_model(llava)
@@ -163,8 +193,9 @@ def test_dropout_is_refused(llava, tmp_path):
     with pytest.raises(MintError, match="dropout: concurrent tuning trains without LoRA dropout"):
         TuneConfig(concurrent=True)  # the default dropout (0.05) is not 0
     with pytest.raises(MintError, match="without LoRA dropout"):
-        tune_concurrent(load_model(llava), make_tasks(), GROUPS, tmp_path / "x", TuneConfig(dropout=0.1),
-                        progress=False)
+        tune_concurrent(
+            load_model(llava), make_tasks(), GROUPS, tmp_path / "x", TuneConfig(dropout=0.1), progress=False
+        )
     assert not (tmp_path / "x").exists()
     vlm = load_model(llava)
     model = attach_adapters(vlm, ["g1", "g2"], TuneConfig(dropout=0.1))
@@ -176,7 +207,11 @@ def test_run_folder_is_evaluable(llava, runs):
     _, _, out = runs["con"]
     tasks = make_tasks()
     result = evaluate_run(out, tasks, vlm=load_model(llava), zero_shot=False, progress=False)
-    assert {n: r["group"] for n, r in result["tasks"].items()} == {"color": "g1", "presence": "g1", "shape": "g2"}
+    assert {n: r["group"] for n, r in result["tasks"].items()} == {
+        "color": "g1",
+        "presence": "g1",
+        "shape": "g2",
+    }
     assert all(r["n"] == 4 for r in result["tasks"].values())
     assert result["trainable_params"] == runs["con"][1]["trainable_params"] > 0
 
@@ -186,23 +221,57 @@ def _cli(args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-MINI = ["vqa_color", "vqa_shape", "digit_read", "text_color", "digit_sum", "color_caption", "digit_caption",
-        "vqa_shape_presence", "vqa_color_presence", "digit_match"]
+MINI = [
+    "vqa_color",
+    "vqa_shape",
+    "digit_read",
+    "text_color",
+    "digit_sum",
+    "color_caption",
+    "digit_caption",
+    "vqa_shape_presence",
+    "vqa_color_presence",
+    "digit_match",
+]
 
 
 def test_cli_concurrent(llava, tmp_path):
     gfile = tmp_path / "groups.json"
-    gfile.write_text(json.dumps({"mint_version": "0", "schema": 1, "method": "mint", "params": {},
-                                 "groups": {"first": MINI[:6], "second": MINI[6:]}}))
-    base = ["tune", "--suite", "builtin:mini", "--model", llava, "--groups", gfile, "--max-train", 2,
-            "--batch-size", 4, "--quiet"]
+    gfile.write_text(
+        json.dumps(
+            {
+                "mint_version": "0",
+                "schema": 1,
+                "method": "mint",
+                "params": {},
+                "groups": {"first": MINI[:6], "second": MINI[6:]},
+            }
+        )
+    )
+    base = [
+        "tune",
+        "--suite",
+        "builtin:mini",
+        "--model",
+        llava,
+        "--groups",
+        gfile,
+        "--max-train",
+        2,
+        "--batch-size",
+        4,
+        "--quiet",
+    ]
     res = _cli([*base, "--out", tmp_path / "run", "--concurrent"])
     assert res.exit_code == 0, res.output
     assert "without LoRA dropout" in res.output
     tune = json.loads((tmp_path / "run" / "tune.json").read_text())
     assert tune["concurrent"] is True and tune["config"]["dropout"] == 0.0
     assert {g: a["steps"] for g, a in tune["adapters"].items()} == {"first": 3, "second": 2}
-    for extra, needle in ((["--dropout", "0.1"], "dropout"), (["--continual", "sequential"], "exclude each other")):
+    for extra, needle in (
+        (["--dropout", "0.1"], "dropout"),
+        (["--continual", "sequential"], "exclude each other"),
+    ):
         res = _cli([*base, "--out", tmp_path / "bad", "--concurrent", *extra])
         assert res.exit_code == 2, res.output
         lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
@@ -239,19 +308,39 @@ def test_ddp_two_ranks_match_one_process(llava, tmp_path):
     script = tmp_path / "ddp_concurrent.py"
     script.write_text(DDP_SCRIPT)
     tests = Path(__file__).parent
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), llava, str(tmp_path / "ddp")], env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            llava,
+            str(tmp_path / "ddp"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (load_file(str(tmp_path / "ddp" / f"rank-{r}.safetensors")) for r in (0, 1))
     assert r0.keys() == r1.keys()
     for k in r0:
         assert torch.equal(r0[k], r1[k]), f"ranks disagree on {k}"
     vlm = load_model(llava)
-    cfg = TuneConfig(batch_size=2, grad_accum=2, epochs=1, lr=0.02, dropout=0.0, checkpoint_every=0, seed=1,
-                     tower="both")
+    cfg = TuneConfig(
+        batch_size=2, grad_accum=2, epochs=1, lr=0.02, dropout=0.0, checkpoint_every=0, seed=1, tower="both"
+    )
     tune_concurrent(vlm, make_tasks(), GROUPS, tmp_path / "single", cfg, progress=False)
     for g in GROUPS:
         for k, v in adapter_tensors(vlm.model, g).items():

@@ -80,8 +80,9 @@ def full_runs(llava, tmp_path_factory):
     out = {}
     for mode in ("sequential", "per-group"):
         vlm = load_model(llava)
-        result = tune_continual(vlm, make_tasks(), GROUPS, root / mode, TuneConfig(**CFG, continual=mode),
-                                progress=False)
+        result = tune_continual(
+            vlm, make_tasks(), GROUPS, root / mode, TuneConfig(**CFG, continual=mode), progress=False
+        )
         out[mode] = (vlm, root / mode, result)
     return out
 
@@ -126,12 +127,21 @@ def test_sequential_shares_one_adapter(full_runs, llava, tmp_path):
     # stop right after stage 1: adapters/ then holds the adapter as stage 1 left it
     out = tmp_path / "stopped"
     with pytest.raises(TrainingStopped):
-        tune_continual(load_model(llava), make_tasks(), GROUPS, out, TuneConfig(**CFG, continual="sequential"),
-                       progress=False, on_step=_kill_at("g2", 1))
+        tune_continual(
+            load_model(llava),
+            make_tasks(),
+            GROUPS,
+            out,
+            TuneConfig(**CFG, continual="sequential"),
+            progress=False,
+            on_step=_kill_at("g2", 1),
+        )
     after1 = load_model(llava)
     from peft import PeftModel
 
-    after1.model = PeftModel.from_pretrained(after1.model, str(out / "adapters" / SHARED), adapter_name=SHARED)
+    after1.model = PeftModel.from_pretrained(
+        after1.model, str(out / "adapters" / SHARED), adapter_name=SHARED
+    )
     color = make_tasks()[0]
     assert not torch.allclose(_logits(after1, color, SHARED), _logits(vlm, color, SHARED), atol=1e-5)
     cont = _read(out / "continual.json")
@@ -145,8 +155,15 @@ def test_per_group_leaves_earlier_stages(full_runs, llava, tmp_path):
     assert a[1][:2] == a[0][:2]  # stage-1 tasks answered by their own, untouched adapter
     out = tmp_path / "stopped"
     with pytest.raises(TrainingStopped):
-        tune_continual(load_model(llava), make_tasks(), GROUPS, out, TuneConfig(**CFG, continual="per-group"),
-                       progress=False, on_step=_kill_at("g2", 1))
+        tune_continual(
+            load_model(llava),
+            make_tasks(),
+            GROUPS,
+            out,
+            TuneConfig(**CFG, continual="per-group"),
+            progress=False,
+            on_step=_kill_at("g2", 1),
+        )
     after1 = load_model(llava)
     from peft import PeftModel
 
@@ -159,18 +176,21 @@ def _kill_at(group, step):
     def on_step(row):
         if row["group"] == group and row["step"] == step:
             raise TrainingStopped(f"killed at {group} step {step}")
+
     return on_step
 
 
-@pytest.mark.parametrize("mode,group,step", [("sequential", "g1", 4), ("sequential", "g2", 1),
-                                             ("per-group", "g2", 5)])
+@pytest.mark.parametrize(
+    "mode,group,step", [("sequential", "g1", 4), ("sequential", "g2", 1), ("per-group", "g2", 5)]
+)
 def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, monkeypatch, mode, group, step):
     full_vlm, full_run, _ = full_runs[mode]
     out = tmp_path / "run"
     cfg = TuneConfig(**CFG, continual=mode)
     with pytest.raises(TrainingStopped):
-        tune_continual(load_model(llava), make_tasks(), GROUPS, out, cfg, progress=False,
-                       on_step=_kill_at(group, step))
+        tune_continual(
+            load_model(llava), make_tasks(), GROUPS, out, cfg, progress=False, on_step=_kill_at(group, step)
+        )
     evaluated = []
     real = continual_mod.evaluate_seen
 
@@ -183,7 +203,7 @@ def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, monkeypatch, mo
     tune_continual(vlm, make_tasks(), GROUPS, out, cfg, resume=True, progress=False)
     # stages evaluated before the kill are not evaluated again
     assert evaluated == ([["color", "presence"]] if group == "g1" else []) + [["color", "presence", "shape"]]
-    for name in ([SHARED] if mode == "sequential" else ["g1", "g2"]):
+    for name in [SHARED] if mode == "sequential" else ["g1", "g2"]:
         a, b = adapter_tensors(full_vlm.model, name), adapter_tensors(vlm.model, name)
         assert a.keys() == b.keys()
         for k in a:
@@ -198,8 +218,18 @@ def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, monkeypatch, mo
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = ["vqa_color", "vqa_shape", "digit_read", "text_color", "digit_sum", "color_caption", "digit_caption",
-        "vqa_shape_presence", "vqa_color_presence", "digit_match"]
+MINI = [
+    "vqa_color",
+    "vqa_shape",
+    "digit_read",
+    "text_color",
+    "digit_sum",
+    "color_caption",
+    "digit_caption",
+    "vqa_shape_presence",
+    "vqa_color_presence",
+    "digit_match",
+]
 
 
 def _cli(args):
@@ -208,15 +238,40 @@ def _cli(args):
 
 def _groups_file(tmp_path):
     path = tmp_path / "groups.json"
-    path.write_text(json.dumps({"mint_version": "0", "schema": 1, "method": "mint", "params": {},
-                                "groups": {"first": MINI[:6], "second": MINI[6:]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "mint_version": "0",
+                "schema": 1,
+                "method": "mint",
+                "params": {},
+                "groups": {"first": MINI[:6], "second": MINI[6:]},
+            }
+        )
+    )
     return path
 
 
 def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
     run = tmp_path / "run"
-    base = ["tune", "--suite", "builtin:mini", "--model", llava, "--groups", _groups_file(tmp_path),
-            "--out", run, "--max-train", 2, "--max-test", 2, "--batch-size", 4, "--quiet"]
+    base = [
+        "tune",
+        "--suite",
+        "builtin:mini",
+        "--model",
+        llava,
+        "--groups",
+        _groups_file(tmp_path),
+        "--out",
+        run,
+        "--max-train",
+        2,
+        "--max-test",
+        2,
+        "--batch-size",
+        4,
+        "--quiet",
+    ]
     res = _cli(base + ["--continual", "sequential", "--stage-order", "second,first"])
     assert res.exit_code == 0, res.output
     assert "continual (sequential), 2 stages, 1 adapter(s)" in res.output
@@ -236,14 +291,31 @@ def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
     assert _read(run / "continual.json") == cont
 
 
-@pytest.mark.parametrize("extra,needle", [
-    (["--continual", "per-group", "--stage-order", "first,nope"], "unknown group 'nope'"),
-    (["--stage-order", "first,second"], "stage_order: only applies to a continual run"),
-    (["--continual", "sideways"], "sideways"),
-])
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--continual", "per-group", "--stage-order", "first,nope"], "unknown group 'nope'"),
+        (["--stage-order", "first,second"], "stage_order: only applies to a continual run"),
+        (["--continual", "sideways"], "sideways"),
+    ],
+)
 def test_cli_bad_continual_options_exit_2(llava, tmp_path, extra, needle):
-    res = _cli(["tune", "--suite", "builtin:mini", "--model", llava, "--groups", _groups_file(tmp_path),
-                "--out", tmp_path / "run", "--max-train", 2, *extra])
+    res = _cli(
+        [
+            "tune",
+            "--suite",
+            "builtin:mini",
+            "--model",
+            llava,
+            "--groups",
+            _groups_file(tmp_path),
+            "--out",
+            tmp_path / "run",
+            "--max-train",
+            2,
+            *extra,
+        ]
+    )
     assert res.exit_code == 2, res.output
     assert needle in res.output and "Traceback" not in res.output
     assert not (tmp_path / "run" / "tune.json").exists()
@@ -254,8 +326,22 @@ def test_continual_and_concurrent_exclude_each_other(llava, tmp_path):
 
     if not any(p.name == "concurrent" for p in command.params):
         pytest.skip("mint tune has no --concurrent option yet")
-    res = _cli(["tune", "--suite", "builtin:mini", "--model", llava, "--groups", _groups_file(tmp_path),
-                "--out", tmp_path / "run", "--continual", "sequential", "--concurrent"])
+    res = _cli(
+        [
+            "tune",
+            "--suite",
+            "builtin:mini",
+            "--model",
+            llava,
+            "--groups",
+            _groups_file(tmp_path),
+            "--out",
+            tmp_path / "run",
+            "--continual",
+            "sequential",
+            "--concurrent",
+        ]
+    )
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
     assert len(lines) == 1 and "--continual" in lines[0] and "--concurrent" in lines[0], res.output
@@ -273,13 +359,56 @@ def test_two_ranks_match_one_process(llava, tmp_path):
 
     pytest.importorskip("torch.distributed.run")
     groups = _groups_file(tmp_path)
-    common = ["--suite", "builtin:mini", "--model", llava, "--groups", groups, "--max-train", 2, "--max-test", 2, "--seed", 0,
-              "--dropout", 0, "--lr", 0.05, "--continual", "sequential", "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "mint.cli", "tune", "--out", str(tmp_path / "ddp"), "--batch-size", "2",
-                           *map(str, common)], env=env, capture_output=True, text=True, timeout=300)
+    common = [
+        "--suite",
+        "builtin:mini",
+        "--model",
+        llava,
+        "--groups",
+        groups,
+        "--max-train",
+        2,
+        "--max-test",
+        2,
+        "--seed",
+        0,
+        "--dropout",
+        0,
+        "--lr",
+        0.05,
+        "--continual",
+        "sequential",
+        "--quiet",
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "mint.cli",
+            "tune",
+            "--out",
+            str(tmp_path / "ddp"),
+            "--batch-size",
+            "2",
+            *map(str, common),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = _cli(["tune", "--out", tmp_path / "one", "--batch-size", 4, *common])
     assert res.exit_code == 0, res.output

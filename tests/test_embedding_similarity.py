@@ -24,8 +24,15 @@ def encoder(tmp_path_factory) -> str:
 
     path = tmp_path_factory.mktemp("encoder")
     tok = build_word_tokenizer(WORDS, image_tokens=(), chat_template=None)
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -71,14 +78,22 @@ def test_prepare_embeds_in_batches_once(encoder):
 
 
 def test_profile_cli_with_embedding_similarity(tmp_path, encoder):
-    rows = [{"task": "t", "id": str(i), "answer": "yes",
-             "predictions": {"both": WORDS[i % 7], "image": WORDS[(i + 1) % 7], "text": WORDS[i % 7]}}
-            for i in range(30)]
+    rows = [
+        {
+            "task": "t",
+            "id": str(i),
+            "answer": "yes",
+            "predictions": {"both": WORDS[i % 7], "image": WORDS[(i + 1) % 7], "text": WORDS[i % 7]},
+        }
+        for i in range(30)
+    ]
     src = tmp_path / "preds.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "profiles.json"
-    r = CliRunner().invoke(main, ["profile", "--predictions", str(src), "--out", str(out),
-                                  "--similarity", f"embedding:{encoder}"])
+    r = CliRunner().invoke(
+        main,
+        ["profile", "--predictions", str(src), "--out", str(out), "--similarity", f"embedding:{encoder}"],
+    )
     assert r.exit_code == 0, r.output
     task = json.loads(out.read_text())["tasks"]["t"]
     assert task["agreement"]["text"] == 1.0 and 0.0 <= task["agreement"]["image"] < 1.0
@@ -88,7 +103,19 @@ def test_missing_encoder_is_one_line_error(tmp_path):
     with pytest.raises(MintError, match="no such model folder"):
         get_similarity(f"embedding:{tmp_path}/nope/model")
     src = tmp_path / "preds.jsonl"
-    src.write_text(json.dumps({"task": "t", "id": "0", "predictions": {"both": "a", "image": "a", "text": "b"}}) + "\n")
-    r = CliRunner().invoke(main, ["profile", "--predictions", str(src), "--out", str(tmp_path / "p.json"),
-                                  "--similarity", "embedding:"])
+    src.write_text(
+        json.dumps({"task": "t", "id": "0", "predictions": {"both": "a", "image": "a", "text": "b"}}) + "\n"
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            "--predictions",
+            str(src),
+            "--out",
+            str(tmp_path / "p.json"),
+            "--similarity",
+            "embedding:",
+        ],
+    )
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "embedding:MODEL" in r.output

@@ -13,8 +13,18 @@ from helpers_models import make_tiny_llava
 from mint.cli import main
 from mint.profiling.similarity import exact_match
 
-MINI = ["vqa_color", "vqa_shape", "digit_read", "text_color", "digit_sum", "color_caption", "digit_caption",
-        "vqa_shape_presence", "vqa_color_presence", "digit_match"]
+MINI = [
+    "vqa_color",
+    "vqa_shape",
+    "digit_read",
+    "text_color",
+    "digit_sum",
+    "color_caption",
+    "digit_caption",
+    "vqa_shape_presence",
+    "vqa_color_presence",
+    "digit_match",
+]
 GROUPINGS = {
     "mint": {"redundancy": MINI[:3] + MINI[7:], "uniqueness": MINI[3:5], "synergy": MINI[5:7]},
     "all": {"all": MINI},
@@ -34,11 +44,32 @@ def runs(tmp_path_factory):
     out = {}
     for method, groups in GROUPINGS.items():
         gfile = root / f"groups_{method}.json"
-        gfile.write_text(json.dumps({"mint_version": "0", "schema": 1, "method": method, "params": {},
-                                     "groups": groups}))
+        gfile.write_text(
+            json.dumps({"mint_version": "0", "schema": 1, "method": method, "params": {}, "groups": groups})
+        )
         run = root / "runs" / method
-        res = _cli(["tune", "--suite", "builtin:mini", "--model", model, "--groups", gfile, "--out", run,
-                    "--max-train", 4, "--max-test", 3, "--batch-size", 4, "--lr", 0.05, "--quiet"])
+        res = _cli(
+            [
+                "tune",
+                "--suite",
+                "builtin:mini",
+                "--model",
+                model,
+                "--groups",
+                gfile,
+                "--out",
+                run,
+                "--max-train",
+                4,
+                "--max-test",
+                3,
+                "--batch-size",
+                4,
+                "--lr",
+                0.05,
+                "--quiet",
+            ]
+        )
         assert res.exit_code == 0, res.output
         out[method] = run
     return root, out
@@ -47,8 +78,19 @@ def runs(tmp_path_factory):
 def test_report_rows_are_computed_from_eval_json(runs):
     root, run = runs
     report_path = root / "report" / "report.json"
-    res = _cli(["evaluate", run["mint"], "--baseline", run["all"], "--baseline", run["single"],
-                "--out", report_path, "--quiet"])
+    res = _cli(
+        [
+            "evaluate",
+            run["mint"],
+            "--baseline",
+            run["all"],
+            "--baseline",
+            run["single"],
+            "--out",
+            report_path,
+            "--quiet",
+        ]
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(report_path.read_text())
     assert report["schema"] == 1 and "mint_version" in report

@@ -35,8 +35,10 @@ def _img(color: str) -> np.ndarray:
 def _distinct_task(n_train: int = 6, n_test: int = 3) -> Task:
     """A task whose samples all have different questions (so that each demonstration can be found)."""
     names = list(COLORS)
-    samples = [Sample(f"s{i}", f"what color is shape {i} ?", names[i % 3], _img(names[i % 3]))
-               for i in range(n_train + n_test)]
+    samples = [
+        Sample(f"s{i}", f"what color is shape {i} ?", names[i % 3], _img(names[i % 3]))
+        for i in range(n_train + n_test)
+    ]
     return Task("colors", "answer with one word .", samples[:n_train], samples[n_train:], answers=names)
 
 
@@ -64,9 +66,12 @@ def test_random_selection_is_seeded_excludes_itself_and_stays_in_the_task_train_
 
 def test_similar_returns_the_nearest_by_pixel_and_word_cosine():
     q = "what color is the shape ?"
-    train = [Sample("a", q, "red", _img("red")), Sample("b", q, "blue", _img("blue")),
-             Sample("c", "which shape is in the image ?", "red", _img("red")),
-             Sample("d", "does the image contain a circle ?", "green", _img("green"))]
+    train = [
+        Sample("a", q, "red", _img("red")),
+        Sample("b", q, "blue", _img("blue")),
+        Sample("c", "which shape is in the image ?", "red", _img("red")),
+        Sample("d", "does the image contain a circle ?", "green", _img("green")),
+    ]
     task = Task("t", "answer .", train, [Sample("query", q, "red", _img("red"))], answers=list(COLORS))
     sel = DemoSelector(task, 2, "similar")
     assert [d.id for d in sel(task.test[0])] == ["a", "c"]  # same image and text, then same image
@@ -75,7 +80,9 @@ def test_similar_returns_the_nearest_by_pixel_and_word_cosine():
     assert sims[0] == pytest.approx(1.0) and sims[1] == pytest.approx((-1 / 3 + 1) / 2)
     assert [d.id for d in sel.for_sample(train[0], exclude_id="a")] == ["c", "b"]
     # a custom embedding replaces the default one
-    custom = DemoSelector(task, 1, "similar", features=lambda ss: np.array([[1.0, float(s.id == "d")] for s in ss]))
+    custom = DemoSelector(
+        task, 1, "similar", features=lambda ss: np.array([[1.0, float(s.id == "d")] for s in ss])
+    )
     assert [d.id for d in custom(Sample("x", "", "red"))] == ["a"]
     assert [d.id for d in custom.for_sample(train[3])] == ["a"]
 
@@ -140,11 +147,24 @@ def _suite(tmp: Path) -> Path:
     for name, rgb in COLORS.items():
         Image.new("RGB", (32, 32), rgb).save(tmp / "img" / f"{name}.png")
     names = list(COLORS)
-    records = [{"id": f"{split}{i}", "image": f"img/{names[i % 3]}.png", "text": f"what color is shape {i} ?",
-                "answer": names[i % 3], "split": split} for split, n in (("train", 6), ("test", 3)) for i in range(n)]
+    records = [
+        {
+            "id": f"{split}{i}",
+            "image": f"img/{names[i % 3]}.png",
+            "text": f"what color is shape {i} ?",
+            "answer": names[i % 3],
+            "split": split,
+        }
+        for split, n in (("train", 6), ("test", 3))
+        for i in range(n)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    suite = {"tasks": [{"name": "colors", "jsonl": "data.jsonl", "instruction": "what color ?", "answers": names},
-                       {"name": "colors2", "jsonl": "data.jsonl", "instruction": "which color ?", "answers": names}]}
+    suite = {
+        "tasks": [
+            {"name": "colors", "jsonl": "data.jsonl", "instruction": "what color ?", "answers": names},
+            {"name": "colors2", "jsonl": "data.jsonl", "instruction": "which color ?", "answers": names},
+        ]
+    }
     path = tmp / "suite.json"
     path.write_text(json.dumps(suite))
     return path
@@ -156,7 +176,16 @@ def _cli(*args):
 
 def test_predict_cache_key_and_meta_include_the_in_context_setting(tmp_path, llava):
     suite = _suite(tmp_path)
-    common = ("--suite", suite, "--model", llava, "--no-progress", "--no-features", "--cache-dir", tmp_path / "c")
+    common = (
+        "--suite",
+        suite,
+        "--model",
+        llava,
+        "--no-progress",
+        "--no-features",
+        "--cache-dir",
+        tmp_path / "c",
+    )
 
     def predict(out: str, *extra):
         r = _cli("predict", *common, "--out", tmp_path / out, "--force", *extra)
@@ -170,7 +199,9 @@ def test_predict_cache_key_and_meta_include_the_in_context_setting(tmp_path, lla
     assert meta2["in_context"]["k"] == 2 and meta2["in_context"]["selection"] == "random"
     assert meta2["parts"] == {"computed": 6, "cached": 0}  # K=2 is not served K=0's predictions
     assert predict("k2.jsonl", "--in-context", "2")[0]["parts"] == {"computed": 0, "cached": 6}
-    assert predict("k2s.jsonl", "--in-context", "2", "--demo-selection", "similar")[0]["parts"]["computed"] == 6
+    assert (
+        predict("k2s.jsonl", "--in-context", "2", "--demo-selection", "similar")[0]["parts"]["computed"] == 6
+    )
     again0, rows = predict("k0.jsonl")
     assert again0["parts"] == {"computed": 0, "cached": 6} and rows == rows0
     r = _cli("predict", *common, "--out", tmp_path / "bad.jsonl", "--in-context", "-1")
@@ -225,7 +256,9 @@ def test_tune_records_in_context_and_evaluate_uses_it(tmp_path, llava, monkeypat
     ev = json.loads((run / "eval.json").read_text())
     assert ev["in_context"]["k"] == 1 and ev["request"]["in_context"]["k"] == 1
     rows = [json.loads(line) for line in (run / "eval_predictions.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 and all(len(row["demos"]) == 1 and row["demos"][0].startswith("train") for row in rows)
+    assert len(rows) == 6 and all(
+        len(row["demos"]) == 1 and row["demos"][0].startswith("train") for row in rows
+    )
     tested = [(sid, d) for sid, d in seen if sid.startswith("test")]
     assert len(tested) == 6 and all(len(d) == 1 for _, d in tested)
     assert {(row["id"], row["demos"][0]) for row in rows} == {(sid, d[0]) for sid, d in tested}
@@ -253,8 +286,25 @@ def test_concurrent_and_continual_runs_use_the_demonstrations(tmp_path, llava, m
         return original(self, task, sample, mode, demos)
 
     monkeypatch.setattr(VisionLanguageModel, "build_prompt", spy)
-    r = _cli("tune", "--suite", suite, "--model", llava, "--groups", groups, "--out", tmp_path / "run",
-             "--in-context", 2, "--demo-selection", "similar", "--batch-size", 4, "--quiet", *mode)
+    r = _cli(
+        "tune",
+        "--suite",
+        suite,
+        "--model",
+        llava,
+        "--groups",
+        groups,
+        "--out",
+        tmp_path / "run",
+        "--in-context",
+        2,
+        "--demo-selection",
+        "similar",
+        "--batch-size",
+        4,
+        "--quiet",
+        *mode,
+    )
     assert r.exit_code == 0, r.output
     assert {sid for sid, k in seen if k == 2 and sid.startswith("train")} == {f"train{i}" for i in range(6)}
     tested = [k for sid, k in seen if sid.startswith("test")]

@@ -8,9 +8,9 @@ import time
 
 import pytest
 import torch
+from helpers_models import make_tiny_llava
 from PIL import Image
 
-from helpers_models import make_tiny_llava
 from mint.errors import MintError
 from mint.models import TINY_DIR, Ablation, load_model
 from mint.tasks.schema import Sample, Task
@@ -23,8 +23,12 @@ def llava_path(tmp_path_factory) -> str:
 
 def _task() -> Task:
     imgs = [Image.new("RGB", (40, 40), c) for c in ((250, 0, 0), (0, 0, 250))]
-    samples = [Sample("a", "first text ?", "red", imgs[0]), Sample("b", "second text ?", "blue", None),
-               Sample("c", "third text ?", "blue", imgs[1]), Sample("d", "fourth ?", "red", imgs[0])]
+    samples = [
+        Sample("a", "first text ?", "red", imgs[0]),
+        Sample("b", "second text ?", "blue", None),
+        Sample("c", "third text ?", "blue", imgs[1]),
+        Sample("d", "fourth ?", "red", imgs[0]),
+    ]
     return Task("t", "answer with one word .", [], samples, answers=["red", "blue"])
 
 
@@ -41,7 +45,13 @@ def test_load_errors_are_mint_errors(tmp_path):
 
 
 def test_tiny_is_package_data_and_loads_fast():
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja", "processor_config.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "processor_config.json",
+    ):
         path = TINY_DIR / name
         assert path.is_file(), name
         ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=TINY_DIR, capture_output=True)

@@ -6,20 +6,30 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from helpers_models import make_tiny_llava
+
 from mint.cli import main
 from mint.errors import MintError
 from mint.pipeline import load_run_config, run_pipeline
 
 
 def _config(tmp: Path, model: str, **tune) -> Path:
-    cfg = {"suite": "builtin:mini", "model": model, "out": "out", "max_train": 8, "max_test": 4,
-           "predict": {"batch_size": 16}, "profile": {"samples": 3},
-           "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
-           "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0, **tune}, "evaluate": {"batch_size": 16},
-           "variants": {"mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
-                        "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}}}}
+    cfg = {
+        "suite": "builtin:mini",
+        "model": model,
+        "out": "out",
+        "max_train": 8,
+        "max_test": 4,
+        "predict": {"batch_size": 16},
+        "profile": {"samples": 3},
+        "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
+        "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0, **tune},
+        "evaluate": {"batch_size": 16},
+        "variants": {
+            "mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
+            "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}},
+        },
+    }
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -43,12 +53,29 @@ def first_run(tmp_path_factory):
 def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     tmp, _, _, result = first_run
     out = tmp / "out"
-    for rel in ("predictions.jsonl", "profiles.json", "groups/mint.json", "groups/all.json", "groups/single.json",
-                "figures/index.json", "runs/mint/tune.json", "runs/all/eval.json", "report.json", "report.md"):
+    for rel in (
+        "predictions.jsonl",
+        "profiles.json",
+        "groups/mint.json",
+        "groups/all.json",
+        "groups/single.json",
+        "figures/index.json",
+        "runs/mint/tune.json",
+        "runs/all/eval.json",
+        "report.json",
+        "report.md",
+    ):
         assert (out / rel).exists(), rel
     report = json.loads((out / "report.json").read_text())
-    assert list(report["rows"]) == ["zero_shot", "mint", "all", "single", "instruction", "mint_auto",
-                                    "mint_continual"]
+    assert list(report["rows"]) == [
+        "zero_shot",
+        "mint",
+        "all",
+        "single",
+        "instruction",
+        "mint_auto",
+        "mint_continual",
+    ]
     for method in ("mint", "all", "single", "instruction", "mint_auto", "mint_continual"):
         ev = json.loads((out / "runs" / method / "eval.json").read_text())
         row = report["rows"][method]
@@ -60,7 +87,11 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     assert len(report["rows"]["single"]["groups"]) == len(report["tasks"])
     assert report["rows"]["mint_auto"]["groups"] == report["rows"]["mint"]["groups"]
     towers = json.loads((out / "runs" / "mint_auto" / "tune.json").read_text())["towers"]
-    assert set(towers) == set(report["rows"]["mint"]["groups"]) and set(towers.values()) <= {"vision", "language", "both"}
+    assert set(towers) == set(report["rows"]["mint"]["groups"]) and set(towers.values()) <= {
+        "vision",
+        "language",
+        "both",
+    }
     assert (out / "runs" / "mint_continual" / "continual.json").is_file()
     assert "zero_shot" in result.output and "report:" in result.output
     assert all(cached is False for cached in _stages(out).values())
@@ -87,17 +118,20 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
     assert not any(stages[s] for s in ("tune/mint", "evaluate/mint", "tune/all", "report"))
 
 
-@pytest.mark.parametrize("patch, message", [
-    ({"colour": 1}, "unknown key 'colour'"),
-    ({"tune": {"lr": -1}}, "lr: must be positive"),
-    ({"cluster": {"methods": ["mint", "nope"]}}, "unknown method 'nope'"),
-    ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
-    ({"max_test": 0}, "max_test"),
-    ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
-    ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
-    ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
-    ({"variants": {"mint": {"groups": "mint"}}}, "variants.mint: a variant needs a name of its own"),
-])
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"colour": 1}, "unknown key 'colour'"),
+        ({"tune": {"lr": -1}}, "lr: must be positive"),
+        ({"cluster": {"methods": ["mint", "nope"]}}, "unknown method 'nope'"),
+        ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
+        ({"max_test": 0}, "max_test"),
+        ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
+        ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
+        ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
+        ({"variants": {"mint": {"groups": "mint"}}}, "variants.mint: a variant needs a name of its own"),
+    ],
+)
 def test_bad_config_is_a_one_line_error(tmp_path, patch, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"suite": "builtin:mini", **patch}))

@@ -12,11 +12,10 @@ from PIL import Image
 
 from mint.cli import main
 from mint.clustering import group
+from mint.clustering.profiles import ProfileSet
 from mint.clustering.synthetic import planted_profiles
 from mint.errors import MintError
-from mint.plotting import (interaction_map, pid_chart, plot_all, project, results_chart, score_chart,
-                           shares)
-from mint.clustering.profiles import ProfileSet
+from mint.plotting import interaction_map, pid_chart, plot_all, project, results_chart, score_chart, shares
 
 DPI = 40
 
@@ -25,8 +24,13 @@ def report(profiles, base=0.5):
     rows = {}
     for j, name in enumerate(("zero_shot", "all", "random", "single", "mint")):
         tasks = {t: base + 0.05 * j + 0.01 * i for i, t in enumerate(profiles["tasks"])}
-        rows[name] = {"mean": float(np.mean(list(tasks.values()))), "tasks": tasks, "groups": {},
-                      "trainable_params": 100, "train_seconds": 1.0}
+        rows[name] = {
+            "mean": float(np.mean(list(tasks.values()))),
+            "tasks": tasks,
+            "groups": {},
+            "trainable_params": 100,
+            "train_seconds": 1.0,
+        }
     return {"mint_version": "0", "schema": 1, "metric": "accuracy", "rows": rows}
 
 
@@ -72,8 +76,17 @@ def test_plot_all_writes_valid_pngs_and_index(planted, tmp_path):
     g = group(planted, bootstrap=0)
     paths = plot_all(planted, g, report(planted), out_dir=tmp_path / "fig", dpi=DPI)
     names = sorted(p.name for p in paths)
-    assert names == sorted(["interaction_map.png", "mint_scores.png", "pid_atoms.png", "dendrogram.png",
-                            "results_tasks.png", "results_mean.png", "index.json"])
+    assert names == sorted(
+        [
+            "interaction_map.png",
+            "mint_scores.png",
+            "pid_atoms.png",
+            "dendrogram.png",
+            "results_tasks.png",
+            "results_mean.png",
+            "index.json",
+        ]
+    )
     for p in paths[:-1]:
         with Image.open(p) as im:
             im.verify()
@@ -162,7 +175,18 @@ def test_plot_cli(planted, tmp_path):
     rep = tmp_path / "report.json"
     rep.write_text(json.dumps(report(planted)))
     out = tmp_path / "figs"
-    args = ["plot", str(prof), "--groups", str(grp), "--results", str(rep), "--out", str(out), "--dpi", str(DPI)]
+    args = [
+        "plot",
+        str(prof),
+        "--groups",
+        str(grp),
+        "--results",
+        str(rep),
+        "--out",
+        str(out),
+        "--dpi",
+        str(DPI),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert len(json.loads((out / "index.json").read_text())["figures"]) == 6
@@ -190,5 +214,7 @@ def test_plot_cli_bad_inputs(planted, tmp_path):
         out = tmp_path / f"out{i}"
         r = CliRunner().invoke(main, ["plot", *args, "--out", str(out)])
         lines = r.output.strip().splitlines()
-        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], r.output
+        assert (
+            r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+        ), r.output
         assert not out.exists() or not any(out.iterdir())

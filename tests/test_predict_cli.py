@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers_models import make_tiny_llava
 from PIL import Image
 
-from helpers_models import make_tiny_llava
 from mint.cli import main
 from mint.models.base import VisionLanguageModel
 
@@ -24,13 +24,28 @@ def _suite(tmp: Path, records: list[dict] | None = None, answers=("red", "blue")
     for name, color in (("r.png", (220, 20, 20)), ("b.png", (20, 20, 220))):
         Image.new("RGB", (32, 32), color).save(tmp / "img" / name)
     if records is None:
-        records = [{"id": str(i), "image": "img/" + ("r.png" if i % 2 else "b.png"), "text": f"sample {i} ?",
-                    "answer": "red" if i % 2 else "blue", "split": "test"} for i in range(6)]
+        records = [
+            {
+                "id": str(i),
+                "image": "img/" + ("r.png" if i % 2 else "b.png"),
+                "text": f"sample {i} ?",
+                "answer": "red" if i % 2 else "blue",
+                "split": "test",
+            }
+            for i in range(6)
+        ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    suite = {"tasks": [
-        {"name": "colors", "jsonl": "data.jsonl", "instruction": "what color ?", "answers": list(answers)},
-        {"name": "open", "jsonl": "data.jsonl", "instruction": "say a word ."},
-    ]}
+    suite = {
+        "tasks": [
+            {
+                "name": "colors",
+                "jsonl": "data.jsonl",
+                "instruction": "what color ?",
+                "answers": list(answers),
+            },
+            {"name": "open", "jsonl": "data.jsonl", "instruction": "say a word ."},
+        ]
+    }
     path = tmp / "suite.json"
     path.write_text(json.dumps(suite))
     return path
@@ -58,7 +73,17 @@ def test_predict_writes_records_features_and_meta(tmp_path, model_path):
     # an existing output is refused without --force; with it, everything comes from the cache
     r = _run("--suite", str(suite), "--model", model_path, "--out", str(out))
     assert r.exit_code == 2 and "already exists" in r.output
-    r = _run("--suite", str(suite), "--model", model_path, "--out", str(out), "--force", "--text-only-image", "auto")
+    r = _run(
+        "--suite",
+        str(suite),
+        "--model",
+        model_path,
+        "--out",
+        str(out),
+        "--force",
+        "--text-only-image",
+        "auto",
+    )
     assert r.exit_code == 0 and "0 parts computed" in r.output
 
 
@@ -83,10 +108,17 @@ def test_killed_run_resumes_without_recomputing(tmp_path, model_path, monkeypatc
     assert calls == [("colors", ("both", "image", "text"))]
 
     calls.clear()
-    monkeypatch.setattr(VisionLanguageModel, "predict_modes",
-                        lambda self, task, samples, modes, **kw: (calls.append((task.name, tuple(modes))),
-                                                                  real(self, task, samples, modes, **kw))[1])
-    (lost,) = (tmp_path / "run" / ".mint-cache").glob("*/colors.image.json")  # one part of a finished task lost
+    monkeypatch.setattr(
+        VisionLanguageModel,
+        "predict_modes",
+        lambda self, task, samples, modes, **kw: (
+            calls.append((task.name, tuple(modes))),
+            real(self, task, samples, modes, **kw),
+        )[1],
+    )
+    (lost,) = (tmp_path / "run" / ".mint-cache").glob(
+        "*/colors.image.json"
+    )  # one part of a finished task lost
     lost.unlink()
     r = _run("--suite", str(suite), "--model", model_path, "--out", str(out))
     assert r.exit_code == 0, r.output
@@ -94,29 +126,36 @@ def test_killed_run_resumes_without_recomputing(tmp_path, model_path, monkeypatc
     assert out.read_text() == ref.read_text()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing_suite", "no such"),
-    ("missing_image", "missing.png"),
-    ("duplicate_ids", "duplicate"),
-    ("empty_task", "empty"),
-    ("no_test_samples", "colors"),
-    ("bad_model", "no such model folder"),
-    ("bad_modes", "--modes"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_suite", "no such"),
+        ("missing_image", "missing.png"),
+        ("duplicate_ids", "duplicate"),
+        ("empty_task", "empty"),
+        ("no_test_samples", "colors"),
+        ("bad_model", "no such model folder"),
+        ("bad_modes", "--modes"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, model_path, case, message):
     model = model_path
     extra: list[str] = []
     if case == "missing_suite":
         suite = tmp_path / "nope.yaml"
     elif case == "missing_image":
-        suite = _suite(tmp_path, [{"id": "1", "image": "img/missing.png", "text": "t", "answer": "red", "split": "test"}])
+        suite = _suite(
+            tmp_path, [{"id": "1", "image": "img/missing.png", "text": "t", "answer": "red", "split": "test"}]
+        )
     elif case == "duplicate_ids":
         rec = {"id": "1", "image": "img/r.png", "text": "t", "answer": "red", "split": "test"}
         suite = _suite(tmp_path, [rec, rec])
     elif case == "empty_task":
         suite = _suite(tmp_path, [])
     elif case == "no_test_samples":
-        suite = _suite(tmp_path, [{"id": "1", "image": "img/r.png", "text": "t", "answer": "red", "split": "train"}])
+        suite = _suite(
+            tmp_path, [{"id": "1", "image": "img/r.png", "text": "t", "answer": "red", "split": "train"}]
+        )
     elif case == "bad_model":
         suite, model = _suite(tmp_path), str(tmp_path / "no-model")
     else:
@@ -132,8 +171,22 @@ def test_bad_input_exits_2_with_one_line(tmp_path, model_path, case, message):
 def test_profile_from_suite_and_model(tmp_path, model_path):
     suite = _suite(tmp_path)
     out = tmp_path / "profiles.json"
-    args = ["profile", "--suite", str(suite), "--model", model_path, "--out", str(out), "--no-progress",
-            "--max-new-tokens", "2", "--bins", "2", "--work-dir", str(tmp_path / "work")]
+    args = [
+        "profile",
+        "--suite",
+        str(suite),
+        "--model",
+        model_path,
+        "--out",
+        str(out),
+        "--no-progress",
+        "--max-new-tokens",
+        "2",
+        "--bins",
+        "2",
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     prof = json.loads(out.read_text())

@@ -43,8 +43,12 @@ def planted(n=200, seed=0, classes=COLOURS):
     """Tasks whose interaction is known: who agrees with the multimodal answer."""
     rng = np.random.default_rng(seed)
     rows = []
-    for task, agree in [("redundant", "both"), ("image_unique", "image"), ("text_unique", "text"),
-                        ("synergy", "none")]:
+    for task, agree in [
+        ("redundant", "both"),
+        ("image_unique", "image"),
+        ("text_unique", "text"),
+        ("synergy", "none"),
+    ]:
         for i in range(n):
             y = str(rng.choice(classes))
             img = y if agree in ("both", "image") else str(rng.choice(classes))
@@ -81,17 +85,41 @@ def test_hand_computed_file(tmp_path):
     assert t["pid"] is None and "features" in t["reasons"]["pid"]
     cfg = prof["config"]
     assert cfg["predictions"].endswith("preds.jsonl")
-    assert {k: cfg[k] for k in ("samples", "size", "seed", "similarity", "thresholds", "decide_by", "bins",
-                                "pid_target", "modalities")} == {
-        "samples": 3, "size": 4, "seed": 0, "similarity": "exact", "thresholds": [1.5, 0.5],
-        "decide_by": "raw", "bins": 20, "pid_target": "answer", "modalities": ["image", "text"]}
+    assert {
+        k: cfg[k]
+        for k in (
+            "samples",
+            "size",
+            "seed",
+            "similarity",
+            "thresholds",
+            "decide_by",
+            "bins",
+            "pid_target",
+            "modalities",
+        )
+    } == {
+        "samples": 3,
+        "size": 4,
+        "seed": 0,
+        "similarity": "exact",
+        "thresholds": [1.5, 0.5],
+        "decide_by": "raw",
+        "bins": 20,
+        "pid_target": "answer",
+        "modalities": ["image", "text"],
+    }
 
 
 def test_planted_interactions_recovered(tmp_path):
     prof, r = profile(tmp_path, planted())
     tasks = prof["tasks"]
     assert [tasks[t]["interaction"] for t in ("redundant", "image_unique", "text_unique", "synergy")] == [
-        "redundancy", "uniqueness", "uniqueness", "synergy"]
+        "redundancy",
+        "uniqueness",
+        "uniqueness",
+        "synergy",
+    ]
     assert tasks["image_unique"]["dominant_modality"] == "image"
     assert tasks["text_unique"]["dominant_modality"] == "text"
     assert tasks["redundant"]["dominant_modality"] is None
@@ -104,7 +132,9 @@ def test_planted_interactions_recovered(tmp_path):
 
 
 def test_yes_no_synergy_needs_chance_correction(tmp_path):
-    rows = [r for r in planted(n=400, seed=1, classes=["yes", "no"]) if r["task"] in ("synergy", "image_unique")]
+    rows = [
+        r for r in planted(n=400, seed=1, classes=["yes", "no"]) if r["task"] in ("synergy", "image_unique")
+    ]
     raw, _ = profile(tmp_path, rows)
     # independent yes/no answers agree half the time: the raw score (~1) calls it uniqueness
     assert raw["tasks"]["synergy"]["mint_score"]["mean"] == pytest.approx(1.0, abs=0.15)
@@ -154,17 +184,21 @@ def test_size_larger_than_task_shrinks_with_warning(tmp_path):
 
 
 def _codes_rows(task, pairs, label):
-    return [rec(task, i, label(a, b), "x", "x", answer=str(label(a, b)), codes={"image": a, "text": b})
-            for i, (a, b) in enumerate(pairs)]
+    return [
+        rec(task, i, label(a, b), "x", "x", answer=str(label(a, b)), codes={"image": a, "text": b})
+        for i, (a, b) in enumerate(pairs)
+    ]
 
 
 def test_planted_pid_from_codes(tmp_path):
     grid4 = [(a, b) for a in range(4) for b in range(4)] * 3
     grid2 = [(a, b) for a in range(2) for b in range(2)] * 5
-    rows = (_codes_rows("copy_image", grid4, lambda a, b: a)
-            + _codes_rows("copy_text", grid4, lambda a, b: b)
-            + _codes_rows("xor", grid2, lambda a, b: a ^ b)
-            + _codes_rows("same", [(a, a) for a in range(4)] * 4, lambda a, b: a))
+    rows = (
+        _codes_rows("copy_image", grid4, lambda a, b: a)
+        + _codes_rows("copy_text", grid4, lambda a, b: b)
+        + _codes_rows("xor", grid2, lambda a, b: a ^ b)
+        + _codes_rows("same", [(a, a) for a in range(4)] * 4, lambda a, b: a)
+    )
     prof, _ = profile(tmp_path, rows)
     pid = {t: prof["tasks"][t]["pid"] for t in ("copy_image", "copy_text", "xor", "same")}
     atoms = ("redundancy", "unique_image", "unique_text", "synergy")
@@ -183,10 +217,18 @@ def test_pid_from_features_and_custom_modality_names(tmp_path):
     rows = []
     for i in range(150):
         y = i % 3
-        rows.append({"task": "shape", "id": i, "answer": f"c{y}",
-                     "predictions": {"both": f"c{y}", "img": f"c{y}", "txt": "c0"},
-                     "features": {"img": (centres[y] + rng.normal(size=8) * 0.1).tolist(),
-                                  "txt": rng.normal(size=4).tolist()}})
+        rows.append(
+            {
+                "task": "shape",
+                "id": i,
+                "answer": f"c{y}",
+                "predictions": {"both": f"c{y}", "img": f"c{y}", "txt": "c0"},
+                "features": {
+                    "img": (centres[y] + rng.normal(size=8) * 0.1).tolist(),
+                    "txt": rng.normal(size=4).tolist(),
+                },
+            }
+        )
     prof, _ = profile(tmp_path, rows, "--bins", 6)
     assert prof["config"]["modalities"] == ["img", "txt"]
     pid = prof["tasks"]["shape"]["pid"]
@@ -200,8 +242,10 @@ def test_pid_from_features_and_custom_modality_names(tmp_path):
 
 def test_pid_target_both_and_one_class(tmp_path):
     grid = [(a, b) for a in range(2) for b in range(2)] * 4
-    rows = [rec("t", i, str(a), "x", "x", answer="same", codes={"image": a, "text": b})
-            for i, (a, b) in enumerate(grid)]
+    rows = [
+        rec("t", i, str(a), "x", "x", answer="same", codes={"image": a, "text": b})
+        for i, (a, b) in enumerate(grid)
+    ]
     prof, r = profile(tmp_path, rows)
     t = prof["tasks"]["t"]
     assert t["pid"] is None and "one class" in t["reasons"]["pid"]
@@ -215,8 +259,12 @@ def test_library_api(tmp_path):
     rows = planted(n=60)
     src = write_jsonl(tmp_path / "p.jsonl", rows)
     ps = load_predictions(src)
-    assert ps.modalities == ("image", "text") and list(ps.tasks) == ["redundant", "image_unique",
-                                                                       "text_unique", "synergy"]
+    assert ps.modalities == ("image", "text") and list(ps.tasks) == [
+        "redundant",
+        "image_unique",
+        "text_unique",
+        "synergy",
+    ]
     from_file = profile_predictions(ps, seed=2, warn=None)
     from_dicts = profile_predictions(rows, seed=2, warn=None)
     assert from_file["tasks"] == from_dicts["tasks"]
@@ -241,7 +289,9 @@ def _bad(tmp_path, lines, *args, existing=None):
         assert not out.exists()
     else:
         assert out.read_text() == existing
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bad.jsonl"] + (["profiles.json"] if existing else []))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["bad.jsonl"] + (["profiles.json"] if existing else [])
+    )
     return errors[0]
 
 
@@ -253,27 +303,57 @@ GOOD = [rec("t", i, "a", "a", "b") for i in range(3)]
     [
         (GOOD[:2] + ['{"task": "t", "id": "9", '], r"bad.jsonl:3: malformed JSON"),
         (GOOD[:1] + [{"task": "t", "id": "5"}], r"bad.jsonl:2: missing field 'predictions'"),
-        ([{"id": "1", "predictions": {"both": "a", "image": "a", "text": "a"}}], r"bad.jsonl:1: missing field 'task'"),
-        (GOOD[:2] + [{"task": "t", "id": "7", "predictions": {"both": "a", "image": "a", "audio": "a"}}],
-         r"bad.jsonl:3: unknown modality key 'predictions.audio'"),
+        (
+            [{"id": "1", "predictions": {"both": "a", "image": "a", "text": "a"}}],
+            r"bad.jsonl:1: missing field 'task'",
+        ),
+        (
+            GOOD[:2] + [{"task": "t", "id": "7", "predictions": {"both": "a", "image": "a", "audio": "a"}}],
+            r"bad.jsonl:3: unknown modality key 'predictions.audio'",
+        ),
         ([{"task": "t", "id": "1", "predictions": {"image": "a", "text": "a"}}], r"bad.jsonl:1: .*'both'"),
-        ([{"task": "t", "id": "1", "predictions": {"both": "a", "image": "a", "text": "a", "x": "a"}}],
-         r"bad.jsonl:1: .*exactly two modality keys"),
-        (GOOD + [rec("t", 1, "a", "a", "a")], r"bad.jsonl:4: duplicate id '1' in task 't' \(first at line 2\)"),
-        (GOOD[:1] + [rec("t", 9, "a", None, "a")], r"bad.jsonl:2: field 'predictions.image': expected a string"),
-        ([rec("t", 1, "a", "a", "a", features={"image": [0.1, 0.2], "text": [1.0]}),
-          '{"task": "t", "id": "8", "predictions": {"both": "a", "image": "a", "text": "a"}, '
-                     '"features": {"image": [0.1, NaN], "text": [1.0]}}'],
-         r"bad.jsonl:2: field 'features.image'\[1\]: feature is NaN"),
-        ([rec("t", 1, "a", "a", "a", features={"image": [1.0, 2.0], "text": [1.0]}),
-          rec("t", 2, "a", "a", "a", features={"image": [1.0], "text": [1.0]})],
-         r"bad.jsonl:2: field 'features.image' has 1 values.*lengths must agree"),
-        ([rec("t", 1, "a", "a", "a", features={"image": [1.0], "text": [1.0]}), rec("t", 2, "a", "a", "a")],
-         r"bad.jsonl:2: field 'features' is missing.*every record of the task or none"),
-        ([rec("t", 1, "a", "a", "a", codes={"image": 1.5, "text": 0})],
-         r"bad.jsonl:1: field 'codes.image' must be an integer"),
-        ([rec("t", 1, "a", "a", "a", codes={"image": 1, "sound": 0})],
-         r"bad.jsonl:1: unknown modality key 'codes.sound'"),
+        (
+            [{"task": "t", "id": "1", "predictions": {"both": "a", "image": "a", "text": "a", "x": "a"}}],
+            r"bad.jsonl:1: .*exactly two modality keys",
+        ),
+        (
+            GOOD + [rec("t", 1, "a", "a", "a")],
+            r"bad.jsonl:4: duplicate id '1' in task 't' \(first at line 2\)",
+        ),
+        (
+            GOOD[:1] + [rec("t", 9, "a", None, "a")],
+            r"bad.jsonl:2: field 'predictions.image': expected a string",
+        ),
+        (
+            [
+                rec("t", 1, "a", "a", "a", features={"image": [0.1, 0.2], "text": [1.0]}),
+                '{"task": "t", "id": "8", "predictions": {"both": "a", "image": "a", "text": "a"}, '
+                '"features": {"image": [0.1, NaN], "text": [1.0]}}',
+            ],
+            r"bad.jsonl:2: field 'features.image'\[1\]: feature is NaN",
+        ),
+        (
+            [
+                rec("t", 1, "a", "a", "a", features={"image": [1.0, 2.0], "text": [1.0]}),
+                rec("t", 2, "a", "a", "a", features={"image": [1.0], "text": [1.0]}),
+            ],
+            r"bad.jsonl:2: field 'features.image' has 1 values.*lengths must agree",
+        ),
+        (
+            [
+                rec("t", 1, "a", "a", "a", features={"image": [1.0], "text": [1.0]}),
+                rec("t", 2, "a", "a", "a"),
+            ],
+            r"bad.jsonl:2: field 'features' is missing.*every record of the task or none",
+        ),
+        (
+            [rec("t", 1, "a", "a", "a", codes={"image": 1.5, "text": 0})],
+            r"bad.jsonl:1: field 'codes.image' must be an integer",
+        ),
+        (
+            [rec("t", 1, "a", "a", "a", codes={"image": 1, "sound": 0})],
+            r"bad.jsonl:1: unknown modality key 'codes.sound'",
+        ),
         (GOOD + [rec("lonely", 1, "a", "a", "a")], r"bad.jsonl:4: task 'lonely' has 1 sample.*at least 2"),
     ],
 )
@@ -329,7 +409,10 @@ def test_example_fixture(tmp_path):
     assert r.exit_code == 0, r.output
     tasks = json.loads(out.read_text())["tasks"]
     assert {t: (v["interaction"], v["dominant_modality"]) for t, v in tasks.items()} == {
-        "vqa_color": ("redundancy", None), "shape_count": ("uniqueness", "image"), "meme_intent": ("synergy", None)}
+        "vqa_color": ("redundancy", None),
+        "shape_count": ("uniqueness", "image"),
+        "meme_intent": ("synergy", None),
+    }
     assert tasks["vqa_color"]["pid"]["redundancy"] == pytest.approx(2.0, abs=1e-6)
     sc = tasks["shape_count"]["pid"]
     assert sc["redundancy"] + sc["unique_image"] == pytest.approx(2.0, abs=1e-6)  # = I(X_image; Y) = H(Y)

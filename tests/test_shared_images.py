@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers_models import MAKERS
 from PIL import Image
 
-from helpers_models import MAKERS
 from mint.models import load_model
 from mint.models.architectures import processor_encode
 from mint.models.shared_images import ProcessedImageMemo, sharing_images
@@ -33,8 +33,16 @@ class CountingImage(ImageSource):
 
 def _task(n: int = 7) -> Task:
     colors = [(220, 30, 30), (30, 30, 220), (30, 200, 30)]
-    samples = [Sample(f"s{i}", f"is it {['red', 'blue', 'green'][i % 3]} ?", "yes" if i % 2 else "no",
-                      CountingImage(colors[i % 3]), {}) for i in range(n)]
+    samples = [
+        Sample(
+            f"s{i}",
+            f"is it {['red', 'blue', 'green'][i % 3]} ?",
+            "yes" if i % 2 else "no",
+            CountingImage(colors[i % 3]),
+            {},
+        )
+        for i in range(n)
+    ]
     return Task("t", "answer yes or no .", [], samples, answers=["yes", "no", "maybe so"])
 
 
@@ -72,7 +80,9 @@ def test_processed_images_are_shared_and_identical(vlm):
             assert (memo.misses, memo.hits) == (4, 4)  # the image-only prompts reuse the both prompts' images
         else:
             assert memo is None
-    assert not isinstance(getattr(vlm.processor, "image_processor", None), ProcessedImageMemo)  # unwrapped again
+    assert not isinstance(
+        getattr(vlm.processor, "image_processor", None), ProcessedImageMemo
+    )  # unwrapped again
     for m in prompts:
         assert alone[m].keys() == shared[m].keys()
         for k, v in alone[m].items():
@@ -95,7 +105,7 @@ def test_shared_prefix_scores_equal_separate_passes(vlm):
     from mint.models.scoring import answer_logprobs, answer_logprobs_shared
 
     task = _task(5)
-    samples = [s for s in task.test]
+    samples = list(task.test)
     images = [[s.image] for s in samples]
     both = [vlm.build_prompt(task, s, "both")[0] for s in samples]
     image = [vlm.build_prompt(task, s, "image")[0] for s in samples]
@@ -120,6 +130,8 @@ def test_shared_prefix_declines_when_an_image_follows_the_split(vlm):
     two_images = vlm.build_prompt(task, s, "both", demos=[task.test[1]])  # demo image, then the query image
     images = [two_images[1]]
     # another instruction: the prompts differ before the second image, so no split keeps both in the prefix
-    other = vlm.build_prompt(Task("u", "something else entirely .", [], []), s, "both", demos=[task.test[1]])[0]
+    other = vlm.build_prompt(Task("u", "something else entirely .", [], []), s, "both", demos=[task.test[1]])[
+        0
+    ]
     with torch.inference_mode():
         assert answer_logprobs_shared(vlm, [two_images[0]], [other], images, task.answers) is None

@@ -9,19 +9,34 @@ from helpers_models import MAKERS
 from mint.errors import MintError
 from mint.tuning.targets import lora_targets, target_regex
 
-LLM = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+LLM = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+]
 VIT = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2"]
 # the tiny builders have one layer per tower; expected wrapped modules, written out by hand
 EXPECTED = {
-    "llava": {"language": [f"model.language_model.layers.0.{m}" for m in LLM],
-              "vision": [f"model.vision_tower.encoder.layers.0.{m}" for m in VIT]},
-    "paligemma": {"language": [f"model.language_model.layers.0.{m}" for m in LLM],
-                  "vision": [f"model.vision_tower.encoder.layers.0.{m}" for m in VIT]},
-    "idefics3": {"language": [f"model.text_model.layers.0.{m}" for m in LLM],
-                 "vision": [f"model.vision_model.encoder.layers.0.{m}" for m in VIT]},
-    "qwen2_vl": {"language": [f"model.language_model.layers.0.{m}" for m in LLM],
-                 "vision": [f"model.visual.blocks.0.{m}" for m in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")]},
+    "llava": {
+        "language": [f"model.language_model.layers.0.{m}" for m in LLM],
+        "vision": [f"model.vision_tower.encoder.layers.0.{m}" for m in VIT],
+    },
+    "paligemma": {
+        "language": [f"model.language_model.layers.0.{m}" for m in LLM],
+        "vision": [f"model.vision_tower.encoder.layers.0.{m}" for m in VIT],
+    },
+    "idefics3": {
+        "language": [f"model.text_model.layers.0.{m}" for m in LLM],
+        "vision": [f"model.vision_model.encoder.layers.0.{m}" for m in VIT],
+    },
+    "qwen2_vl": {
+        "language": [f"model.language_model.layers.0.{m}" for m in LLM],
+        "vision": [f"model.visual.blocks.0.{m}" for m in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")],
+    },
 }
 
 
@@ -46,7 +61,7 @@ def _wrapped(model: torch.nn.Module, tower: str) -> set[str]:
 
     pm = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules=lora_targets(model, tower)))
     prefix = "base_model.model."
-    return {n[len(prefix):] for n, m in pm.named_modules() if hasattr(m, "lora_A") and n.startswith(prefix)}
+    return {n[len(prefix) :] for n, m in pm.named_modules() if hasattr(m, "lora_A") and n.startswith(prefix)}
 
 
 @pytest.mark.parametrize("arch", sorted(EXPECTED))
@@ -71,8 +86,14 @@ def test_training_moves_both_towers_on_every_architecture(paths, tmp_path, arch)
     from mint.tuning import TuneConfig, tune_groups
 
     vlm = load_model(paths[arch])
-    result = tune_groups(vlm, make_tasks(4, 1), {"g1": ["color", "presence", "shape"]}, tmp_path / "run",
-                         TuneConfig(batch_size=4, lr=0.05, tower="both", checkpoint_every=0), progress=False)
+    result = tune_groups(
+        vlm,
+        make_tasks(4, 1),
+        {"g1": ["color", "presence", "shape"]},
+        tmp_path / "run",
+        TuneConfig(batch_size=4, lr=0.05, tower="both", checkpoint_every=0),
+        progress=False,
+    )
     assert result["adapters"]["g1"]["steps"] == 3
     moved = {k for k, v in adapter_tensors(vlm.model, "g1").items() if "lora_B" in k and v.abs().max() > 0}
     lang, vis = EXPECTED[arch]["language"][0].split(".layers")[0], EXPECTED[arch]["vision"][0].split(".")[1]

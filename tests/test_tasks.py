@@ -24,7 +24,9 @@ def rec(i, answer="red", split="test", image="red.png", text="what color?", **kw
     return {"id": str(i), "image": image, "text": text, "answer": answer, "split": split, **kw}
 
 
-def make_suite(tmp_path: Path, records: list[dict], *, extra_tasks: list[dict] = (), fmt: str = "yaml", **task) -> Path:
+def make_suite(
+    tmp_path: Path, records: list[dict], *, extra_tasks: list[dict] = (), fmt: str = "yaml", **task
+) -> Path:
     """Write ``records`` to a JSONL file and a suite with one task reading it (image_root: the fixtures)."""
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     entry = {"name": "t", "jsonl": "t.jsonl", "image_root": str(IMAGES), **task}
@@ -62,7 +64,11 @@ def test_fixture_suite_loads_samples_images_and_metadata():
     assert c.image is None and not c.has_image and c.text == "no image here"
     assert [s.id for s in captions.train] == ["t1"]
     # a built-in task inside a file, with its caps
-    assert digits.name == "digit_read" and digits.kind == "uniqueness" and (len(digits.train), len(digits.test)) == (5, 4)
+    assert (
+        digits.name == "digit_read"
+        and digits.kind == "uniqueness"
+        and (len(digits.train), len(digits.test)) == (5, 4)
+    )
 
 
 def test_json_suite_and_top_level_list(tmp_path):
@@ -95,7 +101,9 @@ def test_sample_image_is_lazy_and_picklable():
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
     a = Sample("2", "", "x", ArrayImage(grey, scale=8))
     im = a.image
-    assert im.size == (64, 64) and im.mode == "RGB" and im.getpixel((63, 0)) == (7, 7, 7) == im.getpixel((56, 7))
+    assert (
+        im.size == (64, 64) and im.mode == "RGB" and im.getpixel((63, 0)) == (7, 7, 7) == im.getpixel((56, 7))
+    )
     pil = Image.new("L", (4, 4), 9)
     assert Sample("3", "", "x", pil).image.mode == "RGB"
     assert Sample("4", "", "x").image is None
@@ -103,7 +111,7 @@ def test_sample_image_is_lazy_and_picklable():
         Sample("5", "", "x", 3.5)
     bad = Sample("6", "", "x", IMAGES / "broken.png")
     with pytest.raises(MintError, match="broken.png: cannot read image"):
-        bad.image
+        _ = bad.image
 
 
 def test_task_checks_metric_and_kind():
@@ -114,7 +122,20 @@ def test_task_checks_metric_and_kind():
 
 
 def test_words_and_vocabulary():
-    assert words("Is there a RED shape? Answer: yes/no.") == ["is", "there", "a", "red", "shape", "?", "answer", ":", "yes", "/", "no", "."]
+    assert words("Is there a RED shape? Answer: yes/no.") == [
+        "is",
+        "there",
+        "a",
+        "red",
+        "shape",
+        "?",
+        "answer",
+        ":",
+        "yes",
+        "/",
+        "no",
+        ".",
+    ]
     (colors,) = load_suite(DATA / "suite.json")
     v = suite_vocabulary([colors])
     assert {"what", "color", "is", "it", "?", "red", "green", "blue", "answer", "with", "one", "of", ":"} <= v
@@ -127,7 +148,12 @@ def test_words_and_vocabulary():
 def test_missing_image_file(tmp_path):
     path = make_suite(tmp_path, [rec(1), rec(2, image="nope.png")])
     msg = error_of(path)
-    assert f"{tmp_path / 't.jsonl'}:2" in msg and "field 'image'" in msg and "image file not found" in msg and "nope.png" in msg
+    assert (
+        f"{tmp_path / 't.jsonl'}:2" in msg
+        and "field 'image'" in msg
+        and "image file not found" in msg
+        and "nope.png" in msg
+    )
 
 
 def test_unreadable_image(tmp_path):
@@ -136,7 +162,7 @@ def test_unreadable_image(tmp_path):
     # check_images: false defers the check to the first access
     (task,) = load_suite(make_suite(tmp_path, [rec(1, image="broken.png")], check_images=False))
     with pytest.raises(MintError, match="cannot read image"):
-        task.test[0].image
+        _ = task.test[0].image
 
 
 @pytest.mark.parametrize("field", ["id", "answer", "split"])
@@ -148,7 +174,9 @@ def test_missing_field(tmp_path, field):
 
 
 def test_bad_split_and_field_types(tmp_path):
-    assert "field 'split': expected 'train' or 'test'" in error_of(make_suite(tmp_path, [rec(1, split="dev")]))
+    assert "field 'split': expected 'train' or 'test'" in error_of(
+        make_suite(tmp_path, [rec(1, split="dev")])
+    )
     assert "field 'text' must be a string" in error_of(make_suite(tmp_path, [rec(1, text=["a"])]))
     assert "field 'id' is empty" in error_of(make_suite(tmp_path, [rec(" ")]))
 
@@ -178,13 +206,18 @@ def test_duplicate_task_names(tmp_path):
     msg = error_of(make_suite(tmp_path, [rec(1)], extra_tasks=[again]))
     assert "suite.yaml:5: task 't': field 'name': duplicate task name 't' (first at " in msg
     assert msg.endswith("suite.yaml:2)")
-    msg = error_of(make_suite(tmp_path, [rec(1)], extra_tasks=[{"builtin": "vqa_color"}, {"builtin": "vqa_color"}]))
+    msg = error_of(
+        make_suite(tmp_path, [rec(1)], extra_tasks=[{"builtin": "vqa_color"}, {"builtin": "vqa_color"}])
+    )
     assert "duplicate task name 'vqa_color'" in msg
 
 
 def test_unknown_metric_loader_and_key(tmp_path):
     msg = error_of(make_suite(tmp_path, [rec(1)], metric="accuracy"))
-    assert "suite.yaml:5: task 't': field 'metric': unknown metric 'accuracy' (expected exact, f1, choice)" in msg
+    assert (
+        "suite.yaml:5: task 't': field 'metric': unknown metric 'accuracy' (expected exact, f1, choice)"
+        in msg
+    )
     path = tmp_path / "s.yaml"
     path.write_text("tasks:\n  - name: x\n    csv: data.csv\n")
     msg = error_of(path)
@@ -208,7 +241,9 @@ def test_choice_metric_needs_choices(tmp_path):
     assert "t.jsonl:1" in msg and "metric 'choice' needs per-sample 'choices'" in msg
     (task,) = load_suite(make_suite(tmp_path, [rec(1, choices=["red", "blue"])], metric="choice"))
     assert task.test[0].meta["choices"] == ["red", "blue"]
-    assert "not one of the sample's choices" in error_of(make_suite(tmp_path, [rec(1, choices=["blue"])], metric="choice"))
+    assert "not one of the sample's choices" in error_of(
+        make_suite(tmp_path, [rec(1, choices=["blue"])], metric="choice")
+    )
 
 
 def test_suite_file_level_errors(tmp_path):
@@ -228,7 +263,9 @@ def test_suite_file_level_errors(tmp_path):
     msg = error_of(make_suite(tmp_path, [rec(1)], fmt="json", metric="bad"))
     assert "suite.json:" in msg and "field 'metric'" in msg
     assert "max_train must be a non-negative integer" in error_of(DATA / "suite.yaml", max_train=-1)
-    assert "field 'max_test': must be a non-negative integer" in error_of(make_suite(tmp_path, [rec(1)], max_test="all"))
+    assert "field 'max_test': must be a non-negative integer" in error_of(
+        make_suite(tmp_path, [rec(1)], max_test="all")
+    )
     assert "JSONL file not found" in error_of(make_suite(tmp_path, [rec(1)], jsonl="missing.jsonl"))
     assert "image folder not found" in error_of(make_suite(tmp_path, [rec(1)], image_root="nowhere"))
     assert "unknown built-in suite 'builtin:nope'" in error_of("builtin:nope")
@@ -259,27 +296,45 @@ def test_hf_loader_says_datasets_is_needed(tmp_path, monkeypatch):
 
 def _save_tiny_dataset(root: Path) -> Path:
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({
-        "img": datasets.Image(), "question": datasets.Value("string"),
-        "label": datasets.ClassLabel(names=["red", "blue"]), "qid": datasets.Value("int64"),
-        "extra": datasets.Value("string"),
-    })
+    feats = datasets.Features(
+        {
+            "img": datasets.Image(),
+            "question": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["red", "blue"]),
+            "qid": datasets.Value("int64"),
+            "extra": datasets.Value("string"),
+        }
+    )
     red, blue = Image.new("RGB", (8, 8), (200, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 200))
 
     def split(n, offset):
-        return datasets.Dataset.from_dict({
-            "img": [red if i % 2 == 0 else blue for i in range(n)], "question": ["what color?"] * n,
-            "label": [i % 2 for i in range(n)], "qid": [offset + i for i in range(n)], "extra": ["x"] * n,
-        }, features=feats)
+        return datasets.Dataset.from_dict(
+            {
+                "img": [red if i % 2 == 0 else blue for i in range(n)],
+                "question": ["what color?"] * n,
+                "label": [i % 2 for i in range(n)],
+                "qid": [offset + i for i in range(n)],
+                "extra": ["x"] * n,
+            },
+            features=feats,
+        )
 
-    datasets.DatasetDict({"train": split(6, 0), "validation": split(4, 100)}).save_to_disk(str(root / "tiny_ds"))
+    datasets.DatasetDict({"train": split(6, 0), "validation": split(4, 100)}).save_to_disk(
+        str(root / "tiny_ds")
+    )
     return root / "tiny_ds"
 
 
 def test_hf_loader_from_a_saved_dataset(tmp_path):
     _save_tiny_dataset(tmp_path)
-    path = _hf_suite(tmp_path, hf="tiny_ds", train="train", test="validation", answers=["red", "blue"],
-                     columns={"image": "img", "text": "question", "answer": "label", "id": "qid"})
+    path = _hf_suite(
+        tmp_path,
+        hf="tiny_ds",
+        train="train",
+        test="validation",
+        answers=["red", "blue"],
+        columns={"image": "img", "text": "question", "answer": "label", "id": "qid"},
+    )
     (task,) = load_suite(path)
     assert len(task.train) == 6 and len(task.test) == 4
     s = task.test[1]
@@ -287,8 +342,14 @@ def test_hf_loader_from_a_saved_dataset(tmp_path):
     assert s.image.mode == "RGB" and s.image.getpixel((0, 0)) == (0, 0, 200)
     assert pickle.loads(pickle.dumps(s)).image.getpixel((0, 0)) == (0, 0, 200)
     # `split` alone gives a test-only task; the row number is the id without an id column
-    (task,) = load_suite(_hf_suite(tmp_path, hf="tiny_ds", split="train", columns={"image": "img", "answer": "label"}))
-    assert task.train == [] and [s.id for s in task.test] == [str(i) for i in range(6)] and task.test[0].text == ""
+    (task,) = load_suite(
+        _hf_suite(tmp_path, hf="tiny_ds", split="train", columns={"image": "img", "answer": "label"})
+    )
+    assert (
+        task.train == []
+        and [s.id for s in task.test] == [str(i) for i in range(6)]
+        and task.test[0].text == ""
+    )
 
 
 def test_hf_loader_errors(tmp_path):
@@ -297,7 +358,9 @@ def test_hf_loader_errors(tmp_path):
     assert "hf.yaml:" in msg and "field 'columns.answer': no column 'colour'" in msg and "label" in msg
     msg = error_of(_hf_suite(tmp_path, hf="tiny_ds", split="dev", columns={"answer": "label"}))
     assert "no split 'dev'" in msg and "train, validation" in msg
-    msg = error_of(_hf_suite(tmp_path, hf="tiny_ds", split="validation", answers=["red"], columns={"answer": "label"}))
+    msg = error_of(
+        _hf_suite(tmp_path, hf="tiny_ds", split="validation", answers=["red"], columns={"answer": "label"})
+    )
     assert "tiny_ds[validation] row 1: field 'answer': 'blue' is not in task 'h'" in msg
     msg = error_of(_hf_suite(tmp_path, hf="nobody/no-such-dataset-here", cache_dir=str(tmp_path / "cache")))
     assert "cannot load Hugging Face dataset 'nobody/no-such-dataset-here'" in msg and "local cache" in msg
@@ -307,6 +370,11 @@ def test_hf_loader_from_a_local_data_folder(tmp_path):
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "pq"
     folder.mkdir()
-    datasets.Dataset.from_dict({"text": ["a", "b"], "answer": ["x", "y"]}).to_parquet(str(folder / "test.parquet"))
+    datasets.Dataset.from_dict({"text": ["a", "b"], "answer": ["x", "y"]}).to_parquet(
+        str(folder / "test.parquet")
+    )
     (task,) = load_suite(_hf_suite(tmp_path, hf="pq"))
-    assert [(s.id, s.text, s.answer, s.has_image) for s in task.test] == [("0", "a", "x", False), ("1", "b", "y", False)]
+    assert [(s.id, s.text, s.answer, s.has_image) for s in task.test] == [
+        ("0", "a", "x", False),
+        ("1", "b", "y", False),
+    ]

@@ -40,9 +40,17 @@ def test_task_votes_and_majority():
 
 
 def test_group_towers_from_profiles():
-    profiles = {"config": {"modalities": ["image", "text"]}, "tasks": {
-        "a": _profile("uniqueness", "image"), "b": _profile("uniqueness", "image"), "c": _profile("redundancy"),
-        "d": _profile("uniqueness", "text"), "e": _profile("synergy"), "f": _profile("uniqueness", "image")}}
+    profiles = {
+        "config": {"modalities": ["image", "text"]},
+        "tasks": {
+            "a": _profile("uniqueness", "image"),
+            "b": _profile("uniqueness", "image"),
+            "c": _profile("redundancy"),
+            "d": _profile("uniqueness", "text"),
+            "e": _profile("synergy"),
+            "f": _profile("uniqueness", "image"),
+        },
+    }
     got = group_towers({"g1": ["a", "b", "c"], "g2": ["d", "c"], "g3": ["e"], "g4": ["f", "d"]}, profiles)
     assert got == {"g1": "vision", "g2": "language", "g3": "both", "g4": "both"}
     named = {"config": {"modalities": ["img", "txt"]}, "tasks": {"a": _profile("uniqueness", "img")}}
@@ -58,13 +66,21 @@ def llava(tmp_path_factory):
 
 def _lora_modules(peft_model, adapter):
     """Names (without peft's prefix) of the modules carrying LoRA weights of ``adapter``."""
-    return [name.removeprefix("base_model.model.") for name, mod in peft_model.named_modules()
-            if adapter in getattr(mod, "lora_A", {})]
+    return [
+        name.removeprefix("base_model.model.")
+        for name, mod in peft_model.named_modules()
+        if adapter in getattr(mod, "lora_A", {})
+    ]
 
 
 def test_auto_towers_put_lora_only_in_the_chosen_towers(llava, tmp_path):
-    profiles = {"tasks": {"color": _profile("uniqueness", "image"), "presence": _profile("uniqueness", "text"),
-                          "shape": _profile("synergy")}}
+    profiles = {
+        "tasks": {
+            "color": _profile("uniqueness", "image"),
+            "presence": _profile("uniqueness", "text"),
+            "shape": _profile("synergy"),
+        }
+    }
     groups = {"gv": ["color"], "gl": ["presence"], "gb": ["shape"]}
     towers = group_towers(groups, profiles)
     assert towers == {"gv": "vision", "gl": "language", "gb": "both"}
@@ -85,8 +101,18 @@ def test_auto_towers_put_lora_only_in_the_chosen_towers(llava, tmp_path):
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = ["vqa_color", "vqa_shape", "digit_read", "text_color", "digit_sum", "color_caption", "digit_caption",
-        "vqa_shape_presence", "vqa_color_presence", "digit_match"]
+MINI = [
+    "vqa_color",
+    "vqa_shape",
+    "digit_read",
+    "text_color",
+    "digit_sum",
+    "color_caption",
+    "digit_caption",
+    "vqa_shape_presence",
+    "vqa_color_presence",
+    "digit_match",
+]
 
 
 def _cli(args):
@@ -95,7 +121,9 @@ def _cli(args):
 
 def _files(tmp_path, drop=None):
     groups = tmp_path / "groups.json"
-    groups.write_text(json.dumps({"schema": 1, "method": "mint", "groups": {"img": MINI[:5], "txt": MINI[5:]}}))
+    groups.write_text(
+        json.dumps({"schema": 1, "method": "mint", "groups": {"img": MINI[:5], "txt": MINI[5:]}})
+    )
     tasks = {t: _profile("uniqueness", "image") for t in MINI[:5]}
     tasks.update({t: _profile("uniqueness", "text") for t in MINI[5:]})
     tasks.pop(drop, None)
@@ -107,23 +135,59 @@ def _files(tmp_path, drop=None):
 def test_cli_auto_records_towers(llava, tmp_path):
     groups, profiles = _files(tmp_path)
     run = tmp_path / "run"
-    res = _cli(["tune", "--suite", "builtin:mini", "--model", llava, "--groups", groups, "--out", run,
-                "--tower", "auto", "--profiles", profiles, "--max-train", 2, "--batch-size", 4, "--quiet"])
+    res = _cli(
+        [
+            "tune",
+            "--suite",
+            "builtin:mini",
+            "--model",
+            llava,
+            "--groups",
+            groups,
+            "--out",
+            run,
+            "--tower",
+            "auto",
+            "--profiles",
+            profiles,
+            "--max-train",
+            2,
+            "--batch-size",
+            4,
+            "--quiet",
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert "towers: img: vision, txt: language" in res.output
     tune = json.loads((run / "tune.json").read_text())
     assert tune["towers"] == {"img": "vision", "txt": "language"} and tune["config"]["tower"] == "auto"
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("no_profiles", "--tower auto needs --profiles"),
-    ("missing_file", "no such profiles file"),
-    ("missing_task", "no profile for task 'digit_match'"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("no_profiles", "--tower auto needs --profiles"),
+        ("missing_file", "no such profiles file"),
+        ("missing_task", "no profile for task 'digit_match'"),
+    ],
+)
 def test_cli_auto_bad_profiles_exit_2(llava, tmp_path, case, needle):
     groups, profiles = _files(tmp_path, drop="digit_match" if case == "missing_task" else None)
-    args = ["tune", "--suite", "builtin:mini", "--model", llava, "--groups", groups, "--out", tmp_path / "run",
-            "--tower", "auto", "--max-train", 2]
+    args = [
+        "tune",
+        "--suite",
+        "builtin:mini",
+        "--model",
+        llava,
+        "--groups",
+        groups,
+        "--out",
+        tmp_path / "run",
+        "--tower",
+        "auto",
+        "--max-train",
+        2,
+    ]
     if case == "missing_file":
         args += ["--profiles", tmp_path / "nope.json"]
     elif case == "missing_task":
@@ -144,7 +208,11 @@ def test_a_groups_initial_adapter_does_not_depend_on_the_other_groups_towers(tmp
     inits = []
     for first_tower in ("vision", "language"):
         vlm = load_model(path)
-        model = attach_adapters(vlm, ["a", "b"], TuneConfig(tower="auto"), towers={"a": first_tower, "b": "language"})
-        inits.append({k: v.detach().clone() for k, v in model.named_parameters() if ".b." in k and "lora_A" in k})
+        model = attach_adapters(
+            vlm, ["a", "b"], TuneConfig(tower="auto"), towers={"a": first_tower, "b": "language"}
+        )
+        inits.append(
+            {k: v.detach().clone() for k, v in model.named_parameters() if ".b." in k and "lora_A" in k}
+        )
     assert inits[0] and inits[0].keys() == inits[1].keys()
     assert all(torch.equal(inits[0][k], inits[1][k]) for k in inits[0])

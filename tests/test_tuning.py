@@ -70,8 +70,10 @@ def test_group_adapter_changes_only_its_tasks(two_runs):
     # g2 never saw task 'color': identical weights in both runs, g1 differs
     for k, v in adapter_tensors(vlm_a.model, "g2").items():
         assert torch.equal(v, adapter_tensors(vlm_b.model, "g2")[k]), k
-    assert any(not torch.equal(v, adapter_tensors(vlm_b.model, "g1")[k])
-               for k, v in adapter_tensors(vlm_a.model, "g1").items())
+    assert any(
+        not torch.equal(v, adapter_tensors(vlm_b.model, "g1")[k])
+        for k, v in adapter_tensors(vlm_a.model, "g1").items()
+    )
     base = _logits(vlm_a, tasks, None)
     routed_a = {t.name: _logits(vlm_a, [t], "g2" if t.name == "shape" else "g1")[t.name] for t in tasks}
     routed_b = {t.name: _logits(vlm_b, [t], "g2" if t.name == "shape" else "g1")[t.name] for t in tasks}
@@ -81,7 +83,6 @@ def test_group_adapter_changes_only_its_tasks(two_runs):
     assert not torch.allclose(routed_a["color"], routed_b["color"], atol=1e-4)
     assert not torch.allclose(routed_a["presence"], routed_b["presence"], atol=1e-4)
     assert torch.equal(routed_a["shape"], routed_b["shape"])
-
 
 
 def test_bare_backbone_untouched(two_runs, llava):
@@ -111,7 +112,7 @@ def test_adapters_reload_bit_identically(two_runs, llava):
         before, after = _logits(vlm, tasks, g), _logits(fresh, tasks, g)
         for name in before:
             assert torch.equal(before[name], after[name]), (g, name)
-    # plain peft can load them too (DESIGN: loadable with PeftModel.load_adapter)
+    # plain peft can load them too (docs/design.md: loadable with PeftModel.load_adapter)
     from peft import PeftModel
 
     other = load_model(llava)
@@ -128,26 +129,49 @@ def _cli(args):
 
 def _groups_file(tmp_path, groups):
     path = tmp_path / "groups.json"
-    path.write_text(json.dumps({"mint_version": "0", "schema": 1, "method": "mint", "params": {},
-                                "groups": groups}))
+    path.write_text(
+        json.dumps({"mint_version": "0", "schema": 1, "method": "mint", "params": {}, "groups": groups})
+    )
     return str(path)
 
 
-MINI = ["vqa_color", "vqa_shape", "digit_read", "text_color", "digit_sum", "color_caption", "digit_caption",
-        "vqa_shape_presence", "vqa_color_presence", "digit_match"]
+MINI = [
+    "vqa_color",
+    "vqa_shape",
+    "digit_read",
+    "text_color",
+    "digit_sum",
+    "color_caption",
+    "digit_caption",
+    "vqa_shape_presence",
+    "vqa_color_presence",
+    "digit_match",
+]
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("unknown_task", "unknown task 'nope'"),
-    ("missing_task", "is in no group"),
-    ("unknown_key", "unknown key 'learning_rate'"),
-    ("negative_lr", "lr: must be positive"),
-    ("bad_tower", "tower"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("unknown_task", "unknown task 'nope'"),
+        ("missing_task", "is in no group"),
+        ("unknown_key", "unknown key 'learning_rate'"),
+        ("negative_lr", "lr: must be positive"),
+        ("bad_tower", "tower"),
+    ],
+)
 def test_bad_input_exits_2(tmp_path, llava, case, needle):
     groups = {"first": MINI[:5], "second": MINI[5:]}
-    args = ["tune", "--suite", "builtin:mini", "--model", llava, "--max-train", "2",
-            "--out", str(tmp_path / "run")]
+    args = [
+        "tune",
+        "--suite",
+        "builtin:mini",
+        "--model",
+        llava,
+        "--max-train",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     if case == "unknown_task":
         groups["second"] = MINI[5:] + ["nope"]
     elif case == "missing_task":
@@ -174,8 +198,12 @@ def test_bad_input_exits_2(tmp_path, llava, case, needle):
 def test_config_file_values_and_cli_priority(tmp_path):
     cfg = TuneConfig.from_dict({"rank": 4, "batch-size": 2, "lr": "5e-4", "max_train": None}, "f.yaml")
     assert (cfg.rank, cfg.batch_size, cfg.lr, cfg.max_train) == (4, 2, 5e-4, None)
-    for bad, key in (({"epochs": 0}, "epochs"), ({"dropout": 1.5}, "dropout"), ({"rank": "x"}, "rank"),
-                     ({"grad_accum": True}, "grad_accum")):
+    for bad, key in (
+        ({"epochs": 0}, "epochs"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"rank": "x"}, "rank"),
+        ({"grad_accum": True}, "grad_accum"),
+    ):
         with pytest.raises(Exception) as e:
             TuneConfig.from_dict(bad, "f.yaml")
         assert f"f.yaml: {key}" in str(e.value)

@@ -58,7 +58,10 @@ class MintGroup(click.Group):
         except Exception as e:  # anything else: exit 1 with one line, traceback only on request
             if os.environ.get("MINT_DEBUG"):
                 raise
-            click.echo(f"Error: {type(e).__name__}: {first_line(e, '')} (set MINT_DEBUG=1 for the traceback)", err=True)
+            click.echo(
+                f"Error: {type(e).__name__}: {first_line(e, '')} (set MINT_DEBUG=1 for the traceback)",
+                err=True,
+            )
             sys.exit(1)
 
 

@@ -17,27 +17,68 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 @click.command("cluster")
 @click.argument("profiles", type=click.Path(path_type=Path), required=False)
 @click.option("--method", default="mint", show_default=True, help=f"One of: {', '.join(ALL_METHODS)}.")
-@click.option("--k", "k", default="auto", show_default=True,
-              help="Number of groups, or 'auto' (mint: interaction types; others: best silhouette).")
+@click.option(
+    "--k",
+    "k",
+    default="auto",
+    show_default=True,
+    help="Number of groups, or 'auto' (mint: interaction types; others: best silhouette).",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="groups.json to write.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random/kmeans/spectral and the bootstrap.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed for random/kmeans/spectral and the bootstrap.",
+)
 @click.option("--split-uniqueness", is_flag=True, help="mint: split uniqueness by dominant modality.")
-@click.option("--like", type=click.Path(path_type=Path), help="random: copy the group sizes of this groups.json.")
-@click.option("--bootstrap", default=200, show_default=True, type=int,
-              help="Resamples for the stability report (0 to skip).")
+@click.option(
+    "--like", type=click.Path(path_type=Path), help="random: copy the group sizes of this groups.json."
+)
+@click.option(
+    "--bootstrap",
+    default=200,
+    show_default=True,
+    type=int,
+    help="Resamples for the stability report (0 to skip).",
+)
 @click.option("--suite", help=f"{'/'.join(AFFINITY_METHODS)}: the task suite (file or builtin:<name>).")
-@click.option("--model", help=f"{'/'.join(AFFINITY_METHODS)}: the backbone (tiny, a local folder, a cached id).")
-@click.option("--steps", default=8, show_default=True, type=int,
-              help="gradient: warm-up steps of the shared adapter; tag: lookahead steps averaged.")
+@click.option(
+    "--model", help=f"{'/'.join(AFFINITY_METHODS)}: the backbone (tiny, a local folder, a cached id)."
+)
+@click.option(
+    "--steps",
+    default=8,
+    show_default=True,
+    type=int,
+    help="gradient: warm-up steps of the shared adapter; tag: lookahead steps averaged.",
+)
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Shared adapter learning rate.")
 @click.option("--batch-size", default=4, show_default=True, type=int, help="Affinity batch size per task.")
 @click.option("--max-samples", default=16, show_default=True, type=int, help="Train samples per task used.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", default="float32", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def command(profiles: Path | None, method: str, k: str, out: Path, seed: int, split_uniqueness: bool,
-            like: Path | None, bootstrap: int, suite: str | None, model: str | None, steps: int, lr: float,
-            batch_size: int, max_samples: int, device: str, dtype: str, force: bool) -> None:
+def command(
+    profiles: Path | None,
+    method: str,
+    k: str,
+    out: Path,
+    seed: int,
+    split_uniqueness: bool,
+    like: Path | None,
+    bootstrap: int,
+    suite: str | None,
+    model: str | None,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    max_samples: int,
+    device: str,
+    dtype: str,
+    force: bool,
+) -> None:
     """Group the tasks in PROFILES (a profiles.json) and write groups.json.
 
     The learned-affinity baselines (gradient, tag, instruction) need no profiles but --suite and --model.
@@ -51,20 +92,42 @@ def command(profiles: Path | None, method: str, k: str, out: Path, seed: int, sp
     if profiles is None:
         raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
     data = load_profiles(profiles)
-    result = group(data, method=method, k=k, seed=seed, split_uniqueness=split_uniqueness,
-                   like=like, bootstrap=bootstrap, source=str(profiles))
+    result = group(
+        data,
+        method=method,
+        k=k,
+        seed=seed,
+        split_uniqueness=split_uniqueness,
+        like=like,
+        bootstrap=bootstrap,
+        source=str(profiles),
+    )
     result["params"]["profiles"] = str(profiles)
     if like is not None:
         result["params"]["like"] = str(like)
     atomic_write_json(out, result)
     sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
     stab = result["stability"]
-    tail = f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
+    tail = (
+        f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
+    )
     click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes}){tail}")
 
 
-def _affinity(method: str, k: str, out: Path, seed: int, suite: str | None, model: str | None, steps: int,
-              lr: float, batch_size: int, max_samples: int, device: str, dtype: str) -> None:
+def _affinity(
+    method: str,
+    k: str,
+    out: Path,
+    seed: int,
+    suite: str | None,
+    model: str | None,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    max_samples: int,
+    device: str,
+    dtype: str,
+) -> None:
     """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
     if not suite or not model:
         raise MintError(f"--method {method}: needs --suite and --model (it trains a shared adapter)")
@@ -75,8 +138,9 @@ def _affinity(method: str, k: str, out: Path, seed: int, suite: str | None, mode
     tasks = load_suite(suite, seed=seed, max_train=max_samples)
     vlm = load_model(model, device=device, dtype=dtype)
     kk: int | str = k if k == "auto" else _int_k(k)
-    result = affinity_grouping(vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
-                               max_samples=max_samples)
+    result = affinity_grouping(
+        vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples
+    )
     result["params"].update({"suite": suite, "model": model})
     atomic_write_json(out, result)
     sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())

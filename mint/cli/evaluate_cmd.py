@@ -16,37 +16,78 @@ from mint.tasks.demos import DEMO_SELECTION
 
 @click.command("evaluate")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--baseline", "baselines", multiple=True, type=click.Path(path_type=Path),
-              help="Another run folder to compare with (repeatable).")
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Another run folder to compare with (repeatable).",
+)
 @click.option("--suite", help="Suite to evaluate on (default: the run's, from tune.json).")
 @click.option("--model", help="Backbone (default: the run's, from tune.json).")
-@click.option("--zero-shot/--no-zero-shot", default=True, show_default=True,
-              help="Also score the bare backbone (the zero_shot row).")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="report.json path or folder (default with --baseline: RUN/report.json).")
+@click.option(
+    "--zero-shot/--no-zero-shot",
+    default=True,
+    show_default=True,
+    help="Also score the bare backbone (the zero_shot row).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="report.json path or folder (default with --baseline: RUN/report.json).",
+)
 @click.option("--max-test", type=int, default=None, help="Test samples per task (default: the run's suite).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
-@click.option("--in-context", "in_context", type=click.IntRange(min=0), default=None, metavar="K",
-              help="Demonstrations from each task's train split before every test prompt (default: the run's).")
-@click.option("--demo-selection", type=click.Choice(DEMO_SELECTION), default=None,
-              help="random or similar (default: the run's).")
+@click.option(
+    "--in-context",
+    "in_context",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="Demonstrations from each task's train split before every test prompt (default: the run's).",
+)
+@click.option(
+    "--demo-selection",
+    type=click.Choice(DEMO_SELECTION),
+    default=None,
+    help="random or similar (default: the run's).",
+)
 @click.option("--force", is_flag=True, help="Re-evaluate existing eval.json files and overwrite the report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: str | None, zero_shot: bool,
-            out: Path | None, max_test: int | None, batch_size: int, device: str, no_figures: bool,
-            force: bool, quiet: bool, in_context: int | None = None, demo_selection: str | None = None) -> None:
+def command(
+    run: Path,
+    baselines: tuple[Path, ...],
+    suite: str | None,
+    model: str | None,
+    zero_shot: bool,
+    out: Path | None,
+    max_test: int | None,
+    batch_size: int,
+    device: str,
+    no_figures: bool,
+    force: bool,
+    quiet: bool,
+    in_context: int | None = None,
+    demo_selection: str | None = None,
+) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
     from mint.io import check_output
-    from mint.tuning.evaluate import (cached_eval, eval_request, evaluate_run, load_run_model, load_run_tasks,
-                                      load_tune)
+    from mint.tuning.evaluate import (
+        cached_eval,
+        eval_request,
+        evaluate_run,
+        load_run_model,
+        load_run_tasks,
+        load_tune,
+    )
     from mint.tuning.report import build_report, report_paths, row_names
 
     if batch_size < 1:
         raise MintError(f"--batch-size must be at least 1, got {batch_size}")
     runs = [run, *baselines]
-    if len(set(p.resolve() for p in runs)) != len(runs):
+    if len({p.resolve() for p in runs}) != len(runs):
         raise MintError("the same run folder is given twice")
     if out is None and baselines:
         out = run
@@ -57,8 +98,10 @@ def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: st
     requests = [eval_request(t, suite, model, max_test, in_context, demo_selection) for t in tunes]
     for key in ("suite", "model"):
         if len({str(q[key]) for q in requests}) > 1:
-            raise MintError(f"the runs were tuned with different {key}s ({', '.join(sorted({str(q[key]) for q in requests}))}); "
-                            f"compare runs of one {key}, or pass --{key}")
+            raise MintError(
+                f"the runs were tuned with different {key}s ({', '.join(sorted({str(q[key]) for q in requests}))}); "
+                f"compare runs of one {key}, or pass --{key}"
+            )
     tasks = vlm = None
     evals = []
     for i, (r, tune, request) in enumerate(zip(runs, tunes, requests)):
@@ -69,12 +112,26 @@ def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: st
             continue
         tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
         vlm = vlm if vlm is not None else load_run_model(tune, model, device)
-        evals.append(evaluate_run(r, tasks, vlm=vlm, zero_shot=zs, batch_size=batch_size, progress=not quiet,
-                                  suite=suite, model=model, max_test=max_test, in_context=in_context,
-                                  demo_selection=demo_selection))
+        evals.append(
+            evaluate_run(
+                r,
+                tasks,
+                vlm=vlm,
+                zero_shot=zs,
+                batch_size=batch_size,
+                progress=not quiet,
+                suite=suite,
+                model=model,
+                max_test=max_test,
+                in_context=in_context,
+                demo_selection=demo_selection,
+            )
+        )
     main = evals[0]
-    click.echo(f"{run}/eval.json: mean {main['mean']:.3f} over {len(main['tasks'])} tasks"
-               + (f" (zero-shot {main['zero_shot']['mean']:.3f})" if main.get("zero_shot") else ""))
+    click.echo(
+        f"{run}/eval.json: mean {main['mean']:.3f} over {len(main['tasks'])} tasks"
+        + (f" (zero-shot {main['zero_shot']['mean']:.3f})" if main.get("zero_shot") else "")
+    )
     if out is None:
         return
     rows = dict(zip(row_names(evals), evals))
@@ -84,4 +141,6 @@ def command(run: Path, baselines: tuple[Path, ...], suite: str | None, model: st
     width = max(len(n) for n in report["rows"])
     for name, row in report["rows"].items():
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
-        click.echo(f"  {name:<{width}}  {mean}  ({len(row['groups'])} groups, {row['trainable_params']} params)")
+        click.echo(
+            f"  {name:<{width}}  {mean}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
+        )

@@ -16,12 +16,17 @@ from mint.plotting.style import FORMATS, check_format, task_groups
 @click.argument("profiles", type=click.Path(path_type=Path))
 @click.option("--groups", type=click.Path(path_type=Path), help="groups.json: colour tasks by group.")
 @click.option("--results", type=click.Path(path_type=Path), help="report.json: add result charts.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the figures.")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the figures."
+)
 @click.option("--format", "fmt", default="png", show_default=True, help=f"One of: {', '.join(FORMATS)}.")
-@click.option("--dpi", default=150, show_default=True, type=click.IntRange(20, 600), help="Resolution of PNGs.")
+@click.option(
+    "--dpi", default=150, show_default=True, type=click.IntRange(20, 600), help="Resolution of PNGs."
+)
 @click.option("--force", is_flag=True, help="Overwrite existing figures.")
-def command(profiles: Path, groups: Path | None, results: Path | None, out: Path, fmt: str, dpi: int,
-            force: bool) -> None:
+def command(
+    profiles: Path, groups: Path | None, results: Path | None, out: Path, fmt: str, dpi: int, force: bool
+) -> None:
     """Draw the figures for PROFILES (a profiles.json) into --out, with an index.json."""
     check_format(fmt)
     prof = load_profiles(profiles)

@@ -32,8 +32,14 @@ def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) ->
     return str(preds)
 
 
-def _load_input(predictions: str | None, modalities: list[str] | None, suite: str | None = None,
-                out: str = "", work_dir: str | None = None, predict_options: dict | None = None):
+def _load_input(
+    predictions: str | None,
+    modalities: list[str] | None,
+    suite: str | None = None,
+    out: str = "",
+    work_dir: str | None = None,
+    predict_options: dict | None = None,
+):
     """The predictions set of whichever input source was given."""
     from mint.profiling.predictions import load_predictions
 
@@ -56,46 +62,114 @@ def _modalities(value: str | None) -> list[str] | None:
 
 
 @click.command("profile")
-@click.option("--predictions", metavar="FILE", help="Predictions JSONL (task, id, predictions{both,image,text}, ...).")
-@click.option("--suite", metavar="S", default=None,
-              help="Instead of --predictions: predict this suite with --model first (see mint predict).")
+@click.option(
+    "--predictions", metavar="FILE", help="Predictions JSONL (task, id, predictions{both,image,text}, ...)."
+)
+@click.option(
+    "--suite",
+    metavar="S",
+    default=None,
+    help="Instead of --predictions: predict this suite with --model first (see mint predict).",
+)
 @model_options
-@click.option("--features/--no-features", default=True, show_default=True,
-              help="With --suite: extract per-modality features (needed for the PID).")
-@click.option("--work-dir", default=None, metavar="DIR",
-              help="With --suite: where predictions and their cache go [default: .mint-cache beside --out].")
+@click.option(
+    "--features/--no-features",
+    default=True,
+    show_default=True,
+    help="With --suite: extract per-modality features (needed for the PID).",
+)
+@click.option(
+    "--work-dir",
+    default=None,
+    metavar="DIR",
+    help="With --suite: where predictions and their cache go [default: .mint-cache beside --out].",
+)
 @click.option("--out", required=True, metavar="FILE", help="Where to write profiles.json.")
 @click.option("--samples", default=10, show_default=True, type=int, help="S: subsets drawn per task.")
 @click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for subsets, bootstrap and k-means.")
-@click.option("--similarity", default="exact", show_default=True,
-              help="δ: exact, f1, numeric, numeric:REL_TOL, embedding:MODEL (cosine of sentence embeddings), a "
-                   "registered name, or package.module:function.")
-@click.option("--thresholds", default="1.5,0.5", show_default=True, metavar="HIGH,LOW",
-              help="score >= HIGH: redundancy; >= LOW: uniqueness; else synergy.")
-@click.option("--decide-by", type=click.Choice(["raw", "corrected"]), default="raw", show_default=True,
-              help="Which score decides the interaction label.")
-@click.option("--bins", default=20, show_default=True, type=int, help="k-means clusters per modality for PID.")
-@click.option("--pid-target", type=click.Choice(["answer", "both"]), default="answer", show_default=True,
-              help="Y of the PID: the reference answer or the multimodal prediction.")
-@click.option("--modalities", default=None, metavar="A,B",
-              help="The two modality keys [default: taken from the file; image,text].")
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed for subsets, bootstrap and k-means."
+)
+@click.option(
+    "--similarity",
+    default="exact",
+    show_default=True,
+    help="δ: exact, f1, numeric, numeric:REL_TOL, embedding:MODEL (cosine of sentence embeddings), a "
+    "registered name, or package.module:function.",
+)
+@click.option(
+    "--thresholds",
+    default="1.5,0.5",
+    show_default=True,
+    metavar="HIGH,LOW",
+    help="score >= HIGH: redundancy; >= LOW: uniqueness; else synergy.",
+)
+@click.option(
+    "--decide-by",
+    type=click.Choice(["raw", "corrected"]),
+    default="raw",
+    show_default=True,
+    help="Which score decides the interaction label.",
+)
+@click.option(
+    "--bins", default=20, show_default=True, type=int, help="k-means clusters per modality for PID."
+)
+@click.option(
+    "--pid-target",
+    type=click.Choice(["answer", "both"]),
+    default="answer",
+    show_default=True,
+    help="Y of the PID: the reference answer or the multimodal prediction.",
+)
+@click.option(
+    "--modalities",
+    default=None,
+    metavar="A,B",
+    help="The two modality keys [default: taken from the file; image,text].",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def command(predictions: str | None, out: str, samples: int, size: int | None, seed: int, similarity: str,
-            thresholds: str, decide_by: str, bins: int, pid_target: str, modalities: str | None,
-            force: bool, suite: str | None = None, work_dir: str | None = None, features: bool = True,
-            **predict_options) -> None:
+def command(
+    predictions: str | None,
+    out: str,
+    samples: int,
+    size: int | None,
+    seed: int,
+    similarity: str,
+    thresholds: str,
+    decide_by: str,
+    bins: int,
+    pid_target: str,
+    modalities: str | None,
+    force: bool,
+    suite: str | None = None,
+    work_dir: str | None = None,
+    features: bool = True,
+    **predict_options,
+) -> None:
     """Profile each task: how do the image and the text interact?"""
     from mint.io import atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
 
     check_output(out, force)
     high_low = parse_thresholds(thresholds)
-    records = _load_input(predictions, _modalities(modalities), suite, out, work_dir,
-                          dict(predict_options, features=features, seed=seed))
+    records = _load_input(
+        predictions,
+        _modalities(modalities),
+        suite,
+        out,
+        work_dir,
+        dict(predict_options, features=features, seed=seed),
+    )
     result = profile_predictions(
-        records, samples=samples, size=size, seed=seed, similarity=similarity, thresholds=high_low,
-        decide_by=decide_by, bins=bins, pid_target=pid_target,
+        records,
+        samples=samples,
+        size=size,
+        seed=seed,
+        similarity=similarity,
+        thresholds=high_low,
+        decide_by=decide_by,
+        bins=bins,
+        pid_target=pid_target,
         warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
     )
     atomic_write_json(out, result)

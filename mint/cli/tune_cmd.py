@@ -26,23 +26,55 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--model", help="Hugging Face id or local path (offline), or 'tiny'.")
 @click.option("--groups", type=click.Path(path_type=Path), help="groups.json from mint cluster.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder to write.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path),
-              help="YAML/JSON file with any of these options (command-line options win).")
-@click.option("--tower", type=click.Choice(TOWERS), default="language", show_default=True,
-              help="Where LoRA goes; auto: per group from the tasks' profiles (needs --profiles).")
-@click.option("--profiles", type=click.Path(path_type=Path),
-              help="profiles.json from mint profile (for --tower auto).")
-@click.option("--continual", type=click.Choice(CONTINUAL), default=None,
-              help="Train the groups as stages: sequential (one shared adapter) or per-group; evaluates the "
-                   "seen tasks after each stage and writes continual.json.")
-@click.option("--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's).")
-@click.option("--concurrent", is_flag=True, default=False,
-              help="Train all group adapters in one pass over the backbone (mixed batches, LoRA dropout 0).")
-@click.option("--in-context", "in_context", type=int, default=0, show_default=True, metavar="K",
-              help="In-context demonstrations (image, question, answer) from the task's train split in every "
-                   "training prompt; mint evaluate uses the same by default.")
-@click.option("--demo-selection", type=click.Choice(DEMO_SELECTION), default="random", show_default=True,
-              help="random (seeded per sample) or similar (nearest train samples, pixel + word embedding).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="YAML/JSON file with any of these options (command-line options win).",
+)
+@click.option(
+    "--tower",
+    type=click.Choice(TOWERS),
+    default="language",
+    show_default=True,
+    help="Where LoRA goes; auto: per group from the tasks' profiles (needs --profiles).",
+)
+@click.option(
+    "--profiles", type=click.Path(path_type=Path), help="profiles.json from mint profile (for --tower auto)."
+)
+@click.option(
+    "--continual",
+    type=click.Choice(CONTINUAL),
+    default=None,
+    help="Train the groups as stages: sequential (one shared adapter) or per-group; evaluates the "
+    "seen tasks after each stage and writes continual.json.",
+)
+@click.option(
+    "--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's)."
+)
+@click.option(
+    "--concurrent",
+    is_flag=True,
+    default=False,
+    help="Train all group adapters in one pass over the backbone (mixed batches, LoRA dropout 0).",
+)
+@click.option(
+    "--in-context",
+    "in_context",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="K",
+    help="In-context demonstrations (image, question, answer) from the task's train split in every "
+    "training prompt; mint evaluate uses the same by default.",
+)
+@click.option(
+    "--demo-selection",
+    type=click.Choice(DEMO_SELECTION),
+    default="random",
+    show_default=True,
+    help="random (seeded per sample) or similar (nearest train samples, pixel + word embedding).",
+)
 @click.option("--rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=float, default=16.0, show_default=True)
 @click.option("--dropout", type=float, default=0.05, show_default=True)
@@ -55,28 +87,46 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Per process.")
 @click.option("--grad-accum", type=int, default=1, show_default=True)
 @click.option("--max-train", type=int, default=None, help="Train samples per task (default: the suite's).")
-@click.option("--checkpoint-every", type=int, default=50, show_default=True,
-              help="Optimizer steps between checkpoints (0: none).")
-@click.option("--mode", type=click.Choice(("both", "image", "text")), default="both", show_default=True,
-              help="Modalities of the training prompts.")
+@click.option(
+    "--checkpoint-every",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Optimizer steps between checkpoints (0: none).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(("both", "image", "text")),
+    default="both",
+    show_default=True,
+    help="Modalities of the training prompts.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-test", type=int, default=None,
-              help="Test samples per task that mint evaluate will use (recorded in tune.json).")
+@click.option(
+    "--max-test",
+    type=int,
+    default=None,
+    help="Test samples per task that mint evaluate will use (recorded in tune.json).",
+)
 @click.option("--dtype", default="float32", show_default=True, help="float32 | bfloat16 | float16 | auto.")
 @click.option("--resume", is_flag=True, help="Continue a killed run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def command(ctx: click.Context, config_path: Path | None, resume: bool, force: bool, quiet: bool,
-            **options: Any) -> None:
+def command(
+    ctx: click.Context, config_path: Path | None, resume: bool, force: bool, quiet: bool, **options: Any
+) -> None:
     """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
     from mint.tuning.checkpoint import read_state
 
     if resume and force:
         raise MintError("--resume and --force contradict each other (continue the run, or start over)")
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _SET_BY_USER}
-    from_file = {str(k).replace("-", "_"): v for k, v in read_config(config_path, "tune config").items()} \
-        if config_path else {}
+    from_file = (
+        {str(k).replace("-", "_"): v for k, v in read_config(config_path, "tune config").items()}
+        if config_path
+        else {}
+    )
     if from_file:
         TuneConfig.from_dict(from_file, str(config_path), allow=RUN_KEYS)  # names the bad key, if any
     merged = {**from_file, **explicit}
@@ -90,9 +140,15 @@ def command(ctx: click.Context, config_path: Path | None, resume: bool, force: b
         if state is None:
             raise MintError(f"{out}: nothing to resume (no checkpoints/state.json); run without --resume")
         meta = state.get("meta") or {}
-        base = {"suite": meta.get("suite"), "model": meta.get("model"), "dtype": meta.get("dtype"),
-                "max_test": meta.get("max_test"), "profiles": meta.get("profiles_file"),
-                "groups": meta.get("groups_file"), **state.get("config", {})}
+        base = {
+            "suite": meta.get("suite"),
+            "model": meta.get("model"),
+            "dtype": meta.get("dtype"),
+            "max_test": meta.get("max_test"),
+            "profiles": meta.get("profiles_file"),
+            "groups": meta.get("groups_file"),
+            **state.get("config", {}),
+        }
         base = {k: v for k, v in base.items() if v is not None}
     merged = {**{k: v for k, v in options.items() if v is not None}, **base, **merged}
     for key in ("suite", "model", "groups"):
@@ -107,15 +163,35 @@ def command(ctx: click.Context, config_path: Path | None, resume: bool, force: b
     config = TuneConfig.from_dict(train_keys, str(config_path) if config_path else "options")
     if config.tower == "auto" and not merged.get("profiles"):
         raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
-    _run(config, suite=str(merged["suite"]), model=str(merged["model"]), groups_path=Path(merged["groups"]),
-         out=out, dtype=str(merged.get("dtype") or "float32"), max_test=merged.get("max_test"), resume=resume,
-         force=force, progress=not quiet,
-         profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None)
+    _run(
+        config,
+        suite=str(merged["suite"]),
+        model=str(merged["model"]),
+        groups_path=Path(merged["groups"]),
+        out=out,
+        dtype=str(merged.get("dtype") or "float32"),
+        max_test=merged.get("max_test"),
+        resume=resume,
+        force=force,
+        progress=not quiet,
+        profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None,
+    )
 
 
-def _run(config: TuneConfig, *, suite: str, model: str, groups_path: Path, out: Path, dtype: str,
-         max_test: int | None, resume: bool, force: bool, progress: bool,
-         profiles_path: Path | None = None) -> None:
+def _run(
+    config: TuneConfig,
+    *,
+    suite: str,
+    model: str,
+    groups_path: Path,
+    out: Path,
+    dtype: str,
+    max_test: int | None,
+    resume: bool,
+    force: bool,
+    progress: bool,
+    profiles_path: Path | None = None,
+) -> None:
     from mint.models import load_model
     from mint.tasks import load_suite
     from mint.tuning.groups import load_groups
@@ -133,11 +209,29 @@ def _run(config: TuneConfig, *, suite: str, model: str, groups_path: Path, out: 
 
     profiles = load_profiles(profiles_path) if config.tower == "auto" and profiles_path else None
     vlm = load_model(model, device=str(accelerator.device), dtype=dtype)
-    meta = {"suite": suite, "model": model, "dtype": dtype, "max_train": config.max_train,
-            "max_test": max_test, "groups_file": str(groups_path),
-            **({"profiles_file": str(profiles_path)} if profiles_path else {})}
-    result = train_run(vlm, tasks, groups, out, config, profiles=profiles, profiles_source=str(profiles_path),
-                       accelerator=accelerator, resume=resume, force=force, meta=meta, progress=progress)
+    meta = {
+        "suite": suite,
+        "model": model,
+        "dtype": dtype,
+        "max_train": config.max_train,
+        "max_test": max_test,
+        "groups_file": str(groups_path),
+        **({"profiles_file": str(profiles_path)} if profiles_path else {}),
+    }
+    result = train_run(
+        vlm,
+        tasks,
+        groups,
+        out,
+        config,
+        profiles=profiles,
+        profiles_source=str(profiles_path),
+        accelerator=accelerator,
+        resume=resume,
+        force=force,
+        meta=meta,
+        progress=progress,
+    )
     if config.continual:
         if accelerator.is_main_process:
             _echo_continual(out, result)
@@ -145,17 +239,24 @@ def _run(config: TuneConfig, *, suite: str, model: str, groups_path: Path, out: 
     if accelerator.is_main_process:
         if config.tower == "auto":
             click.echo("towers: " + ", ".join(f"{g}: {t}" for g, t in result["towers"].items()))
-        click.echo(f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
-                   f"parameters, {result['train_seconds']:.1f} s")
+        click.echo(
+            f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
+            f"parameters, {result['train_seconds']:.1f} s"
+        )
         for g, a in result["adapters"].items():
-            click.echo(f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
-                       f"final loss {a['final_loss']:.4f}" if a.get("final_loss") is not None else
-                       f"  {g}: {len(a['tasks'])} tasks")
+            click.echo(
+                f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
+                f"final loss {a['final_loss']:.4f}"
+                if a.get("final_loss") is not None
+                else f"  {g}: {len(a['tasks'])} tasks"
+            )
 
 
 def _echo_continual(out: Path, result: dict[str, Any]) -> None:
     cont = result["continual"]
-    click.echo(f"wrote {out}: continual ({cont['mode']}), {len(cont['stages'])} stages, {len(result['adapters'])} "
-               f"adapter(s), {result['trainable_params']} trainable parameters, {result['train_seconds']:.1f} s")
+    click.echo(
+        f"wrote {out}: continual ({cont['mode']}), {len(cont['stages'])} stages, {len(result['adapters'])} "
+        f"adapter(s), {result['trainable_params']} trainable parameters, {result['train_seconds']:.1f} s"
+    )
     for name, value in (cont["metrics"] or {}).items():
         click.echo(f"  {name}: {'n/a' if value is None else f'{value:.4f}'}")

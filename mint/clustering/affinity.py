@@ -51,9 +51,20 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "auto", *, seed: int = 0,
-                      steps: int = 8, batch_size: int = 4, lr: float = 1e-3, max_samples: int = 16,
-                      progress: bool = True, **opts: Any) -> dict[str, Any]:
+def affinity_grouping(
+    vlm: Any,
+    tasks: list[Any],
+    method: str,
+    k: int | str = "auto",
+    *,
+    seed: int = 0,
+    steps: int = 8,
+    batch_size: int = 4,
+    lr: float = 1e-3,
+    max_samples: int = 16,
+    progress: bool = True,
+    **opts: Any,
+) -> dict[str, Any]:
     """Group ``tasks`` by a learned affinity on the backbone ``vlm``; return the groups.json content.
 
     method: ``gradient``, ``tag`` or ``instruction`` (see the module docstring). ``k``: ``"auto"``
@@ -69,24 +80,43 @@ def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "a
         raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     kk = parse_k(k, len(names), "the suite")
     opt = _options(opts)
-    for what, value, low in (("steps", steps, 1 if method == "tag" else 0), ("batch_size", batch_size, 1),
-                             ("max_samples", max_samples, 1)):
+    for what, value, low in (
+        ("steps", steps, 1 if method == "tag" else 0),
+        ("batch_size", batch_size, 1),
+        ("max_samples", max_samples, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise MintError(f"{what}: expected an integer >= {low} for method {method!r}, got {value!r}")
-    for what, value in (("lr", lr), ("lookahead_lr", opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    for what, value in (
+        ("lr", lr),
+        ("lookahead_lr", opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             raise MintError(f"{what}: expected a positive number, got {value!r}")
     seed = int(seed)
     examples = {t.name: _select(t, max_samples, seed) for t in tasks}
-    params: dict[str, Any] = {"seed": seed, "task_order": names, "max_samples": max_samples,
-                              "samples_used": {n: len(e) for n, e in examples.items()},
-                              "model": getattr(vlm, "name", "") or "", "model_type": getattr(vlm, "model_type", "")}
+    params: dict[str, Any] = {
+        "seed": seed,
+        "task_order": names,
+        "max_samples": max_samples,
+        "samples_used": {n: len(e) for n, e in examples.items()},
+        "model": getattr(vlm, "name", "") or "",
+        "model_type": getattr(vlm, "model_type", ""),
+    }
 
     if method == "instruction":
         emb = _task_embeddings(vlm, tasks, examples, opt["features"], batch_size, progress)
         sim = _cosine(emb)
-        params.update(features=opt["features"], batch_size=batch_size,
-                      matrix_kind="cosine similarity of task embeddings (mean pooled backbone features)")
+        params.update(
+            features=opt["features"],
+            batch_size=batch_size,
+            matrix_kind="cosine similarity of task embeddings (mean pooled backbone features)",
+        )
     else:
         lora = {"rank": opt["rank"], "alpha": opt["alpha"], "tower": opt["tower"], "dropout": 0.0}
         params.update(steps=steps, batch_size=batch_size, lr=lr, optimizer="AdamW", lora=lora)
@@ -99,8 +129,11 @@ def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "a
             else:
                 look = float(opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr)
                 z = lookahead_affinity(vlm, pm, tasks, examples, steps, batch_size, lr, look, seed, progress)
-                params.update(lookahead_lr=look, lookahead="SGD",
-                              matrix_kind="lookahead affinity Z[i][j] = 1 - L_j(after a step on i) / L_j(before)")
+                params.update(
+                    lookahead_lr=look,
+                    lookahead="SGD",
+                    matrix_kind="lookahead affinity Z[i][j] = 1 - L_j(after a step on i) / L_j(before)",
+                )
 
     if method == "tag":
         sym = tag.symmetrise(z)
@@ -112,8 +145,11 @@ def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "a
             searches.add(search)
             return labels
 
-        params.update(matrix=_rounded(z), matrix_symmetric=_rounded(sym),
-                      objective="sum over tasks of the mean symmetrised affinity to its group-mates")
+        params.update(
+            matrix=_rounded(z),
+            matrix_symmetric=_rounded(sym),
+            objective="sum over tasks of the mean symmetrised affinity to its group-mates",
+        )
     else:
         dist = np.clip(1.0 - sim, 0.0, 2.0)
         np.fill_diagonal(dist, 0.0)
@@ -133,11 +169,20 @@ def affinity_grouping(vlm: Any, tasks: list[Any], method: str, k: int | str = "a
         params.update(k=kk, k_chosen_by="user")
     ids = fit(kk)
     if method == "tag":
-        params.update(search=sorted(searches)[0] if searches else "exhaustive",
-                      score=round(tag.partition_score(sym, ids), 8))
+        params.update(
+            search=sorted(searches)[0] if searches else "exhaustive",
+            score=round(tag.partition_score(sym, ids), 8),
+        )
     labels = _names(ids)
-    return stamp({"method": method, "params": params, "groups": naming.to_groups(names, labels),
-                  "assignment": dict(zip(names, labels)), "stability": None})
+    return stamp(
+        {
+            "method": method,
+            "params": params,
+            "groups": naming.to_groups(names, labels),
+            "assignment": dict(zip(names, labels)),
+            "stability": None,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -150,7 +195,9 @@ def _check_tasks(tasks: list[Any]) -> list[str]:
         raise MintError(f"task {dup[0]!r} appears more than once in the suite")
     for t in tasks:
         if not list(t.train):
-            raise MintError(f"task {t.name!r}: no training samples (affinities are measured on the train split)")
+            raise MintError(
+                f"task {t.name!r}: no training samples (affinities are measured on the train split)"
+            )
     return names
 
 
@@ -188,7 +235,7 @@ def _chunks(examples: list[Any], batch_size: int) -> list[list[Any]]:
     buckets: dict[int, list[Any]] = {}
     for ex in examples:
         buckets.setdefault(ex.n_images, []).append(ex)
-    return [b[i:i + batch_size] for _, b in sorted(buckets.items()) for i in range(0, len(b), batch_size)]
+    return [b[i : i + batch_size] for _, b in sorted(buckets.items()) for i in range(0, len(b), batch_size)]
 
 
 def _batch_stream(examples: list[Any], batch_size: int, seed: int, name: str) -> Iterator[list[Any]]:
@@ -204,8 +251,9 @@ def _batch_stream(examples: list[Any], batch_size: int, seed: int, name: str) ->
 
 # ---------------------------------------------------------------------------------------------- adapter
 @contextlib.contextmanager
-def shared_adapter(vlm: Any, *, rank: int = 8, alpha: float = 16, tower: str = "language",
-                   seed: int = 0) -> Iterator[Any]:
+def shared_adapter(
+    vlm: Any, *, rank: int = 8, alpha: float = 16, tower: str = "language", seed: int = 0
+) -> Iterator[Any]:
     """Put one fresh, seeded LoRA adapter (peft, no dropout) on ``vlm.model`` for the duration of the block;
     yield the ``PeftModel``. On exit the adapter is unloaded without merging and ``vlm.model``,
     ``requires_grad`` flags and train/eval modes are restored. The global torch RNG is left untouched."""
@@ -265,8 +313,17 @@ def _bar(total: int, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
 
 
-def _train(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], steps: int,
-           batch_size: int, lr: float, seed: int, progress: bool) -> None:
+def _train(
+    vlm: Any,
+    model: Any,
+    tasks: list[Any],
+    examples: dict[str, list[Any]],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: bool,
+) -> None:
     """``steps`` AdamW steps of the shared adapter on seeded mixed batches of all tasks' examples."""
     if steps == 0:
         return
@@ -284,8 +341,9 @@ def _train(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]
     opt.zero_grad(set_to_none=True)
 
 
-def _task_gradients(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]],
-                    batch_size: int, progress: bool) -> np.ndarray:
+def _task_gradients(
+    vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], batch_size: int, progress: bool
+) -> np.ndarray:
     """(n_tasks, n_adapter_params): each task's gradient of its mean answer-token loss over its examples."""
     params = _trainable(model)
     rows = []
@@ -300,8 +358,15 @@ def _task_gradients(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, 
                 tokens += n
             if tokens == 0:
                 raise MintError(f"task {t.name!r}: its answers give no tokens to compute a loss on")
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
-                              for p in params]) / tokens
+            flat = (
+                torch.cat(
+                    [
+                        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+                        for p in params
+                    ]
+                )
+                / tokens
+            )
             rows.append(flat.cpu().numpy())  # float32: n_tasks x adapter size stays small on CPU
             bar.update(1)
     for p in params:
@@ -309,9 +374,18 @@ def _task_gradients(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, 
     return np.stack(rows)
 
 
-def lookahead_affinity(vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], steps: int,
-                       batch_size: int, lr: float, lookahead_lr: float, seed: int,
-                       progress: bool = False) -> np.ndarray:
+def lookahead_affinity(
+    vlm: Any,
+    model: Any,
+    tasks: list[Any],
+    examples: dict[str, list[Any]],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    lookahead_lr: float,
+    seed: int,
+    progress: bool = False,
+) -> np.ndarray:
     """TAG's inter-task affinity Z[i, j] = 1 - L_j(theta - lookahead_lr * grad L_i) / L_j(theta), averaged
     over ``steps`` joint AdamW steps of ``model``'s trainable (adapter) parameters.
 
@@ -362,8 +436,9 @@ def _mean_loss(vlm: Any, model: Any, batch: list[Any]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- features
-def _task_embeddings(vlm: Any, tasks: list[Any], examples: dict[str, list[Any]], features: str,
-                     batch_size: int, progress: bool) -> np.ndarray:
+def _task_embeddings(
+    vlm: Any, tasks: list[Any], examples: dict[str, list[Any]], features: str, batch_size: int, progress: bool
+) -> np.ndarray:
     """One vector per task: the mean over its examples of ``vlm.features`` (``text``, ``image``, or both,
     each mean L2-normalised and concatenated)."""
     from tqdm.auto import tqdm
@@ -372,7 +447,7 @@ def _task_embeddings(vlm: Any, tasks: list[Any], examples: dict[str, list[Any]],
     for t in tqdm(tasks, desc="task embeddings", unit="task", disable=not progress, leave=False):
         f = vlm.features(t, [ex.sample for ex in examples[t.name]], batch_size=batch_size)
         parts = []
-        for key in (("text", "image") if features == "both" else (features,)):
+        for key in ("text", "image") if features == "both" else (features,):
             mean = np.asarray(f[key], np.float64).mean(axis=0)
             norm = np.linalg.norm(mean)
             parts.append(mean / norm if (features == "both" and norm > 0) else mean)
@@ -405,7 +480,9 @@ def _affinity_distance(sym: np.ndarray) -> np.ndarray:
     return d
 
 
-def choose_k_precomputed(dist: np.ndarray, fit: Any, max_k: int = MAX_K) -> tuple[int, dict[str, float | None]]:
+def choose_k_precomputed(
+    dist: np.ndarray, fit: Any, max_k: int = MAX_K
+) -> tuple[int, dict[str, float | None]]:
     """As :func:`mint.clustering.choose_k.choose_k` (same candidates, ``None`` where undefined, ties to the
     smaller k, k = 1 below 3 tasks), with the silhouette computed on a precomputed distance matrix."""
     values: dict[str, float | None] = {}

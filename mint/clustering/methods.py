@@ -110,9 +110,12 @@ def resolve(
         raise MintError(f"--like applies to --method random only, not {method!r}")
     params: dict[str, Any] = {"seed": seed}
     if method == "mint":
-        params.update(score="chance_corrected" if ps.decide_by == "corrected" else "mint_score",
-                      distance="|score(A) - score(B)|", thresholds=list(ps.thresholds),
-                      split_uniqueness=split_uniqueness)
+        params.update(
+            score="chance_corrected" if ps.decide_by == "corrected" else "mint_score",
+            distance="|score(A) - score(B)|",
+            thresholds=list(ps.thresholds),
+            split_uniqueness=split_uniqueness,
+        )
         if k is None:
             plan = Plan("mint", None, seed, split_uniqueness)
             params.update(k=len(set(partition(ps, plan))), k_chosen_by="interaction type (score thresholds)")

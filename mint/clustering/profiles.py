@@ -1,4 +1,4 @@
-"""Load and validate ``profiles.json`` (DESIGN.md section 2) and turn it into arrays.
+"""Load and validate ``profiles.json`` (docs/design.md, file formats) and turn it into arrays.
 
 :func:`load_profiles` / :func:`validate_profiles` check the documented format and raise
 :class:`~mint.errors.MintError` naming the file and field at fault. :class:`ProfileSet` holds the
@@ -160,7 +160,7 @@ class ProfileSet:
     decide_by: str = "raw"  #: ``corrected``: interactions from the chance-corrected score (config.decide_by)
 
     @classmethod
-    def from_dict(cls, profiles: dict[str, Any], source: str = "profiles") -> "ProfileSet":
+    def from_dict(cls, profiles: dict[str, Any], source: str = "profiles") -> ProfileSet:
         validate_profiles(profiles, source)
         tasks = list(profiles["tasks"])
         recs = [profiles["tasks"][t] for t in tasks]
@@ -171,9 +171,7 @@ class ProfileSet:
         ccs = [r.get("chance_corrected") or {} for r in recs]
         has_cc = all(c.get("mean") is not None for c in ccs)
         cc = np.array([c["mean"] for c in ccs], float) if has_cc else None
-        cc_ci = (
-            np.array([c.get("ci95") or [c["mean"], c["mean"]] for c in ccs], float) if has_cc else None
-        )
+        cc_ci = np.array([c.get("ci95") or [c["mean"], c["mean"]] for c in ccs], float) if has_cc else None
         mask = np.array([r.get("pid") is not None for r in recs])
         pid_all = np.zeros((len(tasks), 4))
         for i, r in enumerate(recs):
@@ -199,7 +197,9 @@ class ProfileSet:
             pid_mask=mask,
             dominant=dominant,
             thresholds=thresholds_of(profiles, source),
-            decide_by="corrected" if cc is not None and _config(profiles).get("decide_by") == "corrected" else "raw",
+            decide_by="corrected"
+            if cc is not None and _config(profiles).get("decide_by") == "corrected"
+            else "raw",
         )
 
     def decider(self) -> np.ndarray:
@@ -233,7 +233,7 @@ class ProfileSet:
             names += ["pid_redundancy", f"pid_unique_{m1}", f"pid_unique_{m2}", "pid_synergy"]
         return np.column_stack(cols), names
 
-    def resample(self, rng: np.random.Generator) -> "ProfileSet":
+    def resample(self, rng: np.random.Generator) -> ProfileSet:
         """A bootstrap draw: each score normal within its 95% interval (sd = width / 3.92),
         clipped to the score range; agreement rates binomial with the task's n."""
         sd = (self.score_ci[:, 1] - self.score_ci[:, 0]) / 3.92

@@ -3,7 +3,8 @@ with the same plan (k held fixed), and count how often the partition survives.""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +48,36 @@ def planted_profiles(
             dom = m1 if a[0] >= a[1] else m2
             tasks[f"{kind}_{j}"] = {
                 "n": 200,
-                "mint_score": {"mean": s, "ci95": [s - ci_halfwidth, s + ci_halfwidth], "samples": 10, "size": 50},
+                "mint_score": {
+                    "mean": s,
+                    "ci95": [s - ci_halfwidth, s + ci_halfwidth],
+                    "samples": 10,
+                    "size": 50,
+                },
                 "agreement": {m1: float(a[0]), m2: float(a[1])},
-                "chance_corrected": {"mean": s - 0.05, "ci95": [s - 0.05 - ci_halfwidth, s - 0.05 + ci_halfwidth]},
+                "chance_corrected": {
+                    "mean": s - 0.05,
+                    "ci95": [s - 0.05 - ci_halfwidth, s - 0.05 + ci_halfwidth],
+                },
                 "pid": (
-                    {"redundancy": float(atoms[0]), f"unique_{m1}": float(atoms[1]),
-                     f"unique_{m2}": float(atoms[2]), "synergy": float(atoms[3]),
-                     "units": "bits", "estimator": "exact", "bins": 20}
-                    if pid else None
+                    {
+                        "redundancy": float(atoms[0]),
+                        f"unique_{m1}": float(atoms[1]),
+                        f"unique_{m2}": float(atoms[2]),
+                        "synergy": float(atoms[3]),
+                        "units": "bits",
+                        "estimator": "exact",
+                        "bins": 20,
+                    }
+                    if pid
+                    else None
                 ),
                 "interaction": kind.split("_")[0],
                 "dominant_modality": dom,
             }
-    return {"mint_version": __version__, "schema": SCHEMA, "config": {"thresholds": [1.5, 0.5]}, "tasks": tasks}
+    return {
+        "mint_version": __version__,
+        "schema": SCHEMA,
+        "config": {"thresholds": [1.5, 0.5]},
+        "tasks": tasks,
+    }

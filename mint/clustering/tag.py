@@ -99,7 +99,9 @@ def _improve(s: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     rows = np.arange(n)
     while True:
         onehot = (labels[:, None] == np.arange(k)[None, :]).astype(float)
-        r = s @ onehot  # r[i, g]: affinity of task i with the members of group g (itself excluded: zero diagonal)
+        r = (
+            s @ onehot
+        )  # r[i, g]: affinity of task i with the members of group g (itself excluded: zero diagonal)
         m = onehot.sum(0)
         w = (onehot * r).sum(0)
         t = _term(w, m)
@@ -159,7 +161,9 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
     return np.array([order[g] for g in labels.tolist()], int)
 
 
-def best_partition(s: np.ndarray, k: int, seed: int = 0, restarts: int = RESTARTS) -> tuple[np.ndarray, float, str]:
+def best_partition(
+    s: np.ndarray, k: int, seed: int = 0, restarts: int = RESTARTS
+) -> tuple[np.ndarray, float, str]:
     """Cluster ids (blocks numbered by first appearance), their score and the search used
     (``exhaustive`` up to :data:`EXHAUSTIVE_MAX` tasks, else ``local search``)."""
     n = np.asarray(s).shape[0]

@@ -43,8 +43,9 @@ class Architecture:
     #: Off where unknown, and for prefix-LMs (PaliGemma: image and prompt tokens see each other)
     shared_prefix: bool = False
 
-    def lora_target_regex(self, parts: tuple[str, ...] = ("language",),
-                          modules: tuple[str, ...] = ("q_proj", "v_proj")) -> str:
+    def lora_target_regex(
+        self, parts: tuple[str, ...] = ("language",), modules: tuple[str, ...] = ("q_proj", "v_proj")
+    ) -> str:
         """A peft ``target_modules`` regex for the linear ``modules`` inside the chosen parts only."""
         roots = {"vision": self.vision_root, "projector": self.projector_root, "language": self.language_root}
         root = "|".join(re.escape(roots[p]) for p in parts)
@@ -68,8 +69,12 @@ def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
         texts = []
         for p in prompts:
             pieces = p.split(pad)
-            texts.append("".join(piece + (pad * next(counts) if i < len(pieces) - 1 else "")
-                                 for i, piece in enumerate(pieces)))
+            texts.append(
+                "".join(
+                    piece + (pad * next(counts) if i < len(pieces) - 1 else "")
+                    for i, piece in enumerate(pieces)
+                )
+            )
     t = tok(texts, padding=True, return_tensors="pt", add_special_tokens=False)
     out["input_ids"] = t["input_ids"]
     out["attention_mask"] = t["attention_mask"]
@@ -79,21 +84,49 @@ def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
 
 ARCHITECTURES: dict[str, Architecture] = {
     "llava": Architecture("llava", image_layout="flat", pixel_layout="per_image", shared_prefix=True),
-    "paligemma": Architecture("paligemma", requires_image=True, prompt_style="plain", pixel_layout="per_image",
-                              answer_fill={"token_type_ids": 1}),
-    "idefics3": Architecture("idefics3", vision_root="model.vision_model", projector_root="model.connector",
-                             language_root="model.text_model", pixel_layout="batch",
-                             answer_fill={"mm_token_type_ids": 0}, shared_prefix=True),
-    "smolvlm": Architecture("smolvlm", vision_root="model.vision_model", projector_root="model.connector",
-                            language_root="model.text_model", pixel_layout="batch",
-                            answer_fill={"mm_token_type_ids": 0}, shared_prefix=True),
-    "qwen2_vl": Architecture("qwen2_vl", vision_root="model.visual.blocks", projector_root="model.visual.merger",
-                             pixel_layout="patches", answer_fill={"mm_token_type_ids": 0}, encoder=_qwen2vl_encode,
-                             prefix_cache=False),
-    "qwen2_5_vl": Architecture("qwen2_5_vl", vision_root="model.visual.blocks",
-                               projector_root="model.visual.merger", pixel_layout="patches",
-                               answer_fill={"mm_token_type_ids": 0}, encoder=_qwen2vl_encode,
-                               prefix_cache=False),
+    "paligemma": Architecture(
+        "paligemma",
+        requires_image=True,
+        prompt_style="plain",
+        pixel_layout="per_image",
+        answer_fill={"token_type_ids": 1},
+    ),
+    "idefics3": Architecture(
+        "idefics3",
+        vision_root="model.vision_model",
+        projector_root="model.connector",
+        language_root="model.text_model",
+        pixel_layout="batch",
+        answer_fill={"mm_token_type_ids": 0},
+        shared_prefix=True,
+    ),
+    "smolvlm": Architecture(
+        "smolvlm",
+        vision_root="model.vision_model",
+        projector_root="model.connector",
+        language_root="model.text_model",
+        pixel_layout="batch",
+        answer_fill={"mm_token_type_ids": 0},
+        shared_prefix=True,
+    ),
+    "qwen2_vl": Architecture(
+        "qwen2_vl",
+        vision_root="model.visual.blocks",
+        projector_root="model.visual.merger",
+        pixel_layout="patches",
+        answer_fill={"mm_token_type_ids": 0},
+        encoder=_qwen2vl_encode,
+        prefix_cache=False,
+    ),
+    "qwen2_5_vl": Architecture(
+        "qwen2_5_vl",
+        vision_root="model.visual.blocks",
+        projector_root="model.visual.merger",
+        pixel_layout="patches",
+        answer_fill={"mm_token_type_ids": 0},
+        encoder=_qwen2vl_encode,
+        prefix_cache=False,
+    ),
 }
 
 
@@ -152,8 +185,9 @@ def repeat_images(arch: Architecture, enc: dict, counts: list[int], repeat: int)
             continue
         if arch.pixel_layout == "patches" and key == "pixel_values" and grid is not None:
             per_image = grid.prod(-1).tolist()
-        elif arch.pixel_layout == "batch" or (arch.pixel_layout == "auto" and value.shape[0] == n_prompts
-                                              and value.shape[0] != n_images):
+        elif arch.pixel_layout == "batch" or (
+            arch.pixel_layout == "auto" and value.shape[0] == n_prompts and value.shape[0] != n_images
+        ):
             per_image = None
         elif value.shape[0] == n_images:
             per_image = [1] * n_images

@@ -16,8 +16,13 @@ from typing import Any
 
 import torch
 
-from mint.models.architectures import (Architecture, image_token_id, per_token_keys, processor_encode,
-                                      repeat_images)
+from mint.models.architectures import (
+    Architecture,
+    image_token_id,
+    per_token_keys,
+    processor_encode,
+    repeat_images,
+)
 from mint.models.prompts import MODES, Ablation, check_mode, messages
 
 
@@ -25,14 +30,24 @@ class VisionLanguageModel:
     """A loaded backbone: ``model`` (an ``AutoModelForImageTextToText`` instance), its tokenizer and
     processor, the modality ablation settings, and the batched operations built on them."""
 
-    def __init__(self, model: Any, processor: Any, tokenizer: Any, *, image_processor: Any = None,
-                 ablation: Ablation | None = None, name: str = "", max_new_tokens: int = 16,
-                 chat_template: str | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        tokenizer: Any,
+        *,
+        image_processor: Any = None,
+        ablation: Ablation | None = None,
+        name: str = "",
+        max_new_tokens: int = 16,
+        chat_template: str | None = None,
+    ) -> None:
         self.model = model
         self.processor = processor
         self.tokenizer = tokenizer
-        self.image_processor = image_processor if image_processor is not None else getattr(
-            processor, "image_processor", None)
+        self.image_processor = (
+            image_processor if image_processor is not None else getattr(processor, "image_processor", None)
+        )
         self.model_type: str = model.config.model_type
         self.arch: Architecture = _architecture(self.model_type)
         self.ablation = ablation or Ablation()
@@ -40,7 +55,9 @@ class VisionLanguageModel:
         self.max_new_tokens = max_new_tokens
         self.image_token_id = image_token_id(model.config, tokenizer)
         self.chat_template = chat_template
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_token_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
         self._answer_cache: dict[tuple[str, bool], list[int]] = {}
 
     # ------------------------------------------------------------------ basics
@@ -70,8 +87,9 @@ class VisionLanguageModel:
             self.image_processor.save_pretrained(path)
 
     # ------------------------------------------------------------------ prompts
-    def build_prompt(self, task: Any, sample: Any, mode: str = "both",
-                     demos: Sequence[Any] = ()) -> tuple[str, list]:
+    def build_prompt(
+        self, task: Any, sample: Any, mode: str = "both", demos: Sequence[Any] = ()
+    ) -> tuple[str, list]:
         """Chat-formatted prompt text ending where the answer starts, and its images, ablated for ``mode``."""
         check_mode(mode)
         msgs, images = messages(task, sample, mode, demos, self.ablation, self.requires_image)
@@ -90,8 +108,9 @@ class VisionLanguageModel:
             return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
         template = template or getattr(self.tokenizer, "chat_template", None)
         if template:
-            return self.tokenizer.apply_chat_template(msgs, chat_template=template, add_generation_prompt=True,
-                                                      tokenize=False)
+            return self.tokenizer.apply_chat_template(
+                msgs, chat_template=template, add_generation_prompt=True, tokenize=False
+            )
         image_token = getattr(self.tokenizer, "image_token", None) or "<image>"
         parts = []
         for m in msgs:
@@ -110,8 +129,15 @@ class VisionLanguageModel:
             self._answer_cache[key] = list(ids) + [self.tokenizer.eos_token_id]
         return self._answer_cache[key]
 
-    def collate(self, prompts: list[str], images: list[list], answers: list[str] | None = None, *,
-                padding_side: str = "right", repeat: int = 1) -> dict[str, torch.Tensor]:
+    def collate(
+        self,
+        prompts: list[str],
+        images: list[list],
+        answers: list[str] | None = None,
+        *,
+        padding_side: str = "right",
+        repeat: int = 1,
+    ) -> dict[str, torch.Tensor]:
         """Tokenized batch on ``self.device``. With ``answers``: the answer tokens and eos are appended to
         each prompt and ``labels`` is -100 everywhere except on them (loss on the answers only).
 
@@ -126,11 +152,16 @@ class VisionLanguageModel:
             return self.to_device({k: v for k, v in enc.items() if isinstance(v, torch.Tensor)})
         keys = [k for k in per_token_keys(enc) if k != "attention_mask"]
         mask = enc["attention_mask"].bool()
-        rows: dict[str, list[list[int]]] = {k: [enc[k][i][mask[i]].tolist() for i in range(len(prompts))
-                                                for _ in range(repeat)] for k in keys}
+        rows: dict[str, list[list[int]]] = {
+            k: [enc[k][i][mask[i]].tolist() for i in range(len(prompts)) for _ in range(repeat)] for k in keys
+        }
         rows["attention_mask"] = [[1] * len(r) for r in rows["input_ids"]]
-        enc = repeat_images(self.arch, {k: v for k, v in enc.items() if k not in keys and k != "attention_mask"},
-                            [len(i) for i in images], repeat)
+        enc = repeat_images(
+            self.arch,
+            {k: v for k, v in enc.items() if k not in keys and k != "attention_mask"},
+            [len(i) for i in images],
+            repeat,
+        )
         if answers is not None:
             rows["labels"] = []
             row_prompts = [p for p in prompts for _ in range(repeat)]
@@ -140,16 +171,23 @@ class VisionLanguageModel:
                 for k in rows:
                     if k == "labels":
                         continue
-                    fill = ans if k == "input_ids" else [1 if k == "attention_mask" else
-                                                         self.arch.answer_fill.get(k, 0)] * len(ans)
+                    fill = (
+                        ans
+                        if k == "input_ids"
+                        else [1 if k == "attention_mask" else self.arch.answer_fill.get(k, 0)] * len(ans)
+                    )
                     rows[k][i] = rows[k][i] + list(fill)
         pad = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": -100}
         width = max(len(r) for r in rows["input_ids"])
         out: dict[str, torch.Tensor] = {}
         for k, rs in rows.items():
             value = pad.get(k, self.arch.answer_fill.get(k, 0))
-            padded = [([value] * (width - len(r)) + r) if padding_side == "left" else (r + [value] * (width - len(r)))
-                      for r in rs]
+            padded = [
+                ([value] * (width - len(r)) + r)
+                if padding_side == "left"
+                else (r + [value] * (width - len(r)))
+                for r in rs
+            ]
             out[k] = torch.tensor(padded, dtype=torch.long)
         for k, v in enc.items():
             if k not in out and isinstance(v, torch.Tensor):
@@ -161,19 +199,35 @@ class VisionLanguageModel:
         return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
 
     # ------------------------------------------------------------------ inference
-    def predict(self, task: Any, samples: Sequence[Any], mode: str = "both", *, batch_size: int = 8,
-                progress: bool = True, demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = ()) -> list[str]:
+    def predict(
+        self,
+        task: Any,
+        samples: Sequence[Any],
+        mode: str = "both",
+        *,
+        batch_size: int = 8,
+        progress: bool = True,
+        demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = (),
+    ) -> list[str]:
         """Answers for ``samples`` in modality ``mode``. Closed-answer tasks (``task.answers``): every answer
         is scored by teacher forcing in one batched forward pass per batch, the highest total log-prob wins;
         open tasks: greedy generation of at most ``self.max_new_tokens`` tokens. ``demos``: demonstrations
         shown before every sample, or a callable giving each sample its own (e.g. a
         :class:`mint.tasks.demos.DemoSelector`)."""
-        return self.predict_modes(task, samples, (mode,), batch_size=batch_size, progress=progress,
-                                  demos=demos)[mode]
+        return self.predict_modes(
+            task, samples, (mode,), batch_size=batch_size, progress=progress, demos=demos
+        )[mode]
 
-    def predict_modes(self, task: Any, samples: Sequence[Any], modes: Sequence[str] = MODES, *,
-                      batch_size: int = 8, progress: bool = True,
-                      demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = ()) -> dict[str, list[str]]:
+    def predict_modes(
+        self,
+        task: Any,
+        samples: Sequence[Any],
+        modes: Sequence[str] = MODES,
+        *,
+        batch_size: int = 8,
+        progress: bool = True,
+        demos: Sequence[Any] | Callable[[Any], Sequence[Any]] = (),
+    ) -> dict[str, list[str]]:
         """:meth:`predict` in each of ``modes``, a chunk of samples at a time with every mode run over the
         chunk, so that a sample's image is decoded once and (for architectures whose processed images are
         per image, :mod:`mint.models.shared_images`) resized and normalised once for all the modes that
@@ -193,15 +247,21 @@ class VisionLanguageModel:
         out = {m: [""] * len(samples) for m in modes}
         chunk = batch_size * _CHUNK_BATCHES
         desc = f"{task.name} [{','.join(modes)}]"
-        with tqdm(total=len(samples) * len(modes), desc=desc, unit="sample", disable=not progress,
-                  leave=False) as bar, torch.inference_mode():
+        with (
+            tqdm(
+                total=len(samples) * len(modes), desc=desc, unit="sample", disable=not progress, leave=False
+            ) as bar,
+            torch.inference_mode(),
+        ):
             for start in range(0, len(samples), chunk):
-                part = list(samples[start:start + chunk])
+                part = list(samples[start : start + chunk])
                 shown = [_decoded(s) for s in part] if any(m != "text" for m in modes) else part
                 part_demos = [pick(s) for s in part]
                 with sharing_images(self):
-                    prompts = {m: [self.build_prompt(task, s, m, d) for s, d in zip(shown, part_demos)]
-                               for m in modes}
+                    prompts = {
+                        m: [self.build_prompt(task, s, m, d) for s, d in zip(shown, part_demos)]
+                        for m in modes
+                    }
                     for group in _passes(modes, bool(answers)):
                         for idx in _batches(prompts[group[0]], batch_size):
                             texts = {m: [prompts[m][i][0] for i in idx] for m in group}
@@ -212,22 +272,30 @@ class VisionLanguageModel:
                                 bar.update(len(idx))
         return out
 
-    def _answer_batch(self, texts: dict[str, list[str]], images: dict[str, list[list]],
-                      answers: list[str]) -> dict[str, list[str]]:
+    def _answer_batch(
+        self, texts: dict[str, list[str]], images: dict[str, list[list]], answers: list[str]
+    ) -> dict[str, list[str]]:
         """Answers for one batch of prompts per mode: scored over ``answers`` (the both and image-only
         prompts together from their shared beginning where possible), or generated for open tasks."""
         from mint.models.scoring import answer_logprobs, answer_logprobs_shared, generate
 
         if not answers:
             return {m: generate(self, texts[m], images[m]) for m in texts}
-        shared = answer_logprobs_shared(self, texts["both"], texts["image"], images["both"], answers) \
-            if set(texts) == {"both", "image"} else None
-        scores = dict(zip(("both", "image"), shared)) if shared is not None else {
-            m: answer_logprobs(self, texts[m], images[m], answers) for m in texts}
+        shared = (
+            answer_logprobs_shared(self, texts["both"], texts["image"], images["both"], answers)
+            if set(texts) == {"both", "image"}
+            else None
+        )
+        scores = (
+            dict(zip(("both", "image"), shared))
+            if shared is not None
+            else {m: answer_logprobs(self, texts[m], images[m], answers) for m in texts}
+        )
         return {m: [answers[b] for b in lp.argmax(-1).tolist()] for m, lp in scores.items()}
 
-    def features(self, task: Any, samples: Sequence[Any], *, batch_size: int = 8,
-                 progress: bool = False) -> dict[str, Any]:
+    def features(
+        self, task: Any, samples: Sequence[Any], *, batch_size: int = 8, progress: bool = False
+    ) -> dict[str, Any]:
         """Pooled per-modality features (see :mod:`mint.models.features`)."""
         from mint.models.features import pooled_features
 

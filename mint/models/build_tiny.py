@@ -46,51 +46,145 @@ ATTRS = {"color": COLORS, "shape": SHAPES, "digit": NUMBERS}
 
 # The pretext's own questions ({k} is a key word variant). None of them is a built-in task instruction.
 DESCRIBE = {
-    "color": ["color?", "which color do you see?", "tell me the color.", "the color of this?",
-              "name this color.", "color of the image?", "say the color you see.", "color please.",
-              "color of this shape?", "the shape has which color?", "tell me the color of the shape.",
-              "which color do you see on the shape?"],
-    "shape": ["shape?", "which shape do you see?", "tell me the shape.", "the shape here?",
-              "name this shape.", "shape of the image?", "say the shape you see.", "shape please."],
-    "digit": ["digit?", "which number do you see?", "read the digit.", "the number here?",
-              "name this digit.", "number in the image?", "say the number you see.", "digit please."],
+    "color": [
+        "color?",
+        "which color do you see?",
+        "tell me the color.",
+        "the color of this?",
+        "name this color.",
+        "color of the image?",
+        "say the color you see.",
+        "color please.",
+        "color of this shape?",
+        "the shape has which color?",
+        "tell me the color of the shape.",
+        "which color do you see on the shape?",
+    ],
+    "shape": [
+        "shape?",
+        "which shape do you see?",
+        "tell me the shape.",
+        "the shape here?",
+        "name this shape.",
+        "shape of the image?",
+        "say the shape you see.",
+        "shape please.",
+    ],
+    "digit": [
+        "digit?",
+        "which number do you see?",
+        "read the digit.",
+        "the number here?",
+        "name this digit.",
+        "number in the image?",
+        "say the number you see.",
+        "digit please.",
+    ],
 }
 READ = {
-    "color": ["copy the color word from the text.", "the text says which color?", "color word in the text?",
-              "read the color in the text.", "which color is in the text?"],
-    "digit": ["copy the number word from the text.", "the text says which number?", "number word in the text?",
-              "read the number in the text.", "which digit is in the text?"],
+    "color": [
+        "copy the color word from the text.",
+        "the text says which color?",
+        "color word in the text?",
+        "read the color in the text.",
+        "which color is in the text?",
+    ],
+    "digit": [
+        "copy the number word from the text.",
+        "the text says which number?",
+        "number word in the text?",
+        "read the number in the text.",
+        "which digit is in the text?",
+    ],
 }
-ADD = ["add the two numbers.", "what do the numbers make together?", "the total of the text?",
-       "add them up, one number word.", "sum them."]
-VERIFY = ["check it: yes or no.", "true or not? say yes or no.", "reply yes or no.", "is that right? yes or no.",
-          "does it match? yes or no."]
+ADD = [
+    "add the two numbers.",
+    "what do the numbers make together?",
+    "the total of the text?",
+    "add them up, one number word.",
+    "sum them.",
+]
+VERIFY = [
+    "check it: yes or no.",
+    "true or not? say yes or no.",
+    "reply yes or no.",
+    "is that right? yes or no.",
+    "does it match? yes or no.",
+]
 # verification asked in words that also appear in the read / describe questions (text, name, image, question),
 # so that "yes or no" decides the skill, not the other words of an instruction
-VERIFY_ABOUT = ["does the sentence name what you see? yes or no.", "is the text right about the image? yes or no.",
-                "check the question against the picture: yes or no.", "does the text match the image? reply yes or no.",
-                "is the word in the question what the image shows? say yes or no.",
-                "the text names a thing; is it in the image? yes or no."]
+VERIFY_ABOUT = [
+    "does the sentence name what you see? yes or no.",
+    "is the text right about the image? yes or no.",
+    "check the question against the picture: yes or no.",
+    "does the text match the image? reply yes or no.",
+    "is the word in the question what the image shows? say yes or no.",
+    "the text names a thing; is it in the image? yes or no.",
+]
 ONE_WORD = ["", "one word.", "reply with a word.", "give one word.", "answer briefly."]
 
 SENTENCE = {  # sentences that name a value ({v})
-    "color": ["{v}.", "the word is {v}.", "i like {v}.", "it was {v} today.", "paint: {v}.", "my color: {v}."],
+    "color": [
+        "{v}.",
+        "the word is {v}.",
+        "i like {v}.",
+        "it was {v} today.",
+        "paint: {v}.",
+        "my color: {v}.",
+    ],
     "shape": ["{v}.", "a {v}.", "i drew a {v}.", "the {v} one."],
     "digit": ["{v}.", "the number {v}.", "i have {v}.", "it says {v}.", "count to {v}."],
 }
 VERIFY_TEXT = {
-    "color": ["{v}?", "a {v} one?", "is it {v}?", "do you see {v}?", "{v} here?", "a {v} shape?",
-              "do you see a {v} shape?", "is the shape {v}?"],
+    "color": [
+        "{v}?",
+        "a {v} one?",
+        "is it {v}?",
+        "do you see {v}?",
+        "{v} here?",
+        "a {v} shape?",
+        "do you see a {v} shape?",
+        "is the shape {v}?",
+    ],
     "shape": ["{v}?", "a {v}?", "is it a {v}?", "do you see a {v}?", "{v} here?"],
-    "digit": ["{v}?", "is it {v}?", "do you see {v}?", "the number {v}?", "{v} here?", "is it a {v}?",
-              "a {v} here?", "is the number a {v}?"],
+    "digit": [
+        "{v}?",
+        "is it {v}?",
+        "do you see {v}?",
+        "the number {v}?",
+        "{v} here?",
+        "is it a {v}?",
+        "a {v} here?",
+        "is the number a {v}?",
+    ],
 }
 PAIR_TEXT = ["{c} {s}.", "i see a {c} {s}.", "it is a {c} {s}.", "my {s} is {c}."]  # colour and shape
 ADD_TEXT = ["{a} plus {b}", "{a} plus {b}.", "{a} and {b}", "take {a} plus {b}", "{a} with {b}"]
 NEUTRAL_TEXT = ["", "", "", "look at this.", "here it is.", "a picture.", "what is this?", "tell me."]
 # words that steer the pretext's rules; never used as random fillers
-KEYWORDS = {"color", "shape", "digit", "number", "text", "word", "sum", "plus", "add", "total", "yes", "no",
-            "image", "true", "not", "and", "with", "together", "make", "match", "right"}
+KEYWORDS = {
+    "color",
+    "shape",
+    "digit",
+    "number",
+    "text",
+    "word",
+    "sum",
+    "plus",
+    "add",
+    "total",
+    "yes",
+    "no",
+    "image",
+    "true",
+    "not",
+    "and",
+    "with",
+    "together",
+    "make",
+    "match",
+    "right",
+}
 
 
 @dataclass
@@ -229,7 +323,16 @@ def vocabulary() -> list[str]:
         texts += sorted({s.text for s in task.samples} | {s.answer for s in task.samples})
     for pool in (DESCRIBE, READ, SENTENCE, VERIFY_TEXT):
         texts += [t for v in pool.values() for t in v]
-    texts += ADD + VERIFY + VERIFY_ABOUT + ONE_WORD + ADD_TEXT + PAIR_TEXT + NEUTRAL_TEXT + list(COLORS + SHAPES + NUMBERS)
+    texts += (
+        ADD
+        + VERIFY
+        + VERIFY_ABOUT
+        + ONE_WORD
+        + ADD_TEXT
+        + PAIR_TEXT
+        + NEUTRAL_TEXT
+        + list(COLORS + SHAPES + NUMBERS)
+    )
     return texts
 
 
@@ -240,23 +343,54 @@ PATCH = 8
 def build_model(tokenizer: Any, seed: int):
     """The untrained LLaVA-style model and its processor."""
     import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    ip = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
-    processor = LlavaProcessor(image_processor=ip, tokenizer=tokenizer, patch_size=PATCH,
-                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                               chat_template=tokenizer.chat_template)
+    ip = CLIPImageProcessorPil(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
+    processor = LlavaProcessor(
+        image_processor=ip,
+        tokenizer=tokenizer,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=tokenizer.chat_template,
+    )
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(image_size=IMAGE_SIZE, patch_size=PATCH, hidden_size=64, intermediate_size=128,
-                                       num_hidden_layers=2, num_attention_heads=4, projection_dim=64),
-        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=96, intermediate_size=192,
-                                num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4,
-                                max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                tie_word_embeddings=True),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
-        vision_feature_layer=-1, tie_word_embeddings=True)
+        vision_config=CLIPVisionConfig(
+            image_size=IMAGE_SIZE,
+            patch_size=PATCH,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            projection_dim=64,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=96,
+            intermediate_size=192,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=True,
+        ),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -295,7 +429,7 @@ def accuracy(vlm: Any, pretext: Pretext, n: int = 100) -> dict[str, float]:
         for name, gen in gens.items():
             exs = [gen() for _ in range(n)]
             for chunk in range(0, n, 50):
-                part = exs[chunk:chunk + 50]
+                part = exs[chunk : chunk + 50]
                 answers = ["yes", "no"] if name == "verify" else sorted(set(COLORS + SHAPES + NUMBERS))
                 prompts = [vlm.build_prompt(_Task(e.question), _Sample(e), "both") for e in part]
                 lp = answer_logprobs(vlm, [p for p, _ in prompts], [i for _, i in prompts], answers)
@@ -304,11 +438,18 @@ def accuracy(vlm: Any, pretext: Pretext, n: int = 100) -> dict[str, float]:
     return {k: round(sum(v) / len(v), 3) for k, v in sorted(per.items())}
 
 
-def train(seed: int = 0, steps: int = 3600, batch_size: int = 48, lr: float = 2e-3, out: Path = TINY_DIR,
-          log_every: int = 100, grounding: float = 0.4) -> dict:
+def train(
+    seed: int = 0,
+    steps: int = 3600,
+    batch_size: int = 48,
+    lr: float = 2e-3,
+    out: Path = TINY_DIR,
+    log_every: int = 100,
+    grounding: float = 0.4,
+) -> dict:
     import torch
 
-    import mint.models.features  # noqa: F401  (import everything up front: the build runs for minutes)
+    import mint.models.features
     import mint.models.scoring  # noqa: F401
     from mint.models.base import VisionLanguageModel
     from mint.models.wordtok import CHAT_TEMPLATE, build_word_tokenizer, split_words
@@ -319,15 +460,17 @@ def train(seed: int = 0, steps: int = 3600, batch_size: int = 48, lr: float = 2e
     start = time.time()
     texts = vocabulary()
     tokenizer = build_word_tokenizer(texts, chat_template=CHAT_TEMPLATE)
-    fillers = sorted({w for t in texts for w in split_words(t) if w.isalpha()} - KEYWORDS
-                     - set(COLORS + SHAPES + NUMBERS))
+    fillers = sorted(
+        {w for t in texts for w in split_words(t) if w.isalpha()} - KEYWORDS - set(COLORS + SHAPES + NUMBERS)
+    )
     model, processor = build_model(tokenizer, seed)
     vlm = VisionLanguageModel(model, processor, tokenizer, name="tiny")
     pretext = Pretext(seed, fillers)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
     model.train()
     running = 0.0
     for step in range(1, steps + 1):
@@ -344,7 +487,9 @@ def train(seed: int = 0, steps: int = 3600, batch_size: int = 48, lr: float = 2e
             print(f"step {step}/{steps} loss {running:.3f} ({time.time() - start:.0f}s)", flush=True)
         if step == steps // 2:
             model.eval()
-            print("pretext accuracy at half way:", accuracy(vlm, Pretext(seed + 2, fillers), n=50), flush=True)
+            print(
+                "pretext accuracy at half way:", accuracy(vlm, Pretext(seed + 2, fillers), n=50), flush=True
+            )
             model.train()
     model.eval()
     train_seconds = round(time.time() - start, 1)
@@ -358,12 +503,20 @@ def train(seed: int = 0, steps: int = 3600, batch_size: int = 48, lr: float = 2e
     acc = accuracy(vlm, Pretext(seed + 1, fillers))
     seconds = round(time.time() - start, 1)
     print("pretext accuracy:", acc, f"time {seconds}s", flush=True)
-    info = {"seed": seed, "steps": steps, "grounding_fraction": grounding, "batch_size": batch_size, "lr": lr,
-            "train_seconds": train_seconds,
-            "seconds": seconds,
-            "threads": 1, "parameters": sum(p.numel() for p in model.parameters()),
-            "vocab_size": len(tokenizer), "pretext_accuracy": acc,
-            "command": f"python -m mint.models.build_tiny --seed {seed} --steps {steps}"}
+    info = {
+        "seed": seed,
+        "steps": steps,
+        "grounding_fraction": grounding,
+        "batch_size": batch_size,
+        "lr": lr,
+        "train_seconds": train_seconds,
+        "seconds": seconds,
+        "threads": 1,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "pretext_accuracy": acc,
+        "command": f"python -m mint.models.build_tiny --seed {seed} --steps {steps}",
+    }
     (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 

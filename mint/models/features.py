@@ -23,8 +23,9 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def pooled_features(vlm: Any, task: Any, samples: Sequence[Any], *, batch_size: int = 8,
-                    progress: bool = False) -> dict[str, np.ndarray]:
+def pooled_features(
+    vlm: Any, task: Any, samples: Sequence[Any], *, batch_size: int = 8, progress: bool = False
+) -> dict[str, np.ndarray]:
     """``{"image": (n, d), "text": (n, d)}`` for ``samples`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
@@ -35,14 +36,22 @@ def pooled_features(vlm: Any, task: Any, samples: Sequence[Any], *, batch_size: 
         for modality, layer in (("image", 0), ("text", -1)):
             prompts = [vlm.build_prompt(task, s, modality) for s in samples]
             rows: list[np.ndarray | None] = [None] * len(samples)
-            with tqdm(total=len(prompts), desc=f"{task.name} [features:{modality}]", unit="sample",
-                      disable=not progress, leave=False) as bar:
+            with tqdm(
+                total=len(prompts),
+                desc=f"{task.name} [features:{modality}]",
+                unit="sample",
+                disable=not progress,
+                leave=False,
+            ) as bar:
                 for idx in _batches(prompts, batch_size):
                     batch = vlm.collate([prompts[i][0] for i in idx], [prompts[i][1] for i in idx])
                     out = vlm.model(**batch, output_hidden_states=True, logits_to_keep=1)
                     hidden = out.hidden_states[layer].float()
-                    is_image = (batch["input_ids"] == vlm.image_token_id) if vlm.image_token_id is not None \
+                    is_image = (
+                        (batch["input_ids"] == vlm.image_token_id)
+                        if vlm.image_token_id is not None
                         else torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+                    )
                     mask = is_image if modality == "image" else batch["attention_mask"].bool() & ~is_image
                     pooled = _pool(hidden, mask).cpu().numpy()
                     for j, i in enumerate(idx):

@@ -20,8 +20,10 @@ def resolve_model(spec: str) -> str:
     """
     if spec == "tiny":
         if not (TINY_DIR / "config.json").is_file():
-            raise MintError(f"the embedded backbone is missing from {TINY_DIR} "
-                            "(rebuild it: python -m mint.models.build_tiny)")
+            raise MintError(
+                f"the embedded backbone is missing from {TINY_DIR} "
+                "(rebuild it: python -m mint.models.build_tiny)"
+            )
         return str(TINY_DIR)
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -58,8 +60,14 @@ def _chat_template_file(source: str) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def load_model(spec: str, *, device: str = "cpu", dtype: str = "float32", ablation: Ablation | None = None,
-               max_new_tokens: int = 16):
+def load_model(
+    spec: str,
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    ablation: Ablation | None = None,
+    max_new_tokens: int = 16,
+):
     """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
 
     Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
@@ -83,7 +91,8 @@ def load_model(spec: str, *, device: str = "cpu", dtype: str = "float32", ablati
     hf_logging.disable_progress_bar()
     try:
         model = AutoModelForImageTextToText.from_pretrained(
-            source, local_files_only=True, dtype=(dtype if dtype == "auto" else getattr(torch, dtype)))
+            source, local_files_only=True, dtype=(dtype if dtype == "auto" else getattr(torch, dtype))
+        )
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
         raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None
@@ -92,6 +101,13 @@ def load_model(spec: str, *, device: str = "cpu", dtype: str = "float32", ablati
     template = None
     if processor is None and not getattr(tokenizer, "chat_template", None):
         template = _chat_template_file(source) if Path(source).is_dir() else None
-    return VisionLanguageModel(model, processor, tokenizer, image_processor=image_processor,
-                               ablation=ablation, name=spec, max_new_tokens=max_new_tokens,
-                               chat_template=template)
+    return VisionLanguageModel(
+        model,
+        processor,
+        tokenizer,
+        image_processor=image_processor,
+        ablation=ablation,
+        name=spec,
+        max_new_tokens=max_new_tokens,
+        chat_template=template,
+    )

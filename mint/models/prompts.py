@@ -1,4 +1,4 @@
-"""Modality ablation and the chat messages of a prompt (DESIGN.md section 4).
+"""Modality ablation and the chat messages of a prompt (docs/design.md, the measures).
 
 * ``both``: the sample's image(s) and the task instruction followed by the sample's text.
 * ``image`` (image-only): the image(s) and the bare task instruction; only the sample-specific text is
@@ -30,8 +30,9 @@ class Ablation:
 
     def __post_init__(self) -> None:
         if self.text_only_image not in TEXT_ONLY_IMAGE:
-            raise MintError(f"text-only image must be one of {', '.join(TEXT_ONLY_IMAGE)}, "
-                            f"got {self.text_only_image!r}")
+            raise MintError(
+                f"text-only image must be one of {', '.join(TEXT_ONLY_IMAGE)}, got {self.text_only_image!r}"
+            )
 
     def blank_for(self, requires_image: bool) -> bool:
         """Whether the text-only pass shows a blank image instead of none."""
@@ -88,8 +89,9 @@ def turn(task: Any, sample: Any, mode: str, ablation: Ablation, requires_image: 
     return {"role": "user", "content": content}, images
 
 
-def messages(task: Any, sample: Any, mode: str, demos: Sequence[Any], ablation: Ablation,
-             requires_image: bool) -> tuple[list[dict], list]:
+def messages(
+    task: Any, sample: Any, mode: str, demos: Sequence[Any], ablation: Ablation, requires_image: bool
+) -> tuple[list[dict], list]:
     """Chat messages (demonstrations as earlier turns, then the query) and all their images in order."""
     msgs: list[dict] = []
     images: list = []

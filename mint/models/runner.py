@@ -42,14 +42,23 @@ def weights_id(source: str) -> list:
     path = Path(source)
     if not path.is_dir():
         return [source]
-    return [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in sorted(path.glob("*.safetensors"))
-            + sorted(path.glob("*.bin"))]
+    return [
+        [p.name, p.stat().st_size, int(p.stat().st_mtime)]
+        for p in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+    ]
 
 
 def model_setting(vlm: Any, spec: str, source: str, dtype: str) -> dict[str, Any]:
     """What determines the predictions besides the samples: recorded in ``model.json`` and the key."""
-    return {"model": spec, "source": source, "weights": weights_id(source), "model_type": vlm.model_type,
-            "dtype": dtype, "ablation": vlm.ablation_settings(), "max_new_tokens": vlm.max_new_tokens}
+    return {
+        "model": spec,
+        "source": source,
+        "weights": weights_id(source),
+        "model_type": vlm.model_type,
+        "dtype": dtype,
+        "ablation": vlm.ablation_settings(),
+        "max_new_tokens": vlm.max_new_tokens,
+    }
 
 
 def _image_id(sample: Any) -> str:
@@ -64,8 +73,14 @@ def _image_id(sample: Any) -> str:
 
 def task_fingerprint(task: Any, samples: Sequence[Any]) -> str:
     """A hash of what the model sees of a task: instruction, answer set, sample ids, texts, images."""
-    return _hash({"name": task.name, "instruction": task.instruction, "answers": task.answers,
-                  "samples": [[s.id, s.text, s.answer, _image_id(s)] for s in samples]})
+    return _hash(
+        {
+            "name": task.name,
+            "instruction": task.instruction,
+            "answers": task.answers,
+            "samples": [[s.id, s.text, s.answer, _image_id(s)] for s in samples],
+        }
+    )
 
 
 def _safe(name: str) -> str:
@@ -93,9 +108,14 @@ class PredictionCache:
             return None
         return data["predictions"] if data.get("fingerprint") == fingerprint else None
 
-    def put_predictions(self, task: str, mode: str, fingerprint: str, ids: list[str], preds: list[str]) -> None:
-        atomic_write_json(self._path(task, mode, "json"),
-                          {"fingerprint": fingerprint, "ids": ids, "predictions": preds}, indent=None)
+    def put_predictions(
+        self, task: str, mode: str, fingerprint: str, ids: list[str], preds: list[str]
+    ) -> None:
+        atomic_write_json(
+            self._path(task, mode, "json"),
+            {"fingerprint": fingerprint, "ids": ids, "predictions": preds},
+            indent=None,
+        )
 
     def get_features(self, task: str, fingerprint: str) -> dict[str, np.ndarray] | None:
         path = self._path(task, "features", "npz")
@@ -113,10 +133,21 @@ class PredictionCache:
                 np.savez(fh, fingerprint=np.array(fingerprint), image=feats["image"], text=feats["text"])
 
 
-def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, modes: Sequence[str] = MODES,
-                  split: str = "test", batch_size: int = 8, features: bool = True, progress: bool = True,
-                  log: Callable[[str], None] | None = None, in_context: int = 0, demo_selection: str = "random",
-                  demo_seed: int = 0) -> tuple[list[dict], dict[str, int]]:
+def predict_suite(
+    vlm: Any,
+    tasks: Sequence[Any],
+    cache: PredictionCache,
+    *,
+    modes: Sequence[str] = MODES,
+    split: str = "test",
+    batch_size: int = 8,
+    features: bool = True,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    in_context: int = 0,
+    demo_selection: str = "random",
+    demo_seed: int = 0,
+) -> tuple[list[dict], dict[str, int]]:
     """Predict every task in every mode (reusing cached parts); return the predictions records and counts
     of parts computed and reused.
 
@@ -135,10 +166,21 @@ def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, mod
         ids = [str(s.id) for s in samples]
         preds: dict[str, list[str]] = {}
         demos = task_demos(task, in_context, demo_selection, demo_seed)
-        pred_fp = fp if not in_context else _hash(
-            [fp, in_context_setting(in_context, demo_selection, demo_seed), task_fingerprint(task, task.train)])
-        parts = {m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}"  # K=0 kept too
-                 for m in modes}
+        pred_fp = (
+            fp
+            if not in_context
+            else _hash(
+                [
+                    fp,
+                    in_context_setting(in_context, demo_selection, demo_seed),
+                    task_fingerprint(task, task.train),
+                ]
+            )
+        )
+        parts = {
+            m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}"  # K=0 kept too
+            for m in modes
+        }
         for mode in modes:
             got = cache.get_predictions(task.name, parts[mode], pred_fp)
             if got is not None:
@@ -146,7 +188,9 @@ def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, mod
                 counts["cached"] += 1
         missing = [m for m in modes if m not in preds]
         if missing:  # the missing modes together: each image decoded and processed once for all of them
-            new = vlm.predict_modes(task, samples, missing, batch_size=batch_size, progress=progress, demos=demos)
+            new = vlm.predict_modes(
+                task, samples, missing, batch_size=batch_size, progress=progress, demos=demos
+            )
             for mode in missing:
                 cache.put_predictions(task.name, parts[mode], pred_fp, ids, new[mode])
                 preds[mode] = new[mode]
@@ -163,10 +207,16 @@ def predict_suite(vlm: Any, tasks: Sequence[Any], cache: PredictionCache, *, mod
         if log:
             log(f"{task.name}: {len(samples)} samples")
         for j, s in enumerate(samples):
-            row: dict[str, Any] = {"task": task.name, "id": ids[j], "answer": str(s.answer),
-                                   "predictions": {m: preds[m][j] for m in modes}}
+            row: dict[str, Any] = {
+                "task": task.name,
+                "id": ids[j],
+                "answer": str(s.answer),
+                "predictions": {m: preds[m][j] for m in modes},
+            }
             if feats is not None:
-                row["features"] = {m: np.round(feats[m][j].astype(np.float64), 5).tolist() for m in ("image", "text")}
+                row["features"] = {
+                    m: np.round(feats[m][j].astype(np.float64), 5).tolist() for m in ("image", "text")
+                }
             rows.append(row)
     return rows, counts
 

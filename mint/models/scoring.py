@@ -39,31 +39,44 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
     n_cont = n_ans * width
     k = torch.arange(width)
     # query (a, i) sees key (a', j) iff a' == a and j <= i; every query sees itself (no empty rows)
-    own = (torch.eye(n_ans, dtype=torch.bool)[:, None, :, None] & (k[None, :, None, None] >= k[None, None, None, :]))
+    own = torch.eye(n_ans, dtype=torch.bool)[:, None, :, None] & (
+        k[None, :, None, None] >= k[None, None, None, :]
+    )
     own = own.reshape(n_cont, n_cont)
     prefix = batch["attention_mask"].bool()[:, None, None, :].expand(n_b, 1, n_cont, prompt_len)
     mask = torch.cat([prefix, own.to(device)[None, None].expand(n_b, 1, n_cont, n_cont)], dim=-1)
     pos = (prompt_len + k).repeat(n_ans).to(device).expand(n_b, -1)
-    logits = vlm.model(input_ids=cont.view(n_b, n_cont).to(device), attention_mask=mask, position_ids=pos,
-                       past_key_values=cache, use_cache=True).logits
+    logits = vlm.model(
+        input_ids=cont.view(n_b, n_cont).to(device),
+        attention_mask=mask,
+        position_ids=pos,
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     target = target.view(n_b, n_cont).to(device)
     valid = target != -100
-    rest = (logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * valid).view(n_b, n_ans, width)
+    rest = (logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * valid).view(
+        n_b, n_ans, width
+    )
     return first.gather(-1, head.to(device)) + rest.sum(-1)
 
 
-def answer_logprobs_expanded(vlm: Any, prompts: list[str], images: list[list], answers: list[str]) -> torch.Tensor:
+def answer_logprobs_expanded(
+    vlm: Any, prompts: list[str], images: list[list], answers: list[str]
+) -> torch.Tensor:
     """:func:`answer_logprobs` in a single forward pass over the B x A prompt-answer rows (each prompt
     processed once and its rows repeated), left-padded so that only the last ``max answer length + 1``
     logits are computed (``logits_to_keep``)."""
     n_ans = len(answers)
-    batch = vlm.collate(prompts, images, answers=list(answers) * len(prompts), padding_side="left", repeat=n_ans)
+    batch = vlm.collate(
+        prompts, images, answers=list(answers) * len(prompts), padding_side="left", repeat=n_ans
+    )
     labels = batch.pop("labels")
     keep = int((labels != -100).sum(-1).max().item()) + 1
     logits = vlm.model(**batch, logits_to_keep=keep).logits
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    target = labels[:, -(keep - 1):]
+    target = labels[:, -(keep - 1) :]
     valid = target != -100
     token_lp = logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (token_lp * valid).sum(-1).view(len(prompts), n_ans)
@@ -73,14 +86,21 @@ def generate(vlm: Any, prompts: list[str], images: list[list]) -> list[str]:
     """Greedy generation (left padding), decoded without special tokens and stripped."""
     batch = vlm.collate(prompts, images, padding_side="left")
     eos = vlm.tokenizer.eos_token_id
-    out = vlm.model.generate(**batch, max_new_tokens=vlm.max_new_tokens, do_sample=False, num_beams=1,
-                             pad_token_id=vlm.pad_token_id, eos_token_id=eos)
-    new = out[:, batch["input_ids"].shape[1]:]
+    out = vlm.model.generate(
+        **batch,
+        max_new_tokens=vlm.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=vlm.pad_token_id,
+        eos_token_id=eos,
+    )
+    new = out[:, batch["input_ids"].shape[1] :]
     return [t.strip() for t in vlm.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str], images: list[list],
-                           answers: list[str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+def answer_logprobs_shared(
+    vlm: Any, prompts_a: list[str], prompts_b: list[str], images: list[list], answers: list[str]
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """:func:`answer_logprobs` for two prompts per row that show the same images and share a beginning
     (the both and image-only prompts of a sample: the image tokens and the instruction come first), in two
     forward passes instead of four: one over the shared token prefixes (with the images), keeping their
@@ -116,35 +136,47 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
     token_keys = set(per_token_keys(enc_a))
     prefix.update({k: v for k, v in enc_a.items() if isinstance(v, torch.Tensor) and k not in token_keys})
     prefix = vlm.to_device(prefix)
-    out = vlm.model(**prefix, position_ids=torch.arange(width_p, device=device).expand(n_b, -1), use_cache=True,
-                    logits_to_keep=1)
+    out = vlm.model(
+        **prefix,
+        position_ids=torch.arange(width_p, device=device).expand(n_b, -1),
+        use_cache=True,
+        logits_to_keep=1,
+    )
     cache = getattr(out, "past_key_values", None)
     if cache is None:
         return None
 
     # one query row per sample: [suffix a | suffix b | the answers after a (n_ans blocks) | the answers after b]
     suffixes = [[r["input_ids"][p:] for r, p in zip(rows, split)] for rows in (rows_a, rows_b)]
-    conts = [[[vlm.answer_ids(str(a), pr) for a in answers] for pr in prompts] for prompts in (prompts_a, prompts_b)]
+    conts = [
+        [[vlm.answer_ids(str(a), pr) for a in answers] for pr in prompts]
+        for prompts in (prompts_a, prompts_b)
+    ]
     w_s = [max(map(len, sfx)) for sfx in suffixes]
-    w_ans = max(len(x) for mode in conts for row in mode for x in row) - 1  # inputs: an answer without its eos
+    w_ans = (
+        max(len(x) for mode in conts for row in mode for x in row) - 1
+    )  # inputs: an answer without its eos
     s_start = [0, w_s[0]]
     a_start = [w_s[0] + w_s[1], w_s[0] + w_s[1] + n_ans * w_ans]
     n_q = a_start[1] + n_ans * w_ans
     own = torch.zeros(n_q, n_q, dtype=torch.bool)  # who sees whom among the queries (the same for every row)
     for m in (0, 1):
-        own[s_start[m]:s_start[m] + w_s[m], s_start[m]:s_start[m] + w_s[m]] = torch.tril(torch.ones(w_s[m], w_s[m],
-                                                                                                   dtype=torch.bool))
+        own[s_start[m] : s_start[m] + w_s[m], s_start[m] : s_start[m] + w_s[m]] = torch.tril(
+            torch.ones(w_s[m], w_s[m], dtype=torch.bool)
+        )
         for a in range(n_ans):
             lo = a_start[m] + a * w_ans
-            own[lo:lo + w_ans, lo:lo + w_ans] = torch.tril(torch.ones(w_ans, w_ans, dtype=torch.bool))
+            own[lo : lo + w_ans, lo : lo + w_ans] = torch.tril(torch.ones(w_ans, w_ans, dtype=torch.bool))
     own = own.expand(n_b, n_q, n_q).clone()
     pos = torch.zeros(n_b, n_q, dtype=torch.long)
     rows: list[list[int]] = []
     for m in (0, 1):
         lengths = torch.tensor([len(x) for x in suffixes[m]])
         span = slice(a_start[m], a_start[m] + n_ans * w_ans)
-        own[:, span, s_start[m]:s_start[m] + w_s[m]] = (torch.arange(w_s[m])[None, :] < lengths[:, None])[:, None, :]
-        pos[:, s_start[m]:s_start[m] + w_s[m]] = width_p + torch.arange(w_s[m])
+        own[:, span, s_start[m] : s_start[m] + w_s[m]] = (torch.arange(w_s[m])[None, :] < lengths[:, None])[
+            :, None, :
+        ]
+        pos[:, s_start[m] : s_start[m] + w_s[m]] = width_p + torch.arange(w_s[m])
         pos[:, span] = width_p + lengths[:, None] + torch.arange(w_ans).repeat(n_ans)[None, :]
     for i in range(n_b):
         row: list[int] = []
@@ -155,8 +187,13 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
                 row += _padded(x[:-1], w_ans, vlm.pad_token_id)
         rows.append(row)
     mask = torch.cat([prefix_mask[:, None, :].expand(n_b, n_q, width_p), own], dim=-1)
-    logits = vlm.model(input_ids=torch.tensor(rows, device=device), attention_mask=mask[:, None].to(device),
-                       position_ids=pos.to(device), past_key_values=cache, use_cache=True).logits
+    logits = vlm.model(
+        input_ids=torch.tensor(rows, device=device),
+        attention_mask=mask[:, None].to(device),
+        position_ids=pos.to(device),
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
     # every scored token: (row, query position, target token, which (mode, row, answer) total it adds to)
     where: list[tuple[int, int, int, int]] = []
     for m in (0, 1):
@@ -172,8 +209,9 @@ def answer_logprobs_shared(vlm: Any, prompts_a: list[str], prompts_b: list[str],
     return totals[0], totals[1]
 
 
-def _shared_lengths(rows_a: list[dict], rows_b: list[dict], keys: list[str],
-                    image_token_id: int | None) -> list[int] | None:
+def _shared_lengths(
+    rows_a: list[dict], rows_b: list[dict], keys: list[str], image_token_id: int | None
+) -> list[int] | None:
     """Per row, the length of the common token prefix of the two prompts, leaving each at least its last
     token; None where a row shares nothing or has an image token after the shared part."""
     split = []

@@ -45,7 +45,7 @@ class ProcessedImageMemo:
             if not _per_image(out, len(missing)):
                 return self.image_processor(images, **kwargs)
             for i, im in enumerate(missing):
-                self._store[(id(im), options)] = (im, {k: v[i:i + 1] for k, v in out.items()})
+                self._store[(id(im), options)] = (im, {k: v[i : i + 1] for k, v in out.items()})
         self.hits += len(flat) - len(missing)
         self.misses += len(missing)
         parts = [self._store[(id(im), options)][1] for im in flat]
@@ -72,7 +72,9 @@ def _per_image(out: Any, n: int) -> bool:
         items = list(out.items())
     except AttributeError:
         return False
-    return bool(items) and all(isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n for _, v in items)
+    return bool(items) and all(
+        isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n for _, v in items
+    )
 
 
 @contextmanager
@@ -81,9 +83,13 @@ def sharing_images(vlm: Any) -> Iterator[ProcessedImageMemo | None]:
     where the architecture does not take part). The memo, and the images it holds, go at the end."""
     processor = getattr(vlm, "processor", None)
     arch = vlm.arch
-    if (processor is None or arch.encoder is not None or arch.pixel_layout != "per_image"
-            or getattr(processor, "image_processor", None) is None
-            or isinstance(processor.image_processor, ProcessedImageMemo)):
+    if (
+        processor is None
+        or arch.encoder is not None
+        or arch.pixel_layout != "per_image"
+        or getattr(processor, "image_processor", None) is None
+        or isinstance(processor.image_processor, ProcessedImageMemo)
+    ):
         yield None
         return
     original = processor.image_processor

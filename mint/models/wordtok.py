@@ -29,8 +29,13 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def build_word_tokenizer(words: Iterable[str], *, image_tokens: Iterable[str] = ("<image>",),
-                         chat_template: str | None = CHAT_TEMPLATE, image_token: str = "<image>"):
+def build_word_tokenizer(
+    words: Iterable[str],
+    *,
+    image_tokens: Iterable[str] = ("<image>",),
+    chat_template: str | None = CHAT_TEMPLATE,
+    image_token: str = "<image>",
+):
     """A ``PreTrainedTokenizerFast`` over ``words`` (WordLevel, lower-cased, digits split).
 
     Special tokens: ``<pad>`` 0, ``<unk>`` 1, ``<s>`` 2, ``</s>`` 3, then ``image_tokens`` (added as special
@@ -45,13 +50,19 @@ def build_word_tokenizer(words: Iterable[str], *, image_tokens: Iterable[str] = 
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.WhitespaceSplit(),
-        pre_tokenizers.Split(Regex(r"[A-Za-z]+|\d|[^\sA-Za-z\d]"), behavior="isolated"),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(r"[A-Za-z]+|\d|[^\sA-Za-z\d]"), behavior="isolated"),
+        ]
+    )
     tok.add_special_tokens(specials)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
         extra_special_tokens={"image_token": image_token} if image_token in specials else None,
     )
     fast.padding_side = "right"

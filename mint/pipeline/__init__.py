@@ -4,4 +4,12 @@ from mint.pipeline.config import DEFAULTS, RunConfig, load_run_config
 from mint.pipeline.run import run_pipeline, summary_table
 from mint.pipeline.stages import StageCache, input_hash
 
-__all__ = ["DEFAULTS", "RunConfig", "load_run_config", "run_pipeline", "summary_table", "StageCache", "input_hash"]
+__all__ = [
+    "DEFAULTS",
+    "RunConfig",
+    "load_run_config",
+    "run_pipeline",
+    "summary_table",
+    "StageCache",
+    "input_hash",
+]

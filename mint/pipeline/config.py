@@ -25,12 +25,30 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,
     "max_train": None,
     "max_test": None,
-    "predict": {"modes": "both,image,text", "split": "train", "batch_size": 16, "features": True,
-                "max_samples": None, "text_only_image": "auto"},
-    "profile": {"samples": 10, "size": None, "similarity": "exact", "thresholds": [1.5, 0.5],
-                "decide_by": "raw", "bins": 20, "pid_target": "answer"},
-    "cluster": {"methods": ["mint", "all", "random", "single"], "k": "auto", "split_uniqueness": False,
-                "bootstrap": 200, "affinity": {}},
+    "predict": {
+        "modes": "both,image,text",
+        "split": "train",
+        "batch_size": 16,
+        "features": True,
+        "max_samples": None,
+        "text_only_image": "auto",
+    },
+    "profile": {
+        "samples": 10,
+        "size": None,
+        "similarity": "exact",
+        "thresholds": [1.5, 0.5],
+        "decide_by": "raw",
+        "bins": 20,
+        "pid_target": "answer",
+    },
+    "cluster": {
+        "methods": ["mint", "all", "random", "single"],
+        "k": "auto",
+        "split_uniqueness": False,
+        "bootstrap": 200,
+        "affinity": {},
+    },
     "plot": {"format": "png"},
     "tune": {},
     "evaluate": {"zero_shot": True, "batch_size": 16},
@@ -68,8 +86,10 @@ def _merge(source: str, user: dict[str, Any]) -> dict[str, Any]:
             if key not in ("tune", "variants"):  # these are checked by _check_variants / TuneConfig
                 for sub in value:
                     if sub not in DEFAULTS[key]:
-                        raise MintError(f"{source}: {key}.{sub}: unknown option (expected one of "
-                                        f"{', '.join(DEFAULTS[key])})")
+                        raise MintError(
+                            f"{source}: {key}.{sub}: unknown option (expected one of "
+                            f"{', '.join(DEFAULTS[key])})"
+                        )
             merged[key].update(value)
         else:
             merged[key] = value
@@ -98,8 +118,10 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
         raise MintError(f"{source}: cluster.methods: expected a non-empty list of grouping methods")
     for m in methods:
         if m not in (*METHODS, *AFFINITY_METHODS):
-            raise MintError(f"{source}: cluster.methods: unknown method {m!r} (choose from "
-                            f"{', '.join((*METHODS, *AFFINITY_METHODS))})")
+            raise MintError(
+                f"{source}: cluster.methods: unknown method {m!r} (choose from "
+                f"{', '.join((*METHODS, *AFFINITY_METHODS))})"
+            )
     affinity = cfg["cluster"]["affinity"]
     if not isinstance(affinity, dict):
         raise MintError(f"{source}: cluster.affinity: expected a mapping of options")
@@ -113,7 +135,9 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
     tune = {k.replace("-", "_"): v for k, v in cfg["tune"].items()}
     clash = [k for k in tune if k in RUN_KEYS]
     if clash:
-        raise MintError(f"{source}: tune.{clash[0]}: set it at the top level of the run config, not under tune")
+        raise MintError(
+            f"{source}: tune.{clash[0]}: set it at the top level of the run config, not under tune"
+        )
     tune.setdefault("seed", cfg["seed"])
     if cfg["max_train"] is not None:
         tune.setdefault("max_train", cfg["max_train"])
@@ -130,12 +154,18 @@ def _check_variants(source: str, cfg: dict[str, Any], methods: list[str], tune: 
     for name, v in cfg["variants"].items():
         where = f"{source}: variants.{name}"
         if not isinstance(name, str) or not name or name in methods or name == "zero_shot" or "/" in name:
-            raise MintError(f"{where}: a variant needs a name of its own (not a method, not zero_shot, no '/')")
+            raise MintError(
+                f"{where}: a variant needs a name of its own (not a method, not zero_shot, no '/')"
+            )
         if not isinstance(v, dict) or set(v) - {"groups", "tune"}:
-            raise MintError(f"{where}: expected a mapping with 'groups' (a method of cluster.methods) and 'tune'")
+            raise MintError(
+                f"{where}: expected a mapping with 'groups' (a method of cluster.methods) and 'tune'"
+            )
         if v.get("groups") not in methods:
-            raise MintError(f"{where}.groups: expected one of cluster.methods ({', '.join(methods)}), "
-                            f"got {v.get('groups')!r}")
+            raise MintError(
+                f"{where}.groups: expected one of cluster.methods ({', '.join(methods)}), "
+                f"got {v.get('groups')!r}"
+            )
         extra = {k.replace("-", "_"): val for k, val in (v.get("tune") or {}).items()}
         clash = [k for k in extra if k in RUN_KEYS]
         if clash:

@@ -31,8 +31,9 @@ def _model_identity(spec: str) -> Any:
     return {"spec": spec, "weights": weights_id(source)}
 
 
-def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_pipeline(
+    cfg: RunConfig, *, force: bool = False, progress: bool = True, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run every stage of ``cfg`` into ``cfg.out``; return the report (report.json content)."""
     from mint.cli.predict_cmd import run_predict
     from mint.clustering import group
@@ -64,12 +65,25 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
         pred["max_samples"] = c[cap_key]
     preds_path = out / "predictions.jsonl"
     k_predict = stages.run(
-        "predict", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "seed": seed, **pred},
+        "predict",
+        {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "seed": seed, **pred},
         [preds_path],
-        lambda resume: run_predict(suite=c["suite"], model=c["model"], out=preds_path, modes=pred["modes"],
-                                   split=pred["split"], batch_size=pred["batch_size"], device=c["device"],
-                                   dtype=c["dtype"], features=pred["features"], max_samples=pred["max_samples"],
-                                   seed=seed, text_only_image=pred["text_only_image"], progress=progress))
+        lambda resume: run_predict(
+            suite=c["suite"],
+            model=c["model"],
+            out=preds_path,
+            modes=pred["modes"],
+            split=pred["split"],
+            batch_size=pred["batch_size"],
+            device=c["device"],
+            dtype=c["dtype"],
+            features=pred["features"],
+            max_samples=pred["max_samples"],
+            seed=seed,
+            text_only_image=pred["text_only_image"],
+            progress=progress,
+        ),
+    )
 
     profiles_path = out / "profiles.json"
     prof = dict(c["profile"])
@@ -77,7 +91,9 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     def do_profile(resume: bool) -> None:
         atomic_write_json(profiles_path, profile_predictions(preds_path, seed=seed, **prof))
 
-    k_profile = stages.run("profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile)
+    k_profile = stages.run(
+        "profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile
+    )
     profiles = read_json(profiles_path, "profiles.json")
 
     tune_cfg = TuneConfig.from_dict(dict(c["tune"]), f"{cfg.source}: tune")
@@ -86,8 +102,9 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     def tasks() -> list[Any]:
         """The suite as tuning and evaluation see it (loaded once, on first use)."""
         if not tasks_cache:
-            tasks_cache.extend(load_suite(c["suite"], seed=seed, max_train=tune_cfg.max_train,
-                                          max_test=c["max_test"]))
+            tasks_cache.extend(
+                load_suite(c["suite"], seed=seed, max_train=tune_cfg.max_train, max_test=c["max_test"])
+            )
         return tasks_cache
 
     # ------------------------------------------------------------------ groupings
@@ -99,23 +116,47 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     for method in sorted(methods, key=lambda m: m == "random"):
         path = out / "groups" / f"{method}.json"
         like = group_files.get("mint") if method == "random" else None
-        inputs = {"profile": k_profile, "method": method, "seed": seed, "k": cl["k"],
-                  "split_uniqueness": cl["split_uniqueness"], "bootstrap": cl["bootstrap"],
-                  "like": group_keys.get("mint") if like else None}
+        inputs = {
+            "profile": k_profile,
+            "method": method,
+            "seed": seed,
+            "k": cl["k"],
+            "split_uniqueness": cl["split_uniqueness"],
+            "bootstrap": cl["bootstrap"],
+            "like": group_keys.get("mint") if like else None,
+        }
 
         if method in AFFINITY_METHODS:  # learned from the model, not from the profiles
-            inputs = {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "method": method, "seed": seed,
-                      "k": cl["k"], "max_train": c["max_train"], **cl["affinity"]}
+            inputs = {
+                "suite": c["suite"],
+                "model": model_id,
+                "dtype": c["dtype"],
+                "method": method,
+                "seed": seed,
+                "k": cl["k"],
+                "max_train": c["max_train"],
+                **cl["affinity"],
+            }
 
-        def do_cluster(resume: bool, method: str = method, path: Path = path, like: Path | None = like) -> None:
+        def do_cluster(
+            resume: bool, method: str = method, path: Path = path, like: Path | None = like
+        ) -> None:
             if method in AFFINITY_METHODS:
                 vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
-                payload = affinity_grouping(vlm, tasks(), method, cl["k"], seed=seed, progress=progress,
-                                            **cl["affinity"])
+                payload = affinity_grouping(
+                    vlm, tasks(), method, cl["k"], seed=seed, progress=progress, **cl["affinity"]
+                )
             else:
-                payload = group(profiles, method=method, k=cl["k"], seed=seed,
-                                split_uniqueness=cl["split_uniqueness"], like=str(like) if like else None,
-                                bootstrap=cl["bootstrap"], source=str(profiles_path))
+                payload = group(
+                    profiles,
+                    method=method,
+                    k=cl["k"],
+                    seed=seed,
+                    split_uniqueness=cl["split_uniqueness"],
+                    like=str(like) if like else None,
+                    bootstrap=cl["bootstrap"],
+                    source=str(profiles_path),
+                )
             atomic_write_json(path, payload)
 
         group_keys[method] = stages.run(f"cluster/{method}", inputs, [path], do_cluster)
@@ -125,61 +166,118 @@ def run_pipeline(cfg: RunConfig, *, force: bool = False, progress: bool = True,
     fig_dir = out / "figures"
     lead = "mint" if "mint" in methods else methods[0]
     fmt = c["plot"]["format"]
-    k_plot = stages.run("plot", {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
-                        [fig_dir / "index.json"],
-                        lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt,
-                                                force=True))
+    k_plot = stages.run(
+        "plot",
+        {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
+        [fig_dir / "index.json"],
+        lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True),
+    )
 
     # ------------------------------------------------------------------ tune + evaluate each grouping
-    meta = {"suite": c["suite"], "model": c["model"], "dtype": c["dtype"], "max_train": tune_cfg.max_train,
-            "max_test": c["max_test"]}
+    meta = {
+        "suite": c["suite"],
+        "model": c["model"],
+        "dtype": c["dtype"],
+        "max_train": tune_cfg.max_train,
+        "max_test": c["max_test"],
+    }
     evals: dict[str, dict[str, Any]] = {}
     eval_keys: dict[str, str] = {}
     ev = c["evaluate"]
     # one row per grouping method with the common tuning options, then one per variant of a grouping
     settings = [(method, method, tune_cfg) for method in methods]
-    settings += [(name, v["groups"], TuneConfig.from_dict({**tune_cfg.to_dict(), **v["tune"]},
-                                                          f"{cfg.source}: variants.{name}.tune"))
-                 for name, v in c["variants"].items()]
+    settings += [
+        (
+            name,
+            v["groups"],
+            TuneConfig.from_dict({**tune_cfg.to_dict(), **v["tune"]}, f"{cfg.source}: variants.{name}.tune"),
+        )
+        for name, v in c["variants"].items()
+    ]
     for i, (row, method, tcfg) in enumerate(settings):
         run_dir = out / "runs" / row
 
-        def do_tune(resume: bool, method: str = method, run_dir: Path = run_dir, tcfg: TuneConfig = tcfg) -> None:
+        def do_tune(
+            resume: bool, method: str = method, run_dir: Path = run_dir, tcfg: TuneConfig = tcfg
+        ) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            train_run(vlm, tasks(), read_json(group_files[method]), run_dir, tcfg, profiles=profiles,
-                      profiles_source=str(profiles_path), accelerator=make_run_accelerator(tcfg),
-                      resume=resumable, force=not resumable,
-                      meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
-                      progress=progress)
+            train_run(
+                vlm,
+                tasks(),
+                read_json(group_files[method]),
+                run_dir,
+                tcfg,
+                profiles=profiles,
+                profiles_source=str(profiles_path),
+                accelerator=make_run_accelerator(tcfg),
+                resume=resumable,
+                force=not resumable,
+                meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
+                progress=progress,
+            )
 
-        k_tune = stages.run(f"tune/{row}", {"suite": c["suite"], "model": model_id, "dtype": c["dtype"],
-                                            "groups": group_keys[method], "tune": tcfg.to_dict(),
-                                            "max_test": c["max_test"],
-                                            "profile": k_profile if tcfg.tower == "auto" else None},
-                            [run_dir / "tune.json"], do_tune)
+        k_tune = stages.run(
+            f"tune/{row}",
+            {
+                "suite": c["suite"],
+                "model": model_id,
+                "dtype": c["dtype"],
+                "groups": group_keys[method],
+                "tune": tcfg.to_dict(),
+                "max_test": c["max_test"],
+                "profile": k_profile if tcfg.tower == "auto" else None,
+            },
+            [run_dir / "tune.json"],
+            do_tune,
+        )
         zero_shot = bool(ev["zero_shot"]) and i == 0
 
         def do_eval(resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
-            evaluate_run(run_dir, tasks(), vlm=vlm, zero_shot=zero_shot, batch_size=ev["batch_size"],
-                         progress=progress, force=True)
+            evaluate_run(
+                run_dir,
+                tasks(),
+                vlm=vlm,
+                zero_shot=zero_shot,
+                batch_size=ev["batch_size"],
+                progress=progress,
+                force=True,
+            )
 
-        eval_keys[row] = stages.run(f"evaluate/{row}", {"tune": k_tune, "zero_shot": zero_shot,
-                                                        "batch_size": ev["batch_size"]},
-                                    [run_dir / "eval.json"], do_eval)
+        eval_keys[row] = stages.run(
+            f"evaluate/{row}",
+            {"tune": k_tune, "zero_shot": zero_shot, "batch_size": ev["batch_size"]},
+            [run_dir / "eval.json"],
+            do_eval,
+        )
         evals[row] = read_json(run_dir / "eval.json", "eval.json")
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"
-    profile_figures = [fig_dir / f["file"] for f in read_json(fig_dir / "index.json", "figures/index.json")["figures"]]
-    stages.run("report", {"evaluations": eval_keys, "format": fmt, "plot": k_plot}, [report_path, out / "report.md"],
-               lambda resume: build_report(evals, out, force=True, fmt=fmt, profile_figures=profile_figures))
-    atomic_write_json(out / "pipeline.json", stamp({
-        "config": c, "source": cfg.source,
-        "stages": [{"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
-                   for r in stages.results],
-        "seconds": round(time.perf_counter() - t_start, 3)}))
+    profile_figures = [
+        fig_dir / f["file"] for f in read_json(fig_dir / "index.json", "figures/index.json")["figures"]
+    ]
+    stages.run(
+        "report",
+        {"evaluations": eval_keys, "format": fmt, "plot": k_plot},
+        [report_path, out / "report.md"],
+        lambda resume: build_report(evals, out, force=True, fmt=fmt, profile_figures=profile_figures),
+    )
+    atomic_write_json(
+        out / "pipeline.json",
+        stamp(
+            {
+                "config": c,
+                "source": cfg.source,
+                "stages": [
+                    {"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
+                    for r in stages.results
+                ],
+                "seconds": round(time.perf_counter() - t_start, 3),
+            }
+        ),
+    )
     return read_json(report_path, "report.json")
 
 

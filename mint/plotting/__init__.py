@@ -12,6 +12,16 @@ from mint.plotting.scores import score_chart
 from mint.plotting.ternary import interaction_map, project, shares
 
 __all__ = [
-    "interaction_map", "score_chart", "pid_chart", "dendrogram_chart", "results_tasks_figure",
-    "results_mean_figure", "results_chart", "plot_all", "validate_report", "project", "shares", "FIGURES",
+    "interaction_map",
+    "score_chart",
+    "pid_chart",
+    "dendrogram_chart",
+    "results_tasks_figure",
+    "results_mean_figure",
+    "results_chart",
+    "plot_all",
+    "validate_report",
+    "project",
+    "shares",
+    "FIGURES",
 ]

@@ -43,17 +43,35 @@ def dendrogram_chart(
     side = max(4.0, task_height(n, 0.24, 1.0))
     height = side + 1.2
     fig = new_figure(side + 4.0, height)
-    gs = fig.add_gridspec(2, 2, width_ratios=(1.0, side / 2.2), height_ratios=(side, 0.22),
-                          wspace=0.02, hspace=0.08, left=0.04, right=0.72, top=1 - 0.75 / height, bottom=0.06)
+    gs = fig.add_gridspec(
+        2,
+        2,
+        width_ratios=(1.0, side / 2.2),
+        height_ratios=(side, 0.22),
+        wspace=0.02,
+        hspace=0.08,
+        left=0.04,
+        right=0.72,
+        top=1 - 0.75 / height,
+        bottom=0.06,
+    )
     ax_d = fig.add_subplot(gs[0, 0])
     ax_h = fig.add_subplot(gs[0, 1])
     ax_c = fig.add_subplot(gs[1, 1])
-    dendrogram(z, orientation="left", no_labels=True, ax=ax_d, color_threshold=0, above_threshold_color="0.25")
+    dendrogram(
+        z, orientation="left", no_labels=True, ax=ax_d, color_threshold=0, above_threshold_color="0.25"
+    )
     ax_d.set_ylim(0, 10 * n)
     ax_d.axis("off")
     ordered = d[np.ix_(leaves, leaves)]
-    im = ax_h.imshow(ordered, cmap="viridis_r", origin="lower", aspect="auto",
-                     extent=(-0.5, n - 0.5, -0.5, n - 0.5), interpolation="nearest")
+    im = ax_h.imshow(
+        ordered,
+        cmap="viridis_r",
+        origin="lower",
+        aspect="auto",
+        extent=(-0.5, n - 0.5, -0.5, n - 0.5),
+        interpolation="nearest",
+    )
     ax_h.set_xticks([])
     names = [ps.tasks[i] for i in leaves]
     ax_h.set_yticks(np.arange(n), names, fontsize=8 if n <= 30 else 7)
@@ -63,10 +81,17 @@ def dendrogram_chart(
         colors = group_colors(ordered_groups(assign))
         for tick, t in zip(ax_h.get_yticklabels(), names):
             tick.set_color(colors[assign[t]])
-    what = "d(A,B) = |MINT(A) - MINT(B)|" if distance == "score" else "distance of standardised profile vectors"
+    what = (
+        "d(A,B) = |MINT(A) - MINT(B)|" if distance == "score" else "distance of standardised profile vectors"
+    )
     cb = fig.colorbar(im, cax=ax_c, orientation="horizontal")
     cb.set_label(what, fontsize=8)
-    fig.suptitle(f"Task dendrogram (average linkage, optimal leaf order) and distances\n{what}; "
-                 "columns in the order of the rows" + ("; names coloured by group" if groups is not None else ""),
-                 fontsize=10, x=0.42, y=1 - 0.1 / height, va="top")
+    fig.suptitle(
+        f"Task dendrogram (average linkage, optimal leaf order) and distances\n{what}; "
+        "columns in the order of the rows" + ("; names coloured by group" if groups is not None else ""),
+        fontsize=10,
+        x=0.42,
+        y=1 - 0.1 / height,
+        va="top",
+    )
     return fig

@@ -4,7 +4,7 @@ whose text box clears every box already placed (labels, markers, legend) and sta
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -44,8 +44,15 @@ def place_labels(
     placed: list[Text] = []
     for i, (x, y) in enumerate(xy):
         best: tuple[int, float, float, str, str] | None = None
-        t = ax.text(x, y, texts[i], fontsize=fontsize, color=colors[i], zorder=5,
-                    bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.75))
+        t = ax.text(
+            x,
+            y,
+            texts[i],
+            fontsize=fontsize,
+            color=colors[i],
+            zorder=5,
+            bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.75),
+        )
         for rad in RADII_PT:
             for ang in ANGLES:
                 dx, dy = rad * math.cos(math.radians(ang)), rad * math.sin(math.radians(ang))

@@ -31,8 +31,12 @@ def pid_chart(
     atoms = np.zeros((n, 4))
     for i, p in enumerate(recs):
         if p is not None:
-            atoms[i] = [p["redundancy"], p.get(f"unique_{m1}", p.get("unique_1")),
-                        p.get(f"unique_{m2}", p.get("unique_2")), p["synergy"]]
+            atoms[i] = [
+                p["redundancy"],
+                p.get(f"unique_{m1}", p.get("unique_1")),
+                p.get(f"unique_{m2}", p.get("unique_2")),
+                p["synergy"],
+            ]
     atoms = np.clip(atoms, 0.0, None)  # estimators leave tiny negatives
     order = np.argsort(ps.score, kind="stable")
     y = np.arange(n)
@@ -55,7 +59,9 @@ def pid_chart(
     ax.set_xlim(0, max(float(left.max()) * 1.05, 1e-3))
     units = next((p.get("units", "bits") for p in recs if p is not None), "bits")
     ax.set_xlabel(f"information about the answer ({units})")
-    ax.set_title("PID atoms per task (sorted by MINT score" + ("; names coloured by group)" if groups else ")"))
+    ax.set_title(
+        "PID atoms per task (sorted by MINT score" + ("; names coloured by group)" if groups else ")")
+    )
     ax.grid(axis="x", color="0.92")
     ax.set_axisbelow(True)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title="PID atom")

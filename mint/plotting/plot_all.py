@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -82,8 +83,15 @@ def plot_all(
         figures.append({"name": name, "file": path.name, "title": FIGURES[name]})
     if results is None:
         skipped.append({"name": "results", "reason": "no report given (--results)"})
-    index = stamp({"format": fmt, "dpi": dpi, "tasks": len(profiles["tasks"]),
-                   "grouping": groups.get("method") if groups else None,
-                   "figures": figures, "skipped": skipped})
+    index = stamp(
+        {
+            "format": fmt,
+            "dpi": dpi,
+            "tasks": len(profiles["tasks"]),
+            "grouping": groups.get("method") if groups else None,
+            "figures": figures,
+            "skipped": skipped,
+        }
+    )
     written.append(atomic_write_json(Path(out_dir) / "index.json", index))
     return written

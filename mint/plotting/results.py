@@ -1,4 +1,4 @@
-"""Charts of a report.json (DESIGN.md section 2): per-task scores of each setting and mean scores."""
+"""Charts of a report.json (docs/design.md, file formats): per-task scores of each setting and mean scores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from mint.plotting.style import check_format, new_figure, save, short
 
 #: settings in display order; others follow in file order
 KNOWN_ROWS = ("zero_shot", "all", "random", "single", "mint")
-_ROW_COLORS = {"zero_shot": "#bbbbbb", "all": "#7f7f7f", "random": "#c49c94", "single": "#9467bd", "mint": "#d62728"}
+_ROW_COLORS = {
+    "zero_shot": "#bbbbbb",
+    "all": "#7f7f7f",
+    "random": "#c49c94",
+    "single": "#9467bd",
+    "mint": "#d62728",
+}
 _OTHER = ["#1f77b4", "#2ca02c", "#ff7f0e", "#17becf", "#bcbd22", "#e377c2"]
 
 
@@ -98,8 +104,15 @@ def results_mean_figure(report: dict[str, Any]) -> Figure:
     means = [_score(report["rows"][r]["mean"], r) for r in rows]
     bars = ax.bar(np.arange(len(rows)), np.nan_to_num(means), color=[colors[r] for r in rows], width=0.65)
     for b, v in zip(bars, means):
-        ax.annotate("n/a" if math.isnan(v) else f"{v:.3g}", (b.get_x() + b.get_width() / 2, b.get_height()),
-                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=9)
+        ax.annotate(
+            "n/a" if math.isnan(v) else f"{v:.3g}",
+            (b.get_x() + b.get_width() / 2, b.get_height()),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     ax.set_xticks(np.arange(len(rows)), rows, rotation=20 if len(rows) > 5 else 0)
     top = np.nanmax(means) if not all(math.isnan(v) for v in means) else 1.0
     ax.set_ylim(0, max(top * 1.15, 1e-3))
@@ -111,7 +124,9 @@ def results_mean_figure(report: dict[str, Any]) -> Figure:
     return fig
 
 
-def results_chart(report: dict[str, Any], out_dir: str | os.PathLike, fmt: str = "png", dpi: int = 150) -> list[Path]:
+def results_chart(
+    report: dict[str, Any], out_dir: str | os.PathLike, fmt: str = "png", dpi: int = 150
+) -> list[Path]:
     """Write ``results_tasks.<fmt>`` and ``results_mean.<fmt>`` into ``out_dir`` (atomically,
     replacing earlier ones); return their paths."""
     check_format(fmt)

@@ -18,7 +18,9 @@ def task_height(n: int, per_task: float = 0.26, extra: float = 1.6) -> float:
     return max(3.0, per_task * n + extra)
 
 
-def score_chart(profiles: dict[str, Any], groups: dict[str, Any] | None = None, ax: Axes | None = None) -> Figure:
+def score_chart(
+    profiles: dict[str, Any], groups: dict[str, Any] | None = None, ax: Axes | None = None
+) -> Figure:
     """Horizontal chart of each task's MINT score and 95% interval, sorted by score, coloured by group,
     with vertical lines at the thresholds (``config.thresholds``, default 1.5 / 0.5)."""
     ps = ProfileSet.from_dict(profiles)
@@ -37,8 +39,16 @@ def score_chart(profiles: dict[str, Any], groups: dict[str, Any] | None = None, 
         idx = order[rows]
         lo = ps.score[idx] - ps.score_ci[idx, 0]
         hi = ps.score_ci[idx, 1] - ps.score[idx]
-        ax.errorbar(ps.score[idx], y[rows], xerr=[lo, hi], fmt="o", ms=5, capsize=2.5, color=colors[g],
-                    label=g if g != UNGROUPED or groups is not None else "MINT score, 95% interval")
+        ax.errorbar(
+            ps.score[idx],
+            y[rows],
+            xerr=[lo, hi],
+            fmt="o",
+            ms=5,
+            capsize=2.5,
+            color=colors[g],
+            label=g if g != UNGROUPED or groups is not None else "MINT score, 95% interval",
+        )
     hi_t, lo_t = ps.thresholds
     top = blended_transform_factory(ax.transData, ax.transAxes)
     for t in (hi_t, lo_t):
@@ -50,10 +60,17 @@ def score_chart(profiles: dict[str, Any], groups: dict[str, Any] | None = None, 
     ax.set_xlim(xmin - 0.05, xmax + 0.05)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_yticks(y, [ps.tasks[i] for i in order], fontsize=8)
-    ax.set_xlabel(f"MINT score (agreement of {ps.modalities[0]}-only and {ps.modalities[1]}-only "
-                  "with the joint prediction, 0..2)")
+    ax.set_xlabel(
+        f"MINT score (agreement of {ps.modalities[0]}-only and {ps.modalities[1]}-only "
+        "with the joint prediction, 0..2)"
+    )
     ax.set_title(f"MINT score per task with 95% interval (thresholds {hi_t:g} / {lo_t:g})", pad=20)
     ax.grid(axis="x", color="0.92")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
-              title="group" if groups is not None else None)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        frameon=False,
+        title="group" if groups is not None else None,
+    )
     return fig

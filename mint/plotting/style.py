@@ -4,8 +4,9 @@ atomic saving."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -23,9 +24,26 @@ _FIXED = {
     UNGROUPED: "#7f7f7f",
 }
 _CYCLE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-    "#f7b6d2", "#9edae5", "#dbdb8d", "#393b79",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#9edae5",
+    "#dbdb8d",
+    "#393b79",
 ]
 PID_COLORS = ("#1f77b4", "#ff7f0e", "#ffd23f", "#2ca02c")  # R, U1, U2, S
 
@@ -55,17 +73,19 @@ def group_colors(names: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def task_groups(tasks: Sequence[str], groups: dict[str, Any] | None, source: str = "groups") -> dict[str, str]:
+def task_groups(
+    tasks: Sequence[str], groups: dict[str, Any] | None, source: str = "groups"
+) -> dict[str, str]:
     """task -> group name from a groups.json dict (``groups`` mapping); tasks not in it are ungrouped.
 
     Raises MintError when the file names tasks that the profiles do not have.
     """
     if groups is None:
-        return {t: UNGROUPED for t in tasks}
+        return dict.fromkeys(tasks, UNGROUPED)
     g = groups.get("groups") if isinstance(groups, dict) else None
     if not isinstance(g, dict) or not g:
         raise MintError(f"{source}: missing or empty 'groups' (expected a groups.json)")
-    out = {t: UNGROUPED for t in tasks}
+    out = dict.fromkeys(tasks, UNGROUPED)
     known = set(tasks)
     for name, members in g.items():
         if not isinstance(members, list):

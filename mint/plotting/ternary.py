@@ -43,7 +43,11 @@ def _frame(ax: Axes) -> None:
     tri = np.array([CORNERS["redundancy"], CORNERS["uniqueness"], CORNERS["synergy"], CORNERS["redundancy"]])
     ax.plot(tri[:, 0], tri[:, 1], color="0.2", lw=1.0, zorder=2)
     for f in (0.2, 0.4, 0.6, 0.8):  # grid lines of constant share
-        for a, b in (((f, 1 - f, 0), (f, 0, 1 - f)), ((1 - f, f, 0), (0, f, 1 - f)), ((1 - f, 0, f), (0, 1 - f, f))):
+        for a, b in (
+            ((f, 1 - f, 0), (f, 0, 1 - f)),
+            ((1 - f, f, 0), (0, f, 1 - f)),
+            ((1 - f, 0, f), (0, 1 - f, f)),
+        ):
             seg = project(np.array([a, b]))
             ax.plot(seg[:, 0], seg[:, 1], color="0.88", lw=0.6, zorder=0)
     ax.set_xlim(-0.16, 1.16)
@@ -75,8 +79,16 @@ def interaction_map(
     colors = group_colors(names)
     for g in names:
         idx = [i for i, t in enumerate(ps.tasks) if assign[t] == g]
-        ax.scatter(xy[idx, 0], xy[idx, 1], s=42, color=colors[g], edgecolor="white", linewidth=0.6,
-                   label=f"{g} ({len(idx)})", zorder=4)
+        ax.scatter(
+            xy[idx, 0],
+            xy[idx, 1],
+            s=42,
+            color=colors[g],
+            edgecolor="white",
+            linewidth=0.6,
+            label=f"{g} ({len(idx)})",
+            zorder=4,
+        )
     corner_texts = [
         ax.text(0.0, -0.03, "redundancy", ha="center", va="top", fontsize=11, weight="bold"),
         ax.text(1.0, -0.03, "uniqueness", ha="center", va="top", fontsize=11, weight="bold"),
@@ -89,8 +101,9 @@ def interaction_map(
     if source == "pid":
         sub = f"shares of PID atoms: R, U_{m1} + U_{m2}, S (normalised)"
     else:
-        sub = (f"no PID: from agreement rates a = (a_{m1}, a_{m2}): "
-               "R = min(a), U = |a_1 - a_2|, S = 1 - max(a)")
+        sub = (
+            f"no PID: from agreement rates a = (a_{m1}, a_{m2}): R = min(a), U = |a_1 - a_2|, S = 1 - max(a)"
+        )
     ax.set_title(f"Interaction map of {n} tasks\n{sub}", fontsize=11)
     fig.canvas.draw()  # final axes position before measuring text
     renderer = fig.canvas.get_renderer()
@@ -98,7 +111,9 @@ def interaction_map(
     if legend is not None:
         obstacles.append(legend.get_window_extent(renderer).padded(2))
     texts = [str(i + 1) if numbered else t for i, t in enumerate(ps.tasks)]
-    place_labels(ax, xy, texts, [colors[assign[t]] for t in ps.tasks], obstacles, fontsize=7 if numbered else 8)
+    place_labels(
+        ax, xy, texts, [colors[assign[t]] for t in ps.tasks], obstacles, fontsize=7 if numbered else 8
+    )
     if numbered:
         _key(ax, ps.tasks, [colors[assign[t]] for t in ps.tasks])
     return fig
@@ -113,5 +128,13 @@ def _key(ax: Axes, tasks: list[str], colors: list[str]) -> None:
     step = min(0.05, 1.0 / rows)
     for i, (t, c) in enumerate(zip(tasks, colors)):
         col, row = divmod(i, rows)
-        kax.text(col * 0.5, 1.0 - row * step, f"{i + 1:>2}  {short(t, 26)}", fontsize=8, color=c,
-                 va="top", ha="left", family="monospace")
+        kax.text(
+            col * 0.5,
+            1.0 - row * step,
+            f"{i + 1:>2}  {short(t, 26)}",
+            fontsize=8,
+            color=c,
+            va="top",
+            ha="left",
+            family="monospace",
+        )

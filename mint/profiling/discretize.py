@@ -58,7 +58,7 @@ def discretize(features: Any, bins: int = 20, *, components: int = 3, seed: int 
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     X = X / np.where(norms > 0, norms, 1.0)
     n, d = X.shape
-    if np.all(X == X[0]):  # one distinct direction: one code (and PCA would divide by zero)
+    if np.all(X[0] == X):  # one distinct direction: one code (and PCA would divide by zero)
         return np.zeros(n, dtype=np.int64)
     k_dims = min(components, n, d)
     if n > 1 and k_dims >= 1:
@@ -84,9 +84,16 @@ def _as_codes(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise MintError(f"{name} codes must be 1-D, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise MintError(f"{name} codes must be non-negative integers")
+    if (
+        arr.size
+        and not np.issubdtype(arr.dtype, np.integer)
+        and (
+            not np.issubdtype(arr.dtype, np.floating)
+            or not np.all(np.isfinite(arr))
+            or np.any(arr != np.round(arr))
+        )
+    ):
+        raise MintError(f"{name} codes must be non-negative integers")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise MintError(f"{name} codes must be non-negative integers (found {arr.min()})")

@@ -1,4 +1,4 @@
-"""δ as the cosine of sentence embeddings (DESIGN.md section 4): ``--similarity embedding:MODEL``.
+"""δ as the cosine of sentence embeddings (docs/design.md, the measures): ``--similarity embedding:MODEL``.
 
 ``MODEL`` is a local folder or a Hugging Face id already in the local cache of a text encoder that
 ``AutoModel`` / ``AutoTokenizer`` load (e.g. ``sentence-transformers/all-MiniLM-L6-v2``); nothing is
@@ -36,8 +36,9 @@ class EmbeddingSimilarity:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             self.model = AutoModel.from_pretrained(source, local_files_only=True).to(device).eval()
         except (OSError, ValueError) as e:
-            raise MintError(f"similarity {PREFIX}:{spec}: the encoder cannot be loaded offline: "
-                            f"{first_line(e)}") from None
+            raise MintError(
+                f"similarity {PREFIX}:{spec}: the encoder cannot be loaded offline: {first_line(e)}"
+            ) from None
         self.__name__ = f"{PREFIX}:{spec}"
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -50,8 +51,10 @@ class EmbeddingSimilarity:
         todo = sorted({str(a) for a in answers} - set(self._cache))
         with torch.inference_mode():
             for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start:start + self.batch_size]
-                enc = self.tokenizer(chunk, padding=True, truncation=True, return_tensors="pt").to(self.device)
+                chunk = todo[start : start + self.batch_size]
+                enc = self.tokenizer(chunk, padding=True, truncation=True, return_tensors="pt").to(
+                    self.device
+                )
                 hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -70,5 +73,7 @@ class EmbeddingSimilarity:
 def embedding_similarity(spec: str) -> EmbeddingSimilarity:
     """The :class:`EmbeddingSimilarity` of ``spec``, loaded once per process."""
     if not spec:
-        raise MintError(f"similarity {PREFIX}: expected {PREFIX}:MODEL (a local folder or a cached Hugging Face id)")
+        raise MintError(
+            f"similarity {PREFIX}: expected {PREFIX}:MODEL (a local folder or a cached Hugging Face id)"
+        )
     return EmbeddingSimilarity(spec)

@@ -101,9 +101,7 @@ def validate_table(p: Any, *, normalize: bool = False, atol: float = _SUM_TOL) -
     if normalize:
         return arr / total
     if abs(total - 1.0) > atol:
-        raise MintError(
-            f"PID table sums to {total:.6g}, not 1 (pass normalize=True to normalise counts)"
-        )
+        raise MintError(f"PID table sums to {total:.6g}, not 1 (pass normalize=True to normalise counts)")
     return arr / total
 
 
@@ -174,7 +172,9 @@ class _Problem:
         return float(np.sum(self.a * lam_f) + np.sum(self.b * mu_f))
 
 
-def _factor(prob: _Problem, q: np.ndarray, z: np.ndarray) -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _factor(
+    prob: _Problem, q: np.ndarray, z: np.ndarray
+) -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Factor the Newton system at ``(q, z)`` and return its solver.
 
     The primal-dual Newton system of ``min f(q)`` s.t. ``A q = marginals``, ``q >= 0`` (slacks ``z``) is

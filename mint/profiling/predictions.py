@@ -1,4 +1,4 @@
-"""Loading and validating a predictions file (DESIGN.md section 2).
+"""Loading and validating a predictions file (docs/design.md, file formats).
 
 One JSON object a line::
 
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +73,14 @@ def json_type(value: Any) -> str:
     """The JSON name of a Python value's type, for error messages."""
     if value is None:
         return "null"
-    return {bool: "boolean", str: "string", int: "number", float: "number", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        str: "string",
+        int: "number",
+        float: "number",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
 
 
 def _modalities_of(preds: Mapping[str, Any], where: str, expected: tuple[str, str] | None) -> tuple[str, str]:
@@ -117,7 +124,9 @@ def _vector(value: Any, where: str) -> np.ndarray:
     raise MintError(f"{where}[{i}]: feature is NaN or infinite")
 
 
-def _per_modality(rec: Mapping[str, Any], key: str, where: str, modalities: tuple[str, str]) -> dict[str, Any]:
+def _per_modality(
+    rec: Mapping[str, Any], key: str, where: str, modalities: tuple[str, str]
+) -> dict[str, Any]:
     value = rec[key]
     if not isinstance(value, dict):
         raise MintError(f"{where}: field '{key}' must be an object keyed by modality, got {json_type(value)}")
@@ -152,10 +161,14 @@ class _TaskBuilder:
         elif self.has[key] != present:
             first = f"line {self.first_line}"
             if present:
-                raise MintError(f"{where}: field '{key}' is present, but the first record of task "
-                                f"'{self.name}' ({first}) has none; give it on every record of the task or none")
-            raise MintError(f"{where}: field '{key}' is missing, but other records of task "
-                            f"'{self.name}' (from {first}) have it; give it on every record of the task or none")
+                raise MintError(
+                    f"{where}: field '{key}' is present, but the first record of task "
+                    f"'{self.name}' ({first}) has none; give it on every record of the task or none"
+                )
+            raise MintError(
+                f"{where}: field '{key}' is missing, but other records of task "
+                f"'{self.name}' (from {first}) have it; give it on every record of the task or none"
+            )
 
     def build(self, modalities: tuple[str, str]) -> TaskPredictions:
         features = None
@@ -165,8 +178,16 @@ class _TaskBuilder:
         if self.codes is not None:
             codes = {m: np.asarray(self.codes[m], dtype=np.int64) for m in modalities}
         answers = list(self.answers) if self.has.get("answer") else None  # type: ignore[arg-type]
-        return TaskPredictions(self.name, self.ids, self.lines, self.both,
-                               {m: self.uni[m] for m in modalities}, answers, features, codes)
+        return TaskPredictions(
+            self.name,
+            self.ids,
+            self.lines,
+            self.both,
+            {m: self.uni[m] for m in modalities},
+            answers,
+            features,
+            codes,
+        )
 
 
 def validate_records(
@@ -182,7 +203,9 @@ def validate_records(
     if modalities is not None:
         mods = tuple(str(m).strip() for m in modalities)
         if len(mods) != 2 or len(set(mods)) != 2 or BOTH in mods or not all(mods):
-            raise MintError(f"modalities: expected two distinct names other than '{BOTH}', got {list(modalities)}")
+            raise MintError(
+                f"modalities: expected two distinct names other than '{BOTH}', got {list(modalities)}"
+            )
         expected = (mods[0], mods[1])
     builders: dict[str, _TaskBuilder] = {}
     seen: dict[tuple[str, str], int] = {}
@@ -201,7 +224,9 @@ def validate_records(
             raise MintError(f"{where}: field 'id' must be a string or an integer, got {json_type(rid)}")
         rid = str(rid)
         if (task, rid) in seen:
-            raise MintError(f"{where}: duplicate id '{rid}' in task '{task}' (first at line {seen[task, rid]})")
+            raise MintError(
+                f"{where}: duplicate id '{rid}' in task '{task}' (first at line {seen[task, rid]})"
+            )
         seen[task, rid] = lineno
         preds = rec["predictions"]
         if not isinstance(preds, dict):
@@ -245,7 +270,9 @@ def validate_records(
             for m in expected:
                 c = codes[m]
                 if isinstance(c, bool) or not isinstance(c, int):
-                    raise MintError(f"{where}: field 'codes.{m}' must be an integer, got {json_type(c)} {c!r}")
+                    raise MintError(
+                        f"{where}: field 'codes.{m}' must be an integer, got {json_type(c)} {c!r}"
+                    )
                 b.codes[m].append(c)
     if expected is None:
         raise MintError(f"{source}: no records")

@@ -1,4 +1,4 @@
-"""Assemble the ``profiles.json`` content (DESIGN.md section 2) from validated predictions."""
+"""Assemble the ``profiles.json`` content (docs/design.md, file formats) from validated predictions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import math
 import os
 import sys
 import zlib
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,9 @@ def parse_thresholds(value: str | Sequence[float]) -> tuple[float, float]:
     except (TypeError, ValueError):
         parts = []
     if len(parts) != 2 or not all(math.isfinite(v) for v in parts) or parts[0] <= parts[1]:
-        raise MintError(f"--thresholds: expected two numbers HIGH,LOW with HIGH > LOW (e.g. 1.5,0.5), got {value!r}")
+        raise MintError(
+            f"--thresholds: expected two numbers HIGH,LOW with HIGH > LOW (e.g. 1.5,0.5), got {value!r}"
+        )
     return parts[0], parts[1]
 
 
@@ -54,8 +57,9 @@ def _task_seed(seed: int, task: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(task.encode("utf-8"))])
 
 
-def _pid(task: TaskPredictions, modalities: tuple[str, str], *, bins: int, seed: int,
-         target: str) -> tuple[dict[str, Any] | None, str | None]:
+def _pid(
+    task: TaskPredictions, modalities: tuple[str, str], *, bins: int, seed: int, target: str
+) -> tuple[dict[str, Any] | None, str | None]:
     """PID of one task, or (None, reason)."""
     if task.codes is None and task.features is None:
         return None, "no 'features' or 'codes' in the records"
@@ -70,7 +74,10 @@ def _pid(task: TaskPredictions, modalities: tuple[str, str], *, bins: int, seed:
 
     y, classes = encode_labels(labels)
     if len(classes) < 2:
-        return None, f"the PID target ({target}) has one class ({classes[0]!r}): there is no information to decompose"
+        return (
+            None,
+            f"the PID target ({target}) has one class ({classes[0]!r}): there is no information to decompose",
+        )
     if task.codes is not None:
         source = "codes"
         xs = [np.unique(task.codes[m], return_inverse=True)[1] for m in modalities]
@@ -126,7 +133,9 @@ def profile_task(
 
     n = task.n
     if n < 2:
-        raise MintError(f"{source}:{task.lines[0]}: task '{task.name}' has {n} sample; the MINT score needs at least 2")
+        raise MintError(
+            f"{source}:{task.lines[0]}: task '{task.name}' has {n} sample; the MINT score needs at least 2"
+        )
     if size is None:
         c = min(DEFAULT_SIZE, n)
     elif size > n:
@@ -134,12 +143,21 @@ def profile_task(
         _warn(f"{n} samples, fewer than the requested subset size {size}: using size {n}")
     else:
         c = size
-    scores = score_task(task.unimodal, task.both, similarity, samples=samples, size=c, n_boot=n_boot,
-                        seed=_task_seed(seed, task.name))
+    scores = score_task(
+        task.unimodal,
+        task.both,
+        similarity,
+        samples=samples,
+        size=c,
+        n_boot=n_boot,
+        seed=_task_seed(seed, task.name),
+    )
     corrected = scores["chance_corrected"]
     for m in corrected["degenerate"]:
-        _warn(f"the '{m}' and multimodal answers are one and the same answer throughout: chance "
-              "agreement is 1 and its kappa is set to 0")
+        _warn(
+            f"the '{m}' and multimodal answers are one and the same answer throughout: chance "
+            "agreement is 1 and its kappa is set to 0"
+        )
 
     if task.answers is not None:
         accuracy: dict[str, float] | None = {
@@ -208,8 +226,15 @@ def profile_predictions(
         records = validate_records(enumerate(records, 1), modalities=modalities)
     elif modalities is not None and tuple(modalities) != records.modalities:
         raise MintError(f"modalities: the predictions use {list(records.modalities)}, not {list(modalities)}")
-    for name, value, low in (("samples", samples, 1), ("size", size, 1), ("bins", bins, 2), ("n_boot", n_boot, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+    for name, value, low in (
+        ("samples", samples, 1),
+        ("size", size, 1),
+        ("bins", bins, 2),
+        ("n_boot", n_boot, 1),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
+        ):
             raise MintError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {value!r}")
     if decide_by not in ("raw", "corrected"):
         raise MintError(f"--decide-by: expected 'raw' or 'corrected', got {decide_by!r}")
@@ -225,12 +250,26 @@ def profile_predictions(
 
     for task in records.tasks.values():  # fail before any work
         if task.n < 2:
-            raise MintError(f"{records.source}:{task.lines[0]}: task '{task.name}' has {task.n} sample; "
-                            "the MINT score needs at least 2")
+            raise MintError(
+                f"{records.source}:{task.lines[0]}: task '{task.name}' has {task.n} sample; "
+                "the MINT score needs at least 2"
+            )
     tasks = {
-        name: profile_task(task, records.modalities, sim, samples=samples, size=size, seed=seed,
-                           thresholds=high_low, decide_by=decide_by, bins=bins, pid_target=pid_target,
-                           n_boot=n_boot, source=records.source, warn=warn)
+        name: profile_task(
+            task,
+            records.modalities,
+            sim,
+            samples=samples,
+            size=size,
+            seed=seed,
+            thresholds=high_low,
+            decide_by=decide_by,
+            bins=bins,
+            pid_target=pid_target,
+            n_boot=n_boot,
+            source=records.source,
+            warn=warn,
+        )
         for name, task in records.tasks.items()
     }
     config = {

@@ -19,8 +19,8 @@ modality is listed under ``degenerate``. The corrected score is the sum of the t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,8 +87,12 @@ class Agreement:
         return ((cu @ self.pair_delta) * cm).sum(axis=1) / float(width * width)
 
 
-def agreement(unimodal: Sequence[str], both: Sequence[str], similarity: Callable[[str, str], float],
-              rng: np.random.Generator) -> Agreement:
+def agreement(
+    unimodal: Sequence[str],
+    both: Sequence[str],
+    similarity: Callable[[str, str], float],
+    rng: np.random.Generator,
+) -> Agreement:
     """δ(unimodal[j], both[j]) for every sample, and the chance model for p_e."""
     if len(unimodal) != len(both):
         raise MintError(f"agreement: {len(unimodal)} unimodal answers but {len(both)} multimodal ones")
@@ -98,7 +102,7 @@ def agreement(unimodal: Sequence[str], both: Sequence[str], similarity: Callable
         prepare(list(unimodal) + list(both))
     if key is not None:
         idx, _ = _index([key(v) for v in list(unimodal) + list(both)])
-        u_idx, m_idx = idx[: len(unimodal)], idx[len(unimodal):]
+        u_idx, m_idx = idx[: len(unimodal)], idx[len(unimodal) :]
         delta = (u_idx == m_idx).astype(np.float64)
         return Agreement(delta, "classes", u_idx, m_idx)
     u_idx, u_vals = _index(unimodal)
@@ -111,7 +115,10 @@ def agreement(unimodal: Sequence[str], both: Sequence[str], similarity: Callable
     n = len(unimodal)
     i, j = rng.integers(n, size=CHANCE_PAIRS), rng.integers(n, size=CHANCE_PAIRS)
     cache: dict[tuple[int, int], float] = {}
-    vals = [cache.setdefault((int(u_idx[a]), int(m_idx[b])), similarity(unimodal[a], both[b])) for a, b in zip(i, j)]
+    vals = [
+        cache.setdefault((int(u_idx[a]), int(m_idx[b])), similarity(unimodal[a], both[b]))
+        for a, b in zip(i, j)
+    ]
     return Agreement(delta, "sampled", sampled_chance=float(_check_delta(vals, similarity).mean()))
 
 
@@ -138,8 +145,9 @@ def subset_indices(rng: np.random.Generator, n: int, rows: int, size: int) -> np
     return out
 
 
-def mint_score(delta_1: np.ndarray, delta_2: np.ndarray, samples: int, size: int,
-               rng: np.random.Generator) -> tuple[float, np.ndarray]:
+def mint_score(
+    delta_1: np.ndarray, delta_2: np.ndarray, samples: int, size: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray]:
     """The MINT score and the (samples, size) subsets it averaged over."""
     total = np.asarray(delta_1, dtype=np.float64) + np.asarray(delta_2, dtype=np.float64)
     subsets = subset_indices(rng, total.size, samples, size)
@@ -191,8 +199,10 @@ def score_task(
         b = min(chunk, n_boot - start)
         rows = rng_boot.integers(n, size=(b, n))
         pos = subset_indices(rng_boot, n, b * samples, size).reshape(b, samples * size)
-        raw_boot[start:start + b] = np.take_along_axis(total[rows], pos, axis=1).mean(axis=1)
-        cor_boot[start:start + b] = sum(kappa(agree[m].delta[rows].mean(axis=1), agree[m].chance(rows)) for m in mods)
+        raw_boot[start : start + b] = np.take_along_axis(total[rows], pos, axis=1).mean(axis=1)
+        cor_boot[start : start + b] = sum(
+            kappa(agree[m].delta[rows].mean(axis=1), agree[m].chance(rows)) for m in mods
+        )
     return {
         "mint_score": {"mean": mean, "ci95": _ci(raw_boot), "samples": samples, "size": size},
         "agreement": {m: agree[m].observed for m in mods},

@@ -15,8 +15,8 @@ import math
 import re
 import string
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from mint.errors import MintError
 
@@ -27,7 +27,7 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 # deleted ("it's" -> "its", "U.S.A." -> "usa"); every other punctuation character becomes a space
 _KEEP_NUMERIC = re.compile(r"(?<=\d)[.,](?=\d)")
 _DELETE = re.compile(r"['\u2019`.]")
-_SPACE = re.compile("[%s]" % re.escape("".join(c for c in string.punctuation if c not in "'`.")))
+_SPACE = re.compile("[{}]".format(re.escape("".join(c for c in string.punctuation if c not in "'`."))))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -71,11 +71,39 @@ def token_f1(a: str, b: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-_UNITS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate(
-    "twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_UNITS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
+    )
+}
+_TENS = {
+    w: 10 * i
+    for i, w in enumerate(
+        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], start=2
+    )
+}
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _NUMERAL = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+")
 
@@ -168,7 +196,9 @@ def get_similarity(name: str) -> Similarity:
         try:
             tol = float(tail)
         except ValueError:
-            raise MintError(f"similarity {name!r}: expected numeric:REL_TOL with a number, e.g. numeric:0.05") from None
+            raise MintError(
+                f"similarity {name!r}: expected numeric:REL_TOL with a number, e.g. numeric:0.05"
+            ) from None
         return make_numeric(rel_tol=tol)
     if sep and head == "embedding":
         from mint.profiling.embedding_similarity import embedding_similarity

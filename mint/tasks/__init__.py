@@ -17,8 +17,9 @@ from mint.tasks.vocab import suite_vocabulary, words
 BUILTIN_PREFIX = "builtin:"
 
 
-def load_suite(spec: str | os.PathLike, *, seed: int = 0, max_train: int | None = None,
-               max_test: int | None = None) -> list[Task]:
+def load_suite(
+    spec: str | os.PathLike, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
+) -> list[Task]:
     """Load a task suite.
 
     ``spec`` is ``builtin:default`` (the embedded suite: 10 tasks, at most 200 train / 100 test samples
@@ -31,19 +32,36 @@ def load_suite(spec: str | os.PathLike, *, seed: int = 0, max_train: int | None 
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
             raise MintError(f"{what} must be a non-negative integer, got {cap!r}")
     if isinstance(spec, str) and spec.startswith(BUILTIN_PREFIX):
-        name = spec[len(BUILTIN_PREFIX):]
+        name = spec[len(BUILTIN_PREFIX) :]
         if name in BUILTIN_SUITES:
             return build_suite(name, seed=seed, max_train=max_train, max_test=max_test)
         if name in BUILTIN_TASKS:
             _, cap_train, cap_test = BUILTIN_SUITES["default"]
-            return [build_task(name, seed=seed, max_train=cap_train if max_train is None else max_train,
-                               max_test=cap_test if max_test is None else max_test)]
-        raise MintError(f"unknown built-in suite {spec!r} (suites: {', '.join(BUILTIN_SUITES)}; "
-                        f"tasks: {', '.join(BUILTIN_TASKS)})")
+            return [
+                build_task(
+                    name,
+                    seed=seed,
+                    max_train=cap_train if max_train is None else max_train,
+                    max_test=cap_test if max_test is None else max_test,
+                )
+            ]
+        raise MintError(
+            f"unknown built-in suite {spec!r} (suites: {', '.join(BUILTIN_SUITES)}; "
+            f"tasks: {', '.join(BUILTIN_TASKS)})"
+        )
     return load_suite_file(spec, seed=seed, max_train=max_train, max_test=max_test)
 
 
 __all__ = [
-    "KINDS", "METRICS", "ArrayImage", "FileImage", "ImageSource", "MintError", "Sample", "Task",
-    "load_suite", "suite_vocabulary", "words",
+    "KINDS",
+    "METRICS",
+    "ArrayImage",
+    "FileImage",
+    "ImageSource",
+    "MintError",
+    "Sample",
+    "Task",
+    "load_suite",
+    "suite_vocabulary",
+    "words",
 ]

@@ -49,8 +49,11 @@ def check_in_context(k: Any, selection: str = "random", source: str = "--in-cont
 
 def in_context_setting(k: int, selection: str = "random", seed: int = 0) -> dict[str, Any] | None:
     """What outputs record about the demonstrations (None without any)."""
-    return {"k": int(k), "selection": selection, "seed": int(seed), "source": "train split of the same task"} \
-        if k else None
+    return (
+        {"k": int(k), "selection": selection, "seed": int(seed), "source": "train split of the same task"}
+        if k
+        else None
+    )
 
 
 def has_image(sample: Any) -> bool:
@@ -100,17 +103,25 @@ class DemoSelector:
     Callable: ``selector(sample)`` is ``selector.for_sample(sample)``, so it can be passed as the ``demos``
     of :meth:`mint.models.base.VisionLanguageModel.predict`."""
 
-    def __init__(self, task: Any, k: int, method: str = "random", seed: int = 0,
-                 features: Callable[[Sequence[Any]], np.ndarray] | None = None,
-                 pool: Sequence[Any] | None = None) -> None:
+    def __init__(
+        self,
+        task: Any,
+        k: int,
+        method: str = "random",
+        seed: int = 0,
+        features: Callable[[Sequence[Any]], np.ndarray] | None = None,
+        pool: Sequence[Any] | None = None,
+    ) -> None:
         self.k = check_in_context(k, method)
         self.task, self.method, self.seed = task, method, int(seed)
         self.pool = list(task.train if pool is None else pool)
         self._embed = features or embed_samples
         self._pool_vectors: np.ndarray | None = None
         if self.k and len(self.pool) <= self.k:
-            raise MintError(f"task {task.name!r}: {self.k} in-context demonstrations need at least {self.k + 1} "
-                            f"train samples (a sample is never its own demonstration); it has {len(self.pool)}")
+            raise MintError(
+                f"task {task.name!r}: {self.k} in-context demonstrations need at least {self.k + 1} "
+                f"train samples (a sample is never its own demonstration); it has {len(self.pool)}"
+            )
 
     def __call__(self, sample: Any) -> list[Any]:
         return self.for_sample(sample)
@@ -118,8 +129,9 @@ class DemoSelector:
     def _vectors(self, samples: Sequence[Any]) -> np.ndarray:
         v = np.asarray(self._embed(samples), dtype=np.float64)
         if v.ndim != 2 or v.shape[0] != len(samples) or not np.isfinite(v).all():
-            raise MintError(f"task {self.task.name!r}: demo features must be a finite (n, d) array, "
-                            f"got shape {v.shape}")
+            raise MintError(
+                f"task {self.task.name!r}: demo features must be a finite (n, d) array, got shape {v.shape}"
+            )
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         return v / np.where(norms > 0, norms, 1.0)
 
@@ -136,20 +148,27 @@ class DemoSelector:
         sample whose id is ``exclude_id``; random order for ``random``, nearest first for ``similar``."""
         if not self.k:
             return []
-        eligible = [i for i, s in enumerate(self.pool)
-                    if s is not sample and (exclude_id is None or str(s.id) != str(exclude_id))]
+        eligible = [
+            i
+            for i, s in enumerate(self.pool)
+            if s is not sample and (exclude_id is None or str(s.id) != str(exclude_id))
+        ]
         if len(eligible) < self.k:
-            raise MintError(f"task {self.task.name!r}: sample {sample.id!r} has only {len(eligible)} other train "
-                            f"samples to draw {self.k} demonstrations from")
+            raise MintError(
+                f"task {self.task.name!r}: sample {sample.id!r} has only {len(eligible)} other train "
+                f"samples to draw {self.k} demonstrations from"
+            )
         if self.method == "random":
-            picks = _rng(self.seed, self.task.name, str(sample.id)).choice(len(eligible), self.k, replace=False)
+            picks = _rng(self.seed, self.task.name, str(sample.id)).choice(
+                len(eligible), self.k, replace=False
+            )
             return [self.pool[eligible[int(j)]] for j in picks]
         sims = self.similarities(sample)[eligible]
         order = sorted(range(len(eligible)), key=lambda j: (-round(float(sims[j]), 12), j))
-        return [self.pool[eligible[j]] for j in order[:self.k]]
+        return [self.pool[eligible[j]] for j in order[: self.k]]
 
 
-def task_demos(task: Any, k: int, method: str = "random", seed: int = 0) -> "DemoSelector | tuple":
+def task_demos(task: Any, k: int, method: str = "random", seed: int = 0) -> DemoSelector | tuple:
     """The ``demos`` argument of ``vlm.predict`` for ``task``: ``()`` without demonstrations, else a
     :class:`DemoSelector` over the task's train split."""
     return DemoSelector(task, k, method, seed) if k else ()
@@ -168,11 +187,15 @@ def check_multi_image(vlm: Any, tasks: Sequence[Any], k: int) -> None:
         one = vlm.collate(*[[x] for x in vlm.build_prompt(task, sample, "both")])
         two = vlm.collate(*[[x] for x in vlm.build_prompt(task, sample, "both", [sample])])
     except Exception as e:  # the processor refuses several images
-        raise MintError(f"--in-context {k}: {name} cannot take several images in one prompt "
-                        f"({type(e).__name__}: {first_line(e, '')})") from None
+        raise MintError(
+            f"--in-context {k}: {name} cannot take several images in one prompt "
+            f"({type(e).__name__}: {first_line(e, '')})"
+        ) from None
     tid = getattr(vlm, "image_token_id", None)
     if tid is not None:
         n1, n2 = int((one["input_ids"] == tid).sum()), int((two["input_ids"] == tid).sum())
         if n1 == 0 or n2 != 2 * n1:
-            raise MintError(f"--in-context {k}: {name} cannot take several images in one prompt (a prompt with "
-                            f"2 images got {n2} image tokens, one image {n1})")
+            raise MintError(
+                f"--in-context {k}: {name} cannot take several images in one prompt (a prompt with "
+                f"2 images got {n2} image tokens, one image {n1})"
+            )

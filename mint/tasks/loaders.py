@@ -8,9 +8,10 @@ required; ``text`` defaults to ``""``; ``image`` may be absent or null for a sam
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import read_jsonl
@@ -63,11 +64,15 @@ def read_jsonl_samples(
         rec_split = rec.get("split")
         if split is None:
             if rec_split is None:
-                raise MintError(f"{where}: missing field 'split' (train or test; needed when one file holds both splits)")
+                raise MintError(
+                    f"{where}: missing field 'split' (train or test; needed when one file holds both splits)"
+                )
             if rec_split not in SPLITS:
                 raise MintError(f"{where}: field 'split': expected 'train' or 'test', got {rec_split!r}")
         elif rec_split is not None and rec_split != split:
-            raise MintError(f"{where}: field 'split' is {rec_split!r} but the file is the task's {split} file")
+            raise MintError(
+                f"{where}: field 'split' is {rec_split!r} but the file is the task's {split} file"
+            )
         meta = rec.get("meta", {})
         if not isinstance(meta, dict):
             raise MintError(f"{where}: field 'meta' must be an object")
@@ -78,7 +83,9 @@ def read_jsonl_samples(
                 raise MintError(f"{where}: field 'choices' must be a non-empty list")
             meta["choices"] = [_scalar(c, where, "choices") for c in choices]
             if answer not in meta["choices"]:
-                raise MintError(f"{where}: field 'answer': {answer!r} is not one of the sample's choices {meta['choices']}")
+                raise MintError(
+                    f"{where}: field 'answer': {answer!r} is not one of the sample's choices {meta['choices']}"
+                )
         image = None
         if rec.get("image") is not None:
             rel = _scalar(rec["image"], where, "image")
@@ -97,7 +104,9 @@ def _import_datasets(where: str):
     try:
         import datasets
     except ImportError:
-        raise MintError(f"{where}: the 'hf' loader needs the Hugging Face datasets package (pip install datasets)") from None
+        raise MintError(
+            f"{where}: the 'hf' loader needs the Hugging Face datasets package (pip install datasets)"
+        ) from None
     return datasets
 
 
@@ -106,7 +115,11 @@ def _offline(datasets: Any) -> Iterator[None]:
     """Never download: switch datasets and huggingface_hub to offline mode while loading, then restore."""
     import huggingface_hub.constants as hub
 
-    targets = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"), (hub, "HF_HUB_OFFLINE")]
+    targets = [
+        (datasets.config, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_DATASETS_OFFLINE"),
+        (hub, "HF_HUB_OFFLINE"),
+    ]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr in targets if hasattr(obj, attr)]
     for obj, attr, _ in saved:
         setattr(obj, attr, True)
@@ -148,7 +161,9 @@ def _open_hf(name: str, split: str, *, config: str | None, cache_dir: str | None
     local = local if local.is_absolute() else base / local
     try:
         with _offline(datasets):
-            if local.is_dir() and ((local / "dataset_dict.json").is_file() or (local / "state.json").is_file()):
+            if local.is_dir() and (
+                (local / "dataset_dict.json").is_file() or (local / "state.json").is_file()
+            ):
                 ds = datasets.load_from_disk(str(local))  # a dataset saved with save_to_disk
                 if isinstance(ds, datasets.DatasetDict):
                     if split not in ds:
@@ -160,13 +175,21 @@ def _open_hf(name: str, split: str, *, config: str | None, cache_dir: str | None
     except MintError:
         raise
     except Exception as e:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError)
-        raise MintError(f"{where}: cannot load Hugging Face dataset {name!r} split {split!r} from the local cache "
-                        f"({first_line(e)})") from None
+        raise MintError(
+            f"{where}: cannot load Hugging Face dataset {name!r} split {split!r} from the local cache "
+            f"({first_line(e)})"
+        ) from None
 
 
 def read_hf_samples(
-    name: str, split: str, columns: dict[str, str], *, config: str | None, cache_dir: str | None,
-    base: Path, where: str,
+    name: str,
+    split: str,
+    columns: dict[str, str],
+    *,
+    config: str | None,
+    cache_dir: str | None,
+    base: Path,
+    where: str,
 ) -> list[Sample]:
     """Samples of one split of a Hugging Face dataset (local cache or ``save_to_disk`` folder only).
 
@@ -179,7 +202,9 @@ def read_hf_samples(
     names = list(ds.column_names)
     for key in ("answer",) + tuple(k for k in columns if k != "answer"):
         if cols[key] not in names:
-            raise MintError(f"{where}: field 'columns.{key}': no column {cols[key]!r} in {name} (columns: {', '.join(names)})")
+            raise MintError(
+                f"{where}: field 'columns.{key}': no column {cols[key]!r} in {name} (columns: {', '.join(names)})"
+            )
     id_col = cols["id"] if cols["id"] in names else None
     text_col = cols["text"] if cols["text"] in names else None
     image_col = cols["image"] if cols["image"] in names else None
@@ -193,7 +218,9 @@ def read_hf_samples(
         ans = row[cols["answer"]]
         if ans is None:
             raise MintError(f"{rw}: field 'answer' is missing (column {cols['answer']!r})")
-        answer = to_label(ans) if to_label is not None and isinstance(ans, int) else _scalar(ans, rw, "answer")
+        answer = (
+            to_label(ans) if to_label is not None and isinstance(ans, int) else _scalar(ans, rw, "answer")
+        )
         sid = _scalar(row[id_col], rw, "id") if id_col else str(i)
         text = row[text_col] if text_col else ""
         text = "" if text is None else _scalar(text, rw, "text")

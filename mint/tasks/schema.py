@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError
 
@@ -30,7 +31,7 @@ class ImageSource(ABC):
     __slots__ = ()
 
     @abstractmethod
-    def load(self) -> "Image.Image":
+    def load(self) -> Image.Image:
         """Decode the image as RGB."""
 
     @property
@@ -51,7 +52,7 @@ class FileImage(ImageSource):
     def path(self) -> str:
         return self._path
 
-    def load(self) -> "Image.Image":
+    def load(self) -> Image.Image:
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -70,11 +71,11 @@ class ArrayImage(ImageSource):
 
     __slots__ = ("array", "scale")
 
-    def __init__(self, array: "np.ndarray", scale: int = 1) -> None:
+    def __init__(self, array: np.ndarray, scale: int = 1) -> None:
         self.array = array
         self.scale = int(scale)
 
-    def load(self) -> "Image.Image":
+    def load(self) -> Image.Image:
         import numpy as np
         from PIL import Image
 
@@ -98,11 +99,11 @@ class CallableImage(ImageSource):
     def __init__(self, fn: Callable[[], Any]) -> None:
         self.fn = fn
 
-    def load(self) -> "Image.Image":
+    def load(self) -> Image.Image:
         return to_pil(self.fn())
 
 
-def to_pil(value: Any) -> "Image.Image":
+def to_pil(value: Any) -> Image.Image:
     """Convert a PIL image, array or :class:`ImageSource` to an RGB ``PIL.Image``."""
     from PIL import Image
 
@@ -115,7 +116,7 @@ def to_pil(value: Any) -> "Image.Image":
     raise TypeError(f"cannot make an image from {type(value).__name__}")
 
 
-def as_source(value: Any) -> "ImageSource | Image.Image | None":
+def as_source(value: Any) -> ImageSource | Image.Image | None:
     """Normalise what may be assigned to ``Sample.image``: None, a PIL image, a path, an array or a source."""
     if value is None or isinstance(value, ImageSource):
         return value
@@ -154,7 +155,7 @@ class Sample:
     id: str
     text: str
     answer: str
-    image: "Image.Image | None" = field(default=_ImageField(), repr=False, compare=False)  # type: ignore[assignment]
+    image: Image.Image | None = field(default=_ImageField(), repr=False, compare=False)  # type: ignore[assignment]
     meta: dict = field(default_factory=dict)
 
     @property
@@ -162,7 +163,7 @@ class Sample:
         return self.__dict__.get("_image") is not None
 
     @property
-    def image_source(self) -> "ImageSource | Image.Image | None":
+    def image_source(self) -> ImageSource | Image.Image | None:
         """The undecoded image (a source or an in-memory PIL image), without decoding it."""
         return self.__dict__.get("_image")
 
@@ -195,7 +196,9 @@ class Task:
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
-            raise MintError(f"task {self.name!r}: unknown metric {self.metric!r} (expected {', '.join(METRICS)})")
+            raise MintError(
+                f"task {self.name!r}: unknown metric {self.metric!r} (expected {', '.join(METRICS)})"
+            )
         if self.kind is not None and self.kind not in KINDS:
             raise MintError(f"task {self.name!r}: unknown kind {self.kind!r} (expected {', '.join(KINDS)})")
         if self.dominant is not None and self.dominant not in MODALITIES:
@@ -217,4 +220,3 @@ class Task:
             f"Task(name={self.name!r}, kind={self.kind!r}, dominant={self.dominant!r}, metric={self.metric!r}, "
             f"train={len(self.train)}, test={len(self.test)}, answers={self.answers!r})"
         )
-

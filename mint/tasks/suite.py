@@ -41,8 +41,26 @@ from mint.tasks.schema import KINDS, METRICS, MODALITIES, Sample, Task
 
 LOADERS = ("jsonl", "hf", "builtin")
 TASK_KEYS = {
-    "name", "jsonl", "hf", "builtin", "image_root", "train", "test", "split", "columns", "config", "cache_dir",
-    "instruction", "metric", "answers", "description", "kind", "dominant", "max_train", "max_test", "check_images",
+    "name",
+    "jsonl",
+    "hf",
+    "builtin",
+    "image_root",
+    "train",
+    "test",
+    "split",
+    "columns",
+    "config",
+    "cache_dir",
+    "instruction",
+    "metric",
+    "answers",
+    "description",
+    "kind",
+    "dominant",
+    "max_train",
+    "max_test",
+    "check_images",
 }
 COLUMN_KEYS = ("id", "image", "text", "answer")
 
@@ -115,7 +133,9 @@ def read_suite_file(path: Path) -> tuple[list[Any], list[tuple[int, dict[str, in
     if isinstance(data, dict):
         unknown = sorted(set(data) - {"tasks", "name", "description"})
         if unknown:
-            raise MintError(f"{path}: unknown top-level key {unknown[0]!r} (expected tasks, name, description)")
+            raise MintError(
+                f"{path}: unknown top-level key {unknown[0]!r} (expected tasks, name, description)"
+            )
         if "tasks" not in data:
             raise MintError(f"{path}: missing field 'tasks' (a list of tasks)")
         data = data["tasks"]
@@ -178,7 +198,9 @@ def _default_instruction(answers: list[str] | None) -> str:
     return "Answer briefly."
 
 
-def _load_user_task(entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: int | None, max_test: int | None) -> Task:
+def _load_user_task(
+    entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: int | None, max_test: int | None
+) -> Task:
     loader = "hf" if "hf" in entry else "jsonl"
     name = ctx.name
     metric = _str(entry, "metric", ctx, "exact")
@@ -203,7 +225,10 @@ def _load_user_task(entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: in
                 raise ctx.error(key, "only applies to the 'hf' loader")
         has_split_files = any(s in entry for s in SPLITS)
         if "jsonl" in entry and has_split_files:
-            raise ctx.error("jsonl", "give either 'jsonl' (one file with a 'split' field) or 'train'/'test' files, not both")
+            raise ctx.error(
+                "jsonl",
+                "give either 'jsonl' (one file with a 'split' field) or 'train'/'test' files, not both",
+            )
         if "jsonl" not in entry and not has_split_files:
             raise ctx.error(None, "no loader: give 'jsonl', 'train'/'test' files, 'hf' or 'builtin'")
         files = {None: entry["jsonl"]} if "jsonl" in entry else {s: entry[s] for s in SPLITS if s in entry}
@@ -218,7 +243,9 @@ def _load_user_task(entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: in
             image_root = _resolve(base, root) if root is not None else path.parent
             if root is not None and not image_root.is_dir():
                 raise ctx.error("image_root", f"image folder not found: {image_root}")
-            for s, rows in read_jsonl_samples(path, image_root, split=split, check_images=check_images).items():
+            for s, rows in read_jsonl_samples(
+                path, image_root, split=split, check_images=check_images
+            ).items():
                 found[s].extend((f"{path}:{lineno}", sample) for lineno, sample in rows)
     else:
         if "image_root" in entry:
@@ -231,7 +258,9 @@ def _load_user_task(entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: in
             splits["train"] = entry["train"]
         columns = entry.get("columns", {})
         if not isinstance(columns, dict):
-            raise ctx.error("columns", "must be a mapping such as {image: img, text: question, answer: label}")
+            raise ctx.error(
+                "columns", "must be a mapping such as {image: img, text: question, answer: label}"
+            )
         for k, v in columns.items():
             if k not in COLUMN_KEYS:
                 raise ctx.error("columns", f"unknown key {k!r} (expected {', '.join(COLUMN_KEYS)})")
@@ -243,36 +272,62 @@ def _load_user_task(entry: dict, ctx: _Ctx, base: Path, seed: int, max_train: in
             field = "split" if split == "test" and "split" in entry else split
             if not isinstance(split_name, str):
                 raise ctx.error(field, "must be a split name such as 'train' or 'test'")
-            samples = read_hf_samples(hf_name, split_name, columns, config=_str(entry, "config", ctx),
-                                      cache_dir=cache_dir, base=base, where=ctx.at(field))
+            samples = read_hf_samples(
+                hf_name,
+                split_name,
+                columns,
+                config=_str(entry, "config", ctx),
+                cache_dir=cache_dir,
+                base=base,
+                where=ctx.at(field),
+            )
             found[split].extend((f"{hf_name}[{split_name}] row {i}", s) for i, s in enumerate(samples))
 
     if not found["test"]:
         total = len(found["train"])
-        raise ctx.error(None, "empty task: no test samples" + (f" ({total} train samples)" if total else " (no samples at all)"))
+        raise ctx.error(
+            None,
+            "empty task: no test samples"
+            + (f" ({total} train samples)" if total else " (no samples at all)"),
+        )
     seen: dict[str, str] = {}
     for split in SPLITS:
         for where, s in found[split]:
             if s.id in seen:
-                raise MintError(f"{where}: field 'id': duplicate id {s.id!r} in task {name!r} (first at {seen[s.id]})")
+                raise MintError(
+                    f"{where}: field 'id': duplicate id {s.id!r} in task {name!r} (first at {seen[s.id]})"
+                )
             seen[s.id] = where
             if answers is not None and s.answer not in answers:
-                raise MintError(f"{where}: field 'answer': {s.answer!r} is not in task {name!r}'s answers ({', '.join(answers)})")
+                raise MintError(
+                    f"{where}: field 'answer': {s.answer!r} is not in task {name!r}'s answers ({', '.join(answers)})"
+                )
             if metric == "choice" and answers is None and "choices" not in s.meta:
-                raise MintError(f"{where}: field 'choices': metric 'choice' needs per-sample 'choices' or the task's 'answers'")
+                raise MintError(
+                    f"{where}: field 'choices': metric 'choice' needs per-sample 'choices' or the task's 'answers'"
+                )
     instruction = _str(entry, "instruction", ctx)
     return Task(
         name=name,
         instruction=_default_instruction(answers) if instruction is None else instruction,
-        train=_subsample([s for _, s in found["train"]], _cap(entry, "max_train", ctx, max_train), seed, name, "train"),
-        test=_subsample([s for _, s in found["test"]], _cap(entry, "max_test", ctx, max_test), seed, name, "test"),
-        metric=metric, answers=answers, kind=kind, dominant=dominant,
+        train=_subsample(
+            [s for _, s in found["train"]], _cap(entry, "max_train", ctx, max_train), seed, name, "train"
+        ),
+        test=_subsample(
+            [s for _, s in found["test"]], _cap(entry, "max_test", ctx, max_test), seed, name, "test"
+        ),
+        metric=metric,
+        answers=answers,
+        kind=kind,
+        dominant=dominant,
         description=_str(entry, "description", ctx, "") or "",
         source=f"{loader}: {entry.get('hf') or entry.get('jsonl') or ', '.join(str(entry[s]) for s in SPLITS if s in entry)}",
     )
 
 
-def _load_builtin(entry: dict, ctx: _Ctx, seed: int, max_train: int | None, max_test: int | None) -> list[Task]:
+def _load_builtin(
+    entry: dict, ctx: _Ctx, seed: int, max_train: int | None, max_test: int | None
+) -> list[Task]:
     which = _str(entry, "builtin", ctx)
     allowed = {"builtin", "name", "max_train", "max_test", "instruction"}
     for key in entry:
@@ -283,14 +338,25 @@ def _load_builtin(entry: dict, ctx: _Ctx, seed: int, max_train: int | None, max_
             if key in entry:
                 raise ctx.error(key, f"cannot be set for the whole built-in suite {which!r}")
         _, cap_train, cap_test = BUILTIN_SUITES[which]
-        return build_suite(which, seed=seed, max_train=_cap(entry, "max_train", ctx, max_train, cap_train),
-                           max_test=_cap(entry, "max_test", ctx, max_test, cap_test))
+        return build_suite(
+            which,
+            seed=seed,
+            max_train=_cap(entry, "max_train", ctx, max_train, cap_train),
+            max_test=_cap(entry, "max_test", ctx, max_test, cap_test),
+        )
     if which not in BUILTIN_TASKS:
-        raise ctx.error("builtin", f"unknown built-in task or suite {which!r} (tasks: {', '.join(BUILTIN_TASKS)}; "
-                                   f"suites: {', '.join(BUILTIN_SUITES)})")
+        raise ctx.error(
+            "builtin",
+            f"unknown built-in task or suite {which!r} (tasks: {', '.join(BUILTIN_TASKS)}; "
+            f"suites: {', '.join(BUILTIN_SUITES)})",
+        )
     cap_train, cap_test = DEFAULT_CAPS
-    task = build_task(which, seed=seed, max_train=_cap(entry, "max_train", ctx, max_train, cap_train),
-                      max_test=_cap(entry, "max_test", ctx, max_test, cap_test))
+    task = build_task(
+        which,
+        seed=seed,
+        max_train=_cap(entry, "max_train", ctx, max_train, cap_train),
+        max_test=_cap(entry, "max_test", ctx, max_test, cap_test),
+    )
     if "name" in entry:
         task.name = ctx.name
     if "instruction" in entry:
@@ -298,8 +364,9 @@ def _load_builtin(entry: dict, ctx: _Ctx, seed: int, max_train: int | None, max_
     return [task]
 
 
-def load_suite_file(path: str | os.PathLike, *, seed: int = 0, max_train: int | None = None,
-                    max_test: int | None = None) -> list[Task]:
+def load_suite_file(
+    path: str | os.PathLike, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
+) -> list[Task]:
     """Load and validate every task of a suite file (see the module docstring for the format)."""
     path = Path(path)
     entries, positions = read_suite_file(path)
@@ -310,12 +377,17 @@ def load_suite_file(path: str | os.PathLike, *, seed: int = 0, max_train: int | 
         line, key_lines = positions[i] if positions and i < len(positions) else (None, {})
         ctx = _Ctx(path, line, key_lines)
         if not isinstance(entry, dict):
-            raise ctx.error(None, f"task {i + 1}: expected a mapping with a name and a loader, got {type(entry).__name__}")
+            raise ctx.error(
+                None, f"task {i + 1}: expected a mapping with a name and a loader, got {type(entry).__name__}"
+            )
         ctx.name = entry.get("name") if isinstance(entry.get("name"), str) else None
         unknown = sorted(set(entry) - TASK_KEYS)
         if unknown:
-            raise ctx.error(unknown[0], f"unknown key or loader (loaders: {', '.join(LOADERS)}; other keys: "
-                                        f"{', '.join(sorted(TASK_KEYS - set(LOADERS)))})")
+            raise ctx.error(
+                unknown[0],
+                f"unknown key or loader (loaders: {', '.join(LOADERS)}; other keys: "
+                f"{', '.join(sorted(TASK_KEYS - set(LOADERS)))})",
+            )
         loaders = [k for k in ("jsonl", "hf", "builtin") if k in entry]
         if len(loaders) > 1:
             raise ctx.error(loaders[1], f"a task has one loader; got {' and '.join(loaders)}")

@@ -42,8 +42,16 @@ def _torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def save_checkpoint(folder: Path, *, adapter_state: dict[str, torch.Tensor] | None, optimizer: Any,
-                    scheduler: Any, position: dict[str, Any], rank: int, is_main: bool) -> None:
+def save_checkpoint(
+    folder: Path,
+    *,
+    adapter_state: dict[str, torch.Tensor] | None,
+    optimizer: Any,
+    scheduler: Any,
+    position: dict[str, Any],
+    rank: int,
+    is_main: bool,
+) -> None:
     """Write one checkpoint folder; every process writes its RNG state, the main one the rest."""
     from safetensors.torch import save_file
 
@@ -51,8 +59,11 @@ def save_checkpoint(folder: Path, *, adapter_state: dict[str, torch.Tensor] | No
     _torch_save(rng_state(), folder / f"rng-{rank}.pt")
     if is_main:
         with atomic_path(folder / "adapter_model.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in adapter_state.items()}, str(tmp),
-                      metadata={"format": "pt"})
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in adapter_state.items()},
+                str(tmp),
+                metadata={"format": "pt"},
+            )
         _torch_save(optimizer.state_dict(), folder / "optimizer.pt")
         _torch_save(scheduler.state_dict(), folder / "scheduler.pt")
         atomic_write_json(folder / "position.json", position)
@@ -64,8 +75,10 @@ def load_checkpoint(folder: Path, rank: int) -> dict[str, Any]:
 
     rng_file = folder / f"rng-{rank}.pt"
     if not rng_file.is_file():
-        raise MintError(f"{folder}: no RNG state for process {rank} (was the run started with another "
-                        "number of processes?)")
+        raise MintError(
+            f"{folder}: no RNG state for process {rank} (was the run started with another "
+            "number of processes?)"
+        )
     return {
         "adapter": load_file(str(folder / "adapter_model.safetensors")),
         "optimizer": torch.load(folder / "optimizer.pt", weights_only=False),

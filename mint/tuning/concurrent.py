@@ -40,9 +40,20 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
-from mint.tuning.trainer import (TrainingLog, attach_adapters, finish_run, launch_info, make_accelerator,
-                                 make_scheduler, prepare_run, release_accelerator, resolve_towers, resume_point,
-                                 save_adapter, training_examples)
+from mint.tuning.trainer import (
+    TrainingLog,
+    attach_adapters,
+    finish_run,
+    launch_info,
+    make_accelerator,
+    make_scheduler,
+    prepare_run,
+    release_accelerator,
+    resolve_towers,
+    resume_point,
+    save_adapter,
+    training_examples,
+)
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
 Step = dict[str, tuple[int, list[list[int]]]]
@@ -53,7 +64,9 @@ def concurrent_accelerator(config: TuneConfig, **kwargs: Any):
     finished, or vision adapters on text-only batches, get no gradient in some steps)."""
     from accelerate.utils import DistributedDataParallelKwargs
 
-    handlers = [h for h in kwargs.pop("kwargs_handlers", []) if not isinstance(h, DistributedDataParallelKwargs)]
+    handlers = [
+        h for h in kwargs.pop("kwargs_handlers", []) if not isinstance(h, DistributedDataParallelKwargs)
+    ]
     handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
     return make_accelerator(config, kwargs_handlers=handlers, **kwargs)
 
@@ -63,8 +76,11 @@ def concurrent_plan(examples: dict[str, list[Example]], config: TuneConfig, proc
     order), for the groups that have one. A pure function of the data, seed and options."""
     per_group: dict[str, list[tuple[int, list[list[int]]]]] = {}
     for g, exs in examples.items():
-        per_group[g] = [(e, step) for e in range(config.epochs)
-                        for step in step_plan(exs, config.batch_size, processes, config.grad_accum, config.seed, g, e)]
+        per_group[g] = [
+            (e, step)
+            for e in range(config.epochs)
+            for step in step_plan(exs, config.batch_size, processes, config.grad_accum, config.seed, g, e)
+        ]
     total = max(len(s) for s in per_group.values())
     return [{g: steps[t] for g, steps in per_group.items() if t < len(steps)} for t in range(total)]
 
@@ -82,18 +98,32 @@ def _check_distributed(accelerator: Any, nproc: int) -> None:
     from accelerate.utils import DistributedType
 
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        raise MintError(f"--concurrent runs on one process or under DDP, not {accelerator.distributed_type.value} "
-                        "(per-adapter gradient clipping needs whole gradients); train without --concurrent")
+        raise MintError(
+            f"--concurrent runs on one process or under DDP, not {accelerator.distributed_type.value} "
+            "(per-adapter gradient clipping needs whole gradients); train without --concurrent"
+        )
     if nproc > 1 and not getattr(accelerator.ddp_handler, "find_unused_parameters", False):
-        raise MintError("--concurrent under DDP needs find_unused_parameters=True (finished groups get no "
-                        "gradient); create the accelerator with mint.tuning.concurrent.concurrent_accelerator")
+        raise MintError(
+            "--concurrent under DDP needs find_unused_parameters=True (finished groups get no "
+            "gradient); create the accelerator with mint.tuning.concurrent.concurrent_accelerator"
+        )
 
 
-def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
-                    config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
-                    accelerator: Any = None, meta: dict[str, Any] | None = None,
-                    on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
-                    towers: dict[str, str] | None = None) -> dict[str, Any]:
+def tune_concurrent(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    accelerator: Any = None,
+    meta: dict[str, Any] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    towers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Train every group's LoRA adapter at once (mixed batches); write the same run folder as
     :func:`~mint.tuning.trainer.tune_groups` and return ``tune.json``.
 
@@ -104,8 +134,9 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     """
     config = config or TuneConfig(dropout=0.0, concurrent=True)
     if config.dropout > 0:
-        raise MintError(f"concurrent tuning trains without LoRA dropout (got dropout {config.dropout}): "
-                        "set dropout to 0")
+        raise MintError(
+            f"concurrent tuning trains without LoRA dropout (got dropout {config.dropout}): set dropout to 0"
+        )
     config = dataclasses.replace(config, concurrent=True)
     out = Path(out_dir)
     by_name = {t.name: t for t in tasks}
@@ -122,8 +153,13 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     examples = {g: training_examples(by_name, payload["groups"][g], config, g) for g in group_names}
 
     # ---------------------------------------------------------------- run folder and saved state
-    identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
-                "processes": nproc, "towers": chosen}
+    identity = {
+        "config": config.to_dict(),
+        "groups": payload["groups"],
+        "tasks": sorted(by_name),
+        "processes": nproc,
+        "towers": chosen,
+    }
     state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
     if finished is not None:
         return finished
@@ -132,8 +168,22 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
     resume_from, log = resume_point(out, state, rank, is_main, resume)
     mixed = MixedLoRA(peft_model, group_names).install()
     try:
-        summary, seconds = _train(vlm, peft_model, mixed, accelerator, config, group_names, payload["groups"],
-                                  examples, log, resume_from, ckpt_dir, state, on_step, progress)
+        summary, seconds = _train(
+            vlm,
+            peft_model,
+            mixed,
+            accelerator,
+            config,
+            group_names,
+            payload["groups"],
+            examples,
+            log,
+            resume_from,
+            ckpt_dir,
+            state,
+            on_step,
+            progress,
+        )
     finally:
         mixed.remove()
     peft_model = accelerator.unwrap_model(peft_model)
@@ -146,22 +196,43 @@ def tune_concurrent(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir:
         ckpt.prune(ckpt_dir, None)
     accelerator.wait_for_everyone()
 
-    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
-        "concurrent": True,
-        "groups": payload["groups"],
-        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
-        "towers": chosen,
-        "target_modules": peft_model.peft_config[group_names[0]].target_modules,
-        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
-        "train_seconds": round(seconds, 3),
-    })
+    return finish_run(
+        vlm,
+        peft_model,
+        accelerator,
+        out,
+        state,
+        meta,
+        config,
+        payload,
+        {
+            "concurrent": True,
+            "groups": payload["groups"],
+            "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
+            "towers": chosen,
+            "target_modules": peft_model.peft_config[group_names[0]].target_modules,
+            "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+            "train_seconds": round(seconds, 3),
+        },
+    )
 
 
-def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config: TuneConfig, group_names: list[str],
-           members: dict[str, list[str]], examples: dict[str, list[Example]], log: TrainingLog,
-           resume_from: dict[str, Any] | None, ckpt_dir: Path, state: dict[str, Any],
-           on_step: Callable[[dict[str, Any]], None] | None, progress: bool,
-           ) -> tuple[dict[str, dict[str, Any]], float]:
+def _train(
+    vlm: Any,
+    peft_model: Any,
+    mixed: MixedLoRA,
+    accelerator: Any,
+    config: TuneConfig,
+    group_names: list[str],
+    members: dict[str, list[str]],
+    examples: dict[str, list[Example]],
+    log: TrainingLog,
+    resume_from: dict[str, Any] | None,
+    ckpt_dir: Path,
+    state: dict[str, Any],
+    on_step: Callable[[dict[str, Any]], None] | None,
+    progress: bool,
+) -> tuple[dict[str, dict[str, Any]], float]:
     """The concurrent loop; returns the per-group summaries (as the sequential trainer's) and the wall time."""
     from accelerate.utils import set_seed
     from peft.utils import set_peft_model_state_dict
@@ -172,8 +243,9 @@ def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config
     totals = {g: sum(g in step for step in plan) for g in group_names}
     peft_model.set_requires_grad(group_names, True)  # every adapter trainable, the backbone frozen
     params = {g: mixed.parameters(g) for g in group_names}
-    optimizer = torch.optim.AdamW([{"params": params[g]} for g in group_names], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [{"params": params[g]} for g in group_names], lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = _lambda_scheduler(config, optimizer, [totals[g] for g in group_names])
     set_seed(config.seed)
     start, seconds0 = 0, 0.0
@@ -183,8 +255,11 @@ def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config
         weights = resume_from["adapter"]
         for g in group_names:
             prefix = f"{g}/"
-            set_peft_model_state_dict(peft_model, {k[len(prefix):]: v for k, v in weights.items()
-                                                   if k.startswith(prefix)}, adapter_name=g)
+            set_peft_model_state_dict(
+                peft_model,
+                {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)},
+                adapter_name=g,
+            )
         optimizer.load_state_dict(resume_from["optimizer"])
         scheduler.load_state_dict(resume_from["scheduler"])
         ckpt.set_rng_state(resume_from["rng"])
@@ -192,12 +267,20 @@ def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
     t0 = time.perf_counter() - seconds0
-    bar = tqdm(total=len(plan), initial=start, desc=f"tune {len(group_names)} groups concurrently", unit="step",
-               disable=not (progress and is_main), leave=False)
+    bar = tqdm(
+        total=len(plan),
+        initial=start,
+        desc=f"tune {len(group_names)} groups concurrently",
+        unit="step",
+        disable=not (progress and is_main),
+        leave=False,
+    )
     try:
         for t in range(start, len(plan)):
             step = plan[t]
-            losses = _step(vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params)
+            losses = _step(
+                vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params
+            )
             if not getattr(optimizer, "step_was_skipped", False):
                 scheduler.step()
             seconds = time.perf_counter() - t0
@@ -206,34 +289,75 @@ def _train(vlm: Any, peft_model: Any, mixed: MixedLoRA, accelerator: Any, config
             for g in step:
                 gi = group_names.index(g)
                 done = (last[g]["step"] if g in last else 0) + 1
-                rows[g] = {"step": done, "group": g, "epoch": step[g][0], "loss": losses[g], "lr": lrs[gi],
-                           "seconds": round(seconds, 4), "concurrent_step": t + 1}
+                rows[g] = {
+                    "step": done,
+                    "group": g,
+                    "epoch": step[g][0],
+                    "loss": losses[g],
+                    "lr": lrs[gi],
+                    "seconds": round(seconds, 4),
+                    "concurrent_step": t + 1,
+                }
                 log.write(rows[g])
                 last[g] = rows[g]
             bar.update(1)
             if config.checkpoint_every and (t + 1) % config.checkpoint_every == 0 and t + 1 < len(plan):
-                _checkpoint(accelerator, model, optimizer, scheduler, group_names, t + 1, seconds, last, log,
-                            ckpt_dir, state)
+                _checkpoint(
+                    accelerator,
+                    model,
+                    optimizer,
+                    scheduler,
+                    group_names,
+                    t + 1,
+                    seconds,
+                    last,
+                    log,
+                    ckpt_dir,
+                    state,
+                )
             if on_step is not None:
-                on_step({"step": t + 1, "seconds": round(seconds, 4),
-                         "groups": {g: {k: r[k] for k in ("step", "epoch", "loss", "lr")} for g, r in rows.items()}})
+                on_step(
+                    {
+                        "step": t + 1,
+                        "seconds": round(seconds, 4),
+                        "groups": {
+                            g: {k: r[k] for k in ("step", "epoch", "loss", "lr")} for g, r in rows.items()
+                        },
+                    }
+                )
     finally:
         bar.close()
     model.eval()
     seconds = time.perf_counter() - t0
     release_accelerator(accelerator)
-    summary = {g: {"tasks": list(members[g]), "examples": len(examples[g]), "steps": totals[g],
-                   "trainable_params": sum(p.numel() for p in params[g]),
-                   # the groups share the wall time: a group's seconds are those until its last step
-                   "train_seconds": round(last[g]["seconds"], 3) if g in last else 0.0,
-                   "final_loss": last[g]["loss"] if g in last else None}
-               for g in group_names}
+    summary = {
+        g: {
+            "tasks": list(members[g]),
+            "examples": len(examples[g]),
+            "steps": totals[g],
+            "trainable_params": sum(p.numel() for p in params[g]),
+            # the groups share the wall time: a group's seconds are those until its last step
+            "train_seconds": round(last[g]["seconds"], 3) if g in last else 0.0,
+            "final_loss": last[g]["loss"] if g in last else None,
+        }
+        for g in group_names
+    }
     return summary, seconds
 
 
-def _step(vlm: Any, model: Any, mixed: MixedLoRA, optimizer: Any, accelerator: Any, config: TuneConfig,
-          examples: dict[str, list[Example]], step: Step, rank: int, nproc: int,
-          params: dict[str, list[torch.nn.Parameter]]) -> dict[str, float]:
+def _step(
+    vlm: Any,
+    model: Any,
+    mixed: MixedLoRA,
+    optimizer: Any,
+    accelerator: Any,
+    config: TuneConfig,
+    examples: dict[str, list[Example]],
+    step: Step,
+    rank: int,
+    nproc: int,
+    params: dict[str, list[torch.nn.Parameter]],
+) -> dict[str, float]:
     """One concurrent optimizer step; returns each present group's mean answer-token loss."""
     names = list(step)
     rounds = max(len(batches) for _, batches in step.values())
@@ -268,8 +392,9 @@ def _step(vlm: Any, model: Any, mixed: MixedLoRA, optimizer: Any, accelerator: A
         with contextlib.nullcontext() if sync else accelerator.no_sync(model):
             with mixed.route(segments):
                 losses, _ = segment_losses(model, batch, segments)
-            objective = sum(loss * (w * nproc / max(float(total[gi]), 1.0))
-                            for loss, gi, w in zip(losses, gis, weights))
+            objective = sum(
+                loss * (w * nproc / max(float(total[gi]), 1.0)) for loss, gi, w in zip(losses, gis, weights)
+            )
             accelerator.backward(objective)
         for loss, gi, w in zip(losses, gis, weights):
             loss_sums[gi] += loss.detach() * w
@@ -287,20 +412,40 @@ def _step(vlm: Any, model: Any, mixed: MixedLoRA, optimizer: Any, accelerator: A
     return out
 
 
-def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group_names: list[str], step: int,
-                seconds: float, last: dict[str, dict[str, Any]], log: TrainingLog, ckpt_dir: Path,
-                state: dict[str, Any]) -> None:
+def _checkpoint(
+    accelerator: Any,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    group_names: list[str],
+    step: int,
+    seconds: float,
+    last: dict[str, dict[str, Any]],
+    log: TrainingLog,
+    ckpt_dir: Path,
+    state: dict[str, Any],
+) -> None:
     from peft.utils import get_peft_model_state_dict
 
     name = f"concurrent-step-{step:06d}"
     unwrapped = accelerator.unwrap_model(model)
     weights = None
     if accelerator.is_main_process:
-        weights = {f"{g}/{k}": v for g in group_names
-                   for k, v in get_peft_model_state_dict(unwrapped, adapter_name=g).items()}
+        weights = {
+            f"{g}/{k}": v
+            for g in group_names
+            for k, v in get_peft_model_state_dict(unwrapped, adapter_name=g).items()
+        }
     position = {"step": step, "seconds": seconds, "last": last, "log_lines": log.lines}
-    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=weights, optimizer=optimizer, scheduler=scheduler,
-                         position=position, rank=accelerator.process_index, is_main=accelerator.is_main_process)
+    ckpt.save_checkpoint(
+        ckpt_dir / name,
+        adapter_state=weights,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        position=position,
+        rank=accelerator.process_index,
+        is_main=accelerator.is_main_process,
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state["checkpoint"], state["log_lines"] = name, log.lines

@@ -13,7 +13,12 @@ from typing import Any
 from mint.errors import MintError
 from mint.tasks.demos import DEMO_SELECTION
 
-TOWERS = ("language", "vision", "both", "auto")  # auto: per group, from the tasks' profiles (mint.tuning.towers)
+TOWERS = (
+    "language",
+    "vision",
+    "both",
+    "auto",
+)  # auto: per group, from the tasks' profiles (mint.tuning.towers)
 SCHEDULERS = ("linear", "cosine", "constant")
 MODES = ("both", "image", "text")
 CONTINUAL = ("sequential", "per-group")
@@ -45,7 +50,9 @@ class TuneConfig:
     seed: int = 0
     continual: str | None = None  # sequential | per-group: groups trained as stages (mint.tuning.continual)
     stage_order: str | None = None  # continual stage order, comma-separated group names (None: groups.json's)
-    concurrent: bool = False  # all group adapters in one pass, mixed batches (mint.tuning.concurrent); dropout 0
+    concurrent: bool = (
+        False  # all group adapters in one pass, mixed batches (mint.tuning.concurrent); dropout 0
+    )
     in_context: int = 0  # demonstrations from the task's train split in every prompt (mint.tasks.demos)
     demo_selection: str = "random"  # random | similar: how the demonstrations are chosen
 
@@ -53,7 +60,7 @@ class TuneConfig:
         self.validate()
 
     # ------------------------------------------------------------------ validation
-    def validate(self, source: str = "tune config") -> "TuneConfig":
+    def validate(self, source: str = "tune config") -> TuneConfig:
         def bad(key: str, msg: str) -> MintError:
             return MintError(f"{source}: {key}: {msg}")
 
@@ -64,25 +71,35 @@ class TuneConfig:
         if self.mode not in MODES:
             raise bad("mode", f"expected one of {', '.join(MODES)}, got {self.mode!r}")
         if self.continual is not None and self.continual not in CONTINUAL:
-            raise bad("continual", f"expected one of {', '.join(CONTINUAL)} (or null), got {self.continual!r}")
+            raise bad(
+                "continual", f"expected one of {', '.join(CONTINUAL)} (or null), got {self.continual!r}"
+            )
         if self.stage_order is not None and self.continual is None:
             raise bad("stage_order", "only applies to a continual run (set continual)")
         if self.continual is not None and getattr(self, "concurrent", False):
-            raise bad("continual", "a continual run trains its stages one after another; it cannot be concurrent")
+            raise bad(
+                "continual", "a continual run trains its stages one after another; it cannot be concurrent"
+            )
         if self.in_context < 0:
             raise bad("in_context", f"must be 0 (no demonstrations) or positive, got {self.in_context}")
         if self.demo_selection not in DEMO_SELECTION:
-            raise bad("demo_selection", f"expected one of {', '.join(DEMO_SELECTION)}, got {self.demo_selection!r}")
+            raise bad(
+                "demo_selection", f"expected one of {', '.join(DEMO_SELECTION)}, got {self.demo_selection!r}"
+            )
         if self.concurrent and self.dropout > 0:
-            raise bad("dropout", "concurrent tuning trains without LoRA dropout: set dropout to 0 "
-                      f"(got {self.dropout})")
+            raise bad(
+                "dropout",
+                f"concurrent tuning trains without LoRA dropout: set dropout to 0 (got {self.dropout})",
+            )
         for key in ("rank", "epochs", "batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be at least 1, got {getattr(self, key)}")
         if self.max_train is not None and self.max_train < 1:
             raise bad("max_train", f"must be at least 1 (or null for all), got {self.max_train}")
         if self.checkpoint_every < 0:
-            raise bad("checkpoint_every", f"must be 0 (no checkpoints) or positive, got {self.checkpoint_every}")
+            raise bad(
+                "checkpoint_every", f"must be 0 (no checkpoints) or positive, got {self.checkpoint_every}"
+            )
         if not self.lr > 0:
             raise bad("lr", f"must be positive, got {self.lr}")
         if not self.alpha > 0:
@@ -98,8 +115,9 @@ class TuneConfig:
 
     # ------------------------------------------------------------------ conversion
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "tune config", *,
-                  allow: tuple[str, ...] = ()) -> "TuneConfig":
+    def from_dict(
+        cls, data: dict[str, Any], source: str = "tune config", *, allow: tuple[str, ...] = ()
+    ) -> TuneConfig:
         """Build from a mapping; unknown keys (except those in ``allow``), wrong types and bad values
         raise :class:`MintError` naming ``source`` and the key."""
         if not isinstance(data, dict):

@@ -30,8 +30,18 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
-from mint.tuning.trainer import (attach_adapters, finish_run, launch_info, make_accelerator, prepare_run,
-                                 resolve_towers, resume_point, save_adapter, train_group, training_examples)
+from mint.tuning.trainer import (
+    attach_adapters,
+    finish_run,
+    launch_info,
+    make_accelerator,
+    prepare_run,
+    resolve_towers,
+    resume_point,
+    save_adapter,
+    train_group,
+    training_examples,
+)
 
 CONTINUAL = "continual.json"
 #: the adapter every stage trains in ``sequential`` mode
@@ -60,14 +70,15 @@ def stage_order(groups: dict[str, list[str]], order: str | list[str] | None = No
 def stage_adapters(stages: list[str], mode: str) -> dict[str, str]:
     """``{stage group: adapter name}``: the shared adapter for ``sequential``, the group's own for ``per-group``."""
     if mode == "sequential":
-        return {g: SHARED for g in stages}
+        return dict.fromkeys(stages, SHARED)
     if mode == "per-group":
         return {g: g for g in stages}
     raise MintError(f"continual: expected sequential or per-group, got {mode!r}")
 
 
-def adapter_groups(groups: dict[str, list[str]], mode: str, order: str | list[str] | None = None
-                   ) -> dict[str, list[str]]:
+def adapter_groups(
+    groups: dict[str, list[str]], mode: str, order: str | list[str] | None = None
+) -> dict[str, list[str]]:
     """``{adapter: [tasks]}``: what each adapter of a continual run is trained on (for ``--tower auto``)."""
     out: dict[str, list[str]] = {}
     for g, a in stage_adapters(stage_order(groups, order), mode).items():
@@ -75,8 +86,13 @@ def adapter_groups(groups: dict[str, list[str]], mode: str, order: str | list[st
     return out
 
 
-def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8, progress: bool = False,
-                  demos_for: Callable[[Any], Any] | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_seen(
+    vlm: Any,
+    seen: list[tuple[Any, str]],
+    batch_size: int = 8,
+    progress: bool = False,
+    demos_for: Callable[[Any], Any] | None = None,
+) -> dict[str, dict[str, Any]]:
     """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active;
     ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations)."""
     from mint.tuning.evaluate import score_predictions
@@ -89,31 +105,50 @@ def evaluate_seen(vlm: Any, seen: list[tuple[Any, str]], batch_size: int = 8, pr
     for adapter, tasks in by_adapter.items():
         with active_adapter(vlm, adapter):
             for task in tasks:
-                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress,
-                                    demos=demos_for(task) if demos_for else ())
+                preds = vlm.predict(
+                    task,
+                    task.test,
+                    "both",
+                    batch_size=batch_size,
+                    progress=progress,
+                    demos=demos_for(task) if demos_for else (),
+                )
                 scores = score_predictions(task, preds)
                 out[task.name] = {"score": float(np.mean(scores)), "n": len(scores)}
     return out
 
 
-def continual_payload(stages: list[str], groups: dict[str, list[str]], adapters: dict[str, str],
-                      evals: dict[str, dict[str, dict[str, Any]]], mode: str, seed: int,
-                      metrics_of: dict[str, str]) -> dict[str, Any]:
+def continual_payload(
+    stages: list[str],
+    groups: dict[str, list[str]],
+    adapters: dict[str, str],
+    evals: dict[str, dict[str, dict[str, Any]]],
+    mode: str,
+    seed: int,
+    metrics_of: dict[str, str],
+) -> dict[str, Any]:
     """The content of ``continual.json`` from the per-stage evaluations done so far (``evals[str(stage)]``)."""
     tasks = [t for g in stages for t in groups[g]]
     stage_of = {t: si for si, g in enumerate(stages) for t in groups[g]}
     done = [si for si in range(len(stages)) if str(si) in evals]
     matrix = [[evals[str(si)][t]["score"] if stage_of[t] <= si else None for t in tasks] for si in done]
     complete = done == list(range(len(stages)))
-    return stamp({
-        "mode": mode, "seed": seed, "metric": "task score (accuracy for exact/choice, token F1 for f1)",
-        "stages": stages, "adapters": adapters, "tasks": tasks, "stage_of": stage_of,
-        "task_metrics": {t: metrics_of.get(t, "exact") for t in tasks},
-        "n": {t: evals[str(stage_of[t])][t]["n"] for t in tasks if str(stage_of[t]) in evals},
-        "matrix": matrix,
-        "metrics": continual_metrics(matrix, [stage_of[t] for t in tasks]) if complete else None,
-        "complete": complete,
-    })
+    return stamp(
+        {
+            "mode": mode,
+            "seed": seed,
+            "metric": "task score (accuracy for exact/choice, token F1 for f1)",
+            "stages": stages,
+            "adapters": adapters,
+            "tasks": tasks,
+            "stage_of": stage_of,
+            "task_metrics": {t: metrics_of.get(t, "exact") for t in tasks},
+            "n": {t: evals[str(stage_of[t])][t]["n"] for t in tasks if str(stage_of[t]) in evals},
+            "matrix": matrix,
+            "metrics": continual_metrics(matrix, [stage_of[t] for t in tasks]) if complete else None,
+            "complete": complete,
+        }
+    )
 
 
 def _snapshot_name(stage: int) -> str:
@@ -126,14 +161,29 @@ def _write_snapshot(peft_model: Any, path: Path) -> None:
 
     weights = get_peft_model_state_dict(peft_model, adapter_name=SHARED)
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in weights.items()},
+            str(tmp),
+            metadata={"format": "pt"},
+        )
 
 
-def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
-                   config: TuneConfig, *, resume: bool = False, force: bool = False, accelerator: Any = None,
-                   meta: dict[str, Any] | None = None, on_step: Callable[[dict[str, Any]], None] | None = None,
-                   progress: bool = True, towers: dict[str, str] | None = None,
-                   eval_batch_size: int = 8) -> dict[str, Any]:
+def tune_continual(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    accelerator: Any = None,
+    meta: dict[str, Any] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    towers: dict[str, str] | None = None,
+    eval_batch_size: int = 8,
+) -> dict[str, Any]:
     """Train the groups as stages (``config.continual``: ``sequential`` or ``per-group``, order
     ``config.stage_order`` or groups.json's), evaluate the seen tasks after each stage, write the run folder
     with ``continual.json``; returns the content of ``tune.json``.
@@ -167,17 +217,34 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
     meta = dict(meta or {})
 
     # ---------------------------------------------------------------- run folder and saved state
-    identity = {"config": config.to_dict(), "groups": members_of, "tasks": sorted(by_name), "processes": nproc,
-                "towers": chosen, "stages": stages,
-                "tests": {t.name: [str(s.id) for s in t.test] for t in tasks}}
-    state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force,
-                                  initial={"evals": {}, "snapshot": None})
+    identity = {
+        "config": config.to_dict(),
+        "groups": members_of,
+        "tasks": sorted(by_name),
+        "processes": nproc,
+        "towers": chosen,
+        "stages": stages,
+        "tests": {t.name: [str(s.id) for s in t.test] for t in tasks},
+    }
+    state, finished = prepare_run(
+        vlm,
+        out,
+        payload,
+        identity,
+        meta,
+        accelerator,
+        resume=resume,
+        force=force,
+        initial={"evals": {}, "snapshot": None},
+    )
     if finished is not None:
         return finished
 
     peft_model = attach_adapters(vlm, adapter_names, config, chosen)
     if mode == "sequential" and state.get("snapshot"):  # the shared adapter after the last finished stage
-        set_peft_model_state_dict(peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED)
+        set_peft_model_state_dict(
+            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED
+        )
     position, log = resume_point(out, state, rank, is_main, resume)
     metrics_of = {t.name: t.metric for t in tasks}
     summary: dict[str, dict[str, Any]] = {}
@@ -188,15 +255,30 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         if group in state["done"]:  # finished (and evaluated) before the interruption
             if mode == "per-group":
                 set_peft_model_state_dict(
-                    peft_model, load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
-                    adapter_name=adapter)
+                    peft_model,
+                    load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
+                    adapter_name=adapter,
+                )
             summary[group] = state["done"][group]
             continue
         examples = training_examples(by_name, members, config, group)
         trained = train_group(
-            vlm, peft_model, accelerator, config, group, si, members, examples, log,
+            vlm,
+            peft_model,
+            accelerator,
+            config,
+            group,
+            si,
+            members,
+            examples,
+            log,
             position if position and position["position"]["group"] == group else None,
-            ckpt_dir, state, on_step, progress, adapter=adapter)
+            ckpt_dir,
+            state,
+            on_step,
+            progress,
+            adapter=adapter,
+        )
         position = None
         peft_model = accelerator.unwrap_model(peft_model)
         vlm.model = peft_model
@@ -207,11 +289,15 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
             if mode == "sequential":
                 state["snapshot"] = _snapshot_name(si + 1)
                 _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
-            seen = [(by_name[t], adapter_of[g]) for g in stages[:si + 1] for t in members_of[g]]
+            seen = [(by_name[t], adapter_of[g]) for g in stages[: si + 1] for t in members_of[g]]
             t0 = time.perf_counter()
             state["evals"][str(si)] = evaluate_seen(
-                vlm, seen, eval_batch_size, progress,
-                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed))
+                vlm,
+                seen,
+                eval_batch_size,
+                progress,
+                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
+            )
             summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines
@@ -219,8 +305,12 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
             ckpt.prune(ckpt_dir, None)
             if old_snapshot and old_snapshot != state["snapshot"]:
                 (ckpt_dir / old_snapshot).unlink(missing_ok=True)
-            atomic_write_json(out / CONTINUAL, continual_payload(stages, members_of, adapter_of, state["evals"],
-                                                                 mode, config.seed, metrics_of))
+            atomic_write_json(
+                out / CONTINUAL,
+                continual_payload(
+                    stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of
+                ),
+            )
         accelerator.wait_for_everyone()
 
     state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
@@ -228,8 +318,18 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
     adapters: dict[str, dict[str, Any]] = {}
     for g in stages:
         a = adapter_of[g]
-        entry = adapters.setdefault(a, {"path": f"adapters/{a}", "tasks": [], "stages": [], "examples": 0,
-                                        "steps": 0, "train_seconds": 0.0, "tower": chosen[a]})
+        entry = adapters.setdefault(
+            a,
+            {
+                "path": f"adapters/{a}",
+                "tasks": [],
+                "stages": [],
+                "examples": 0,
+                "steps": 0,
+                "train_seconds": 0.0,
+                "tower": chosen[a],
+            },
+        )
         entry["tasks"] += members_of[g]
         entry["stages"].append(g)
         entry["examples"] += summary[g]["examples"]
@@ -239,14 +339,29 @@ def tune_continual(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: 
         entry["final_loss"] = summary[g]["final_loss"]
     if is_main:
         atomic_write_json(out / CONTINUAL, report)
-    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
-        "groups": members_of,
-        "continual": {"mode": mode, "stages": stages, "adapters": adapter_of, "metrics": report["metrics"]},
-        "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
-        "stages": [summary[g] for g in stages],
-        "adapters": adapters,
-        "towers": chosen,
-        "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
-        "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
-        "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
-    })
+    return finish_run(
+        vlm,
+        peft_model,
+        accelerator,
+        out,
+        state,
+        meta,
+        config,
+        payload,
+        {
+            "groups": members_of,
+            "continual": {
+                "mode": mode,
+                "stages": stages,
+                "adapters": adapter_of,
+                "metrics": report["metrics"],
+            },
+            "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
+            "stages": [summary[g] for g in stages],
+            "adapters": adapters,
+            "towers": chosen,
+            "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
+            "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
+            "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
+        },
+    )

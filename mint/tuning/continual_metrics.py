@@ -59,7 +59,12 @@ def continual_metrics(matrix: Matrix, stage_of: Sequence[int]) -> dict[str, floa
         "fine_tune_accuracy": _mean([matrix[stage_of[j]][j] for j in tasks]),
         "final_accuracy": _mean([matrix[last][j] for j in tasks]),
         "average_accuracy": _mean([v for v in per_stage if v is not None]),
-        "backward_transfer": _mean([matrix[last][j] - matrix[stage_of[j]][j] for j in earlier]) if earlier else None,
-        "forgetting": _mean([max(matrix[s][j] for s in range(stage_of[j], last)) - matrix[last][j]
-                             for j in earlier]) if earlier else None,
+        "backward_transfer": _mean([matrix[last][j] - matrix[stage_of[j]][j] for j in earlier])
+        if earlier
+        else None,
+        "forgetting": _mean(
+            [max(matrix[s][j] for s in range(stage_of[j], last)) - matrix[last][j] for j in earlier]
+        )
+        if earlier
+        else None,
     }

@@ -28,8 +28,13 @@ class Example:
         return int(has_image(self.sample)) + sum(has_image(d) for d in self.demos)
 
 
-def group_examples(tasks: list[Any], max_train: int | None = None, in_context: int = 0,
-                   demo_selection: str = "random", seed: int = 0) -> list[Example]:
+def group_examples(
+    tasks: list[Any],
+    max_train: int | None = None,
+    in_context: int = 0,
+    demo_selection: str = "random",
+    seed: int = 0,
+) -> list[Example]:
     """Every train sample of ``tasks`` (at most ``max_train`` per task), in task then sample order; with
     ``in_context`` > 0 each carries that many demonstrations from the same samples, never itself."""
     from mint.tasks.demos import DemoSelector
@@ -50,8 +55,9 @@ def _rng(seed: int, group: str, epoch: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def epoch_batches(examples: list[Example], global_batch: int, seed: int, group: str,
-                  epoch: int) -> list[list[int]]:
+def epoch_batches(
+    examples: list[Example], global_batch: int, seed: int, group: str, epoch: int
+) -> list[list[int]]:
     """Global batches (lists of example indices) of one epoch, shuffled with a seeded generator.
 
     Examples with different numbers of images never share a batch (processors stack images per
@@ -64,16 +70,23 @@ def epoch_batches(examples: list[Example], global_batch: int, seed: int, group: 
     batches: list[list[int]] = []
     for k in sorted(buckets):
         idx = [buckets[k][j] for j in rng.permutation(len(buckets[k]))]
-        batches += [idx[i:i + global_batch] for i in range(0, len(idx), global_batch)]
+        batches += [idx[i : i + global_batch] for i in range(0, len(idx), global_batch)]
     return [batches[j] for j in rng.permutation(len(batches))]
 
 
-def step_plan(examples: list[Example], batch_size: int, processes: int, grad_accum: int, seed: int,
-              group: str, epoch: int) -> list[list[list[int]]]:
+def step_plan(
+    examples: list[Example],
+    batch_size: int,
+    processes: int,
+    grad_accum: int,
+    seed: int,
+    group: str,
+    epoch: int,
+) -> list[list[list[int]]]:
     """Optimizer steps of one epoch: each a list of ``grad_accum`` (or fewer, at the end) global batches
     of at most ``batch_size * processes`` examples."""
     batches = epoch_batches(examples, batch_size * processes, seed, group, epoch)
-    return [batches[i:i + grad_accum] for i in range(0, len(batches), grad_accum)]
+    return [batches[i : i + grad_accum] for i in range(0, len(batches), grad_accum)]
 
 
 def shard(batch: list[int], rank: int, processes: int) -> list[int]:

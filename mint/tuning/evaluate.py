@@ -50,8 +50,12 @@ def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int
     spec = suite or tune.get("suite")
     if not spec:
         raise MintError("the run's tune.json names no suite; pass --suite")
-    return load_suite(spec, seed=int(tune.get("seed", 0)), max_train=tune.get("max_train"),
-                      max_test=max_test if max_test is not None else tune.get("max_test"))
+    return load_suite(
+        spec,
+        seed=int(tune.get("seed", 0)),
+        max_train=tune.get("max_train"),
+        max_test=max_test if max_test is not None else tune.get("max_test"),
+    )
 
 
 def load_run_model(tune: dict[str, Any], model: str | None = None, device: str = "cpu") -> Any:
@@ -63,8 +67,9 @@ def load_run_model(tune: dict[str, Any], model: str | None = None, device: str =
     return load_model(spec, device=device, dtype=tune.get("dtype") or "float32")
 
 
-def run_in_context(tune: dict[str, Any], in_context: int | None = None,
-                   demo_selection: str | None = None) -> tuple[int, str]:
+def run_in_context(
+    tune: dict[str, Any], in_context: int | None = None, demo_selection: str | None = None
+) -> tuple[int, str]:
     """The demonstrations an evaluation uses: the run's (tune.json config) unless overridden."""
     from mint.tasks.demos import check_in_context
 
@@ -74,23 +79,32 @@ def run_in_context(tune: dict[str, Any], in_context: int | None = None,
     return check_in_context(k, selection), selection
 
 
-def eval_request(tune: dict[str, Any], suite: str | None = None, model: str | None = None,
-                 max_test: int | None = None, in_context: int | None = None,
-                 demo_selection: str | None = None) -> dict[str, Any]:
+def eval_request(
+    tune: dict[str, Any],
+    suite: str | None = None,
+    model: str | None = None,
+    max_test: int | None = None,
+    in_context: int | None = None,
+    demo_selection: str | None = None,
+) -> dict[str, Any]:
     """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable);
     the in-context setting only when the prompts carry demonstrations."""
     from mint.tasks.demos import in_context_setting
 
-    request = {"suite": suite or tune.get("suite"), "model": model or tune.get("model"),
-               "max_test": max_test if max_test is not None else tune.get("max_test")}
+    request = {
+        "suite": suite or tune.get("suite"),
+        "model": model or tune.get("model"),
+        "max_test": max_test if max_test is not None else tune.get("max_test"),
+    }
     k, selection = run_in_context(tune, in_context, demo_selection)
     if k:
         request["in_context"] = in_context_setting(k, selection, int(tune.get("seed", 0)))
     return request
 
 
-def cached_eval(run_dir: str | Path, request: dict[str, Any], zero_shot: bool = True,
-                force: bool = False) -> dict[str, Any] | None:
+def cached_eval(
+    run_dir: str | Path, request: dict[str, Any], zero_shot: bool = True, force: bool = False
+) -> dict[str, Any] | None:
     """The run's eval.json if it answers ``request`` (None if absent, or with ``force``); an eval.json
     made with other settings is a :class:`MintError` unless ``force``."""
     path = Path(run_dir) / EVAL
@@ -99,18 +113,30 @@ def cached_eval(run_dir: str | Path, request: dict[str, Any], zero_shot: bool = 
     old = read_json(path, "eval.json")
     differ = [k for k, v in request.items() if old.get("request", {}).get(k) != v]
     if differ:
-        raise MintError(f"{path} was made with other settings ({', '.join(differ)}); use --force to "
-                        "evaluate again")
+        raise MintError(
+            f"{path} was made with other settings ({', '.join(differ)}); use --force to evaluate again"
+        )
     if zero_shot and not old.get("zero_shot"):
         return None  # the zero-shot part is missing: evaluate again (a superset of the old file)
     return old
 
 
-def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: Any = None,
-                 zero_shot: bool = True, batch_size: int = 8, progress: bool = True, force: bool = False,
-                 suite: str | None = None, model: str | None = None, max_test: int | None = None,
-                 device: str = "cpu", in_context: int | None = None,
-                 demo_selection: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    tasks: list[Any] | None = None,
+    *,
+    vlm: Any = None,
+    zero_shot: bool = True,
+    batch_size: int = 8,
+    progress: bool = True,
+    force: bool = False,
+    suite: str | None = None,
+    model: str | None = None,
+    max_test: int | None = None,
+    device: str = "cpu",
+    in_context: int | None = None,
+    demo_selection: str | None = None,
+) -> dict[str, Any]:
     """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
 
     ``tasks`` default to the run's suite (``suite`` overrides it), ``vlm`` to a fresh load of the run's
@@ -150,16 +176,29 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
         with active_adapter(vlm, adapter):
             for name in task_names:
                 task = by_name[name]
-                preds = vlm.predict(task, task.test, "both", batch_size=batch_size, progress=progress,
-                                    demos=demos[name])
+                preds = vlm.predict(
+                    task, task.test, "both", batch_size=batch_size, progress=progress, demos=demos[name]
+                )
                 scores = score_predictions(task, preds)
-                results.setdefault(key, {})[name] = {"score": _mean(scores), "n": len(scores),
-                                                     "metric": task.metric,
-                                                     **({"group": adapter} if adapter else {})}
-                pred_rows.extend({"setting": key, "task": name, "id": s.id, "group": adapter,
-                                  "answer": str(s.answer), "prediction": p, "score": sc,
-                                  **({"demos": [str(d.id) for d in demos[name](s)]} if k else {})}
-                                 for s, p, sc in zip(task.test, preds, scores))
+                results.setdefault(key, {})[name] = {
+                    "score": _mean(scores),
+                    "n": len(scores),
+                    "metric": task.metric,
+                    **({"group": adapter} if adapter else {}),
+                }
+                pred_rows.extend(
+                    {
+                        "setting": key,
+                        "task": name,
+                        "id": s.id,
+                        "group": adapter,
+                        "answer": str(s.answer),
+                        "prediction": p,
+                        "score": sc,
+                        **({"demos": [str(d.id) for d in demos[name](s)]} if k else {}),
+                    }
+                    for s, p, sc in zip(task.test, preds, scores)
+                )
 
     for adapter, task_names in router.plan(names).items():
         run_tasks(adapter, task_names, "tuned")
@@ -167,21 +206,23 @@ def evaluate_run(run_dir: str | Path, tasks: list[Any] | None = None, *, vlm: An
         run_tasks(None, names, "zero_shot")
 
     tuned = {n: results["tuned"][n] for n in names}
-    out = stamp({
-        "run": str(run),
-        "request": request,
-        "suite": request["suite"],
-        "model": request["model"],
-        "seed": tune.get("seed"),
-        "method": tune.get("method", "custom"),
-        **({"continual": tune["continual"]["mode"]} if tune.get("continual") else {}),
-        **({"in_context": request["in_context"]} if k else {}),
-        "groups": tune.get("groups"),
-        "trainable_params": tune.get("trainable_params"),
-        "train_seconds": tune.get("train_seconds"),
-        "tasks": tuned,
-        "mean": _mean([v["score"] for v in tuned.values()]),
-    })
+    out = stamp(
+        {
+            "run": str(run),
+            "request": request,
+            "suite": request["suite"],
+            "model": request["model"],
+            "seed": tune.get("seed"),
+            "method": tune.get("method", "custom"),
+            **({"continual": tune["continual"]["mode"]} if tune.get("continual") else {}),
+            **({"in_context": request["in_context"]} if k else {}),
+            "groups": tune.get("groups"),
+            "trainable_params": tune.get("trainable_params"),
+            "train_seconds": tune.get("train_seconds"),
+            "tasks": tuned,
+            "mean": _mean([v["score"] for v in tuned.values()]),
+        }
+    )
     if zero_shot:
         zs = {n: results["zero_shot"][n] for n in names}
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}

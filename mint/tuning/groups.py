@@ -1,4 +1,4 @@
-"""Read and check ``groups.json`` (DESIGN.md section 2) against the tasks being tuned.
+"""Read and check ``groups.json`` (docs/design.md, file formats) against the tasks being tuned.
 
 Every task of the suite must be in exactly one group, every grouped task must exist, group names must be
 usable as adapter (and folder) names. Errors name the file and the field at fault.
@@ -20,8 +20,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 RESERVED = ("__base__", "default")
 
 
-def validate_groups(data: Any, source: str = "groups.json",
-                    tasks: Iterable[str] | None = None) -> dict[str, Any]:
+def validate_groups(
+    data: Any, source: str = "groups.json", tasks: Iterable[str] | None = None
+) -> dict[str, Any]:
     """Check a groups.json payload; with ``tasks``, also that groups cover exactly those tasks.
 
     Returns the payload with ``assignment`` filled in from ``groups`` when absent.
@@ -37,10 +38,13 @@ def validate_groups(data: Any, source: str = "groups.json",
     for name, members in groups.items():
         where = f"{source}: groups.{name}"
         if not _NAME.match(name) or name in RESERVED:
-            raise MintError(f"{where}: group name must be letters, digits, '_' or '-' and not "
-                            f"{' or '.join(RESERVED)}")
+            raise MintError(
+                f"{where}: group name must be letters, digits, '_' or '-' and not {' or '.join(RESERVED)}"
+            )
         if name in "lora_":  # peft finds adapter names inside its parameter prefix and reinitialises them
-            raise MintError(f"{where}: group name {name!r} is part of peft's prefix 'lora_'; use a longer name")
+            raise MintError(
+                f"{where}: group name {name!r} is part of peft's prefix 'lora_'; use a longer name"
+            )
         if not isinstance(members, list) or not members:
             raise MintError(f"{where}: expected a non-empty list of task names")
         for t in members:
@@ -63,8 +67,10 @@ def validate_groups(data: Any, source: str = "groups.json",
         names = list(tasks)
         unknown = [t for t in seen if t not in set(names)]
         if unknown:
-            raise MintError(f"{source}: groups.{seen[unknown[0]]}: unknown task {unknown[0]!r} "
-                            f"(not in the suite; its tasks: {', '.join(names)})")
+            raise MintError(
+                f"{source}: groups.{seen[unknown[0]]}: unknown task {unknown[0]!r} "
+                f"(not in the suite; its tasks: {', '.join(names)})"
+            )
         absent = [t for t in names if t not in seen]
         if absent:
             raise MintError(f"{source}: groups: task {absent[0]!r} of the suite is in no group")
@@ -81,8 +87,10 @@ def load_groups(path: str | os.PathLike, tasks: Iterable[str] | None = None) -> 
     return validate_groups(read_json(path, "groups file"), str(path), tasks)
 
 
-def groups_payload(groups: dict[str, list[str]], method: str = "custom",
-                   params: dict[str, Any] | None = None) -> dict[str, Any]:
+def groups_payload(
+    groups: dict[str, list[str]], method: str = "custom", params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A groups.json payload from a plain ``{group: [tasks]}`` mapping."""
-    return validate_groups({"schema": SCHEMA, "method": method, "params": params or {}, "groups": groups},
-                           "groups")
+    return validate_groups(
+        {"schema": SCHEMA, "method": method, "params": params or {}, "groups": groups}, "groups"
+    )

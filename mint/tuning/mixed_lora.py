@@ -46,17 +46,22 @@ class MixedLoRA:
             if not isinstance(module, LoraLayer):
                 continue
             if not isinstance(module, LoraLinear):
-                raise MintError(f"concurrent tuning: {name} is a {type(module).__name__}; only LoRA on linear "
-                                "layers can be routed per sample")
+                raise MintError(
+                    f"concurrent tuning: {name} is a {type(module).__name__}; only LoRA on linear "
+                    "layers can be routed per sample"
+                )
             for a in self.adapters:
                 if a not in module.lora_A:  # adapters may sit in different towers (--tower auto)
                     continue
                 if a in getattr(module, "lora_variant", {}) or module.use_dora.get(a, False):
-                    raise MintError(f"concurrent tuning: adapter {a!r} uses a LoRA variant (DoRA, ...) on {name}; "
-                                    "only plain LoRA can be routed per sample")
+                    raise MintError(
+                        f"concurrent tuning: adapter {a!r} uses a LoRA variant (DoRA, ...) on {name}; "
+                        "only plain LoRA can be routed per sample"
+                    )
                 if not isinstance(module.lora_dropout[a], torch.nn.Identity):
-                    raise MintError(f"concurrent tuning needs LoRA dropout 0 (adapter {a!r} has "
-                                    f"{module.lora_dropout[a]})")
+                    raise MintError(
+                        f"concurrent tuning needs LoRA dropout 0 (adapter {a!r} has {module.lora_dropout[a]})"
+                    )
             self.layers.append((name, module))
         if not self.layers:
             raise MintError("concurrent tuning: the model carries no LoRA layers")
@@ -65,7 +70,7 @@ class MixedLoRA:
         self._installed = False
 
     # ------------------------------------------------------------------ install / remove
-    def install(self) -> "MixedLoRA":
+    def install(self) -> MixedLoRA:
         """Put the routing forward on every LoRA layer (a no-op for them until :meth:`route`)."""
         for i, (_, layer) in enumerate(self.layers):
             layer.forward = functools.partial(self._forward, i, layer)
@@ -78,7 +83,7 @@ class MixedLoRA:
             layer.__dict__.pop("forward", None)
         self._installed = False
 
-    def __enter__(self) -> "MixedLoRA":
+    def __enter__(self) -> MixedLoRA:
         return self.install()
 
     def __exit__(self, *exc: Any) -> None:
@@ -119,12 +124,16 @@ class MixedLoRA:
         if segments is None:
             return type(layer).forward(layer, x, *args, **kwargs)
         if layer.merged or layer.disable_adapters:
-            raise MintError(f"concurrent tuning: layer {self.layers[index][0]} has merged or disabled adapters")
+            raise MintError(
+                f"concurrent tuning: layer {self.layers[index][0]} has merged or disabled adapters"
+            )
         if x.shape[0] != self._rows:
-            raise MintError(f"concurrent tuning: layer {self.layers[index][0]} gets {x.shape[0]} rows for a batch of "
-                            f"{self._rows} samples, so its rows cannot be routed per sample (this happens on vision "
-                            "towers that flatten or split images); use --tower language or train without "
-                            "--concurrent")
+            raise MintError(
+                f"concurrent tuning: layer {self.layers[index][0]} gets {x.shape[0]} rows for a batch of "
+                f"{self._rows} samples, so its rows cannot be routed per sample (this happens on vision "
+                "towers that flatten or split images); use --tower language or train without "
+                "--concurrent"
+            )
         result = layer.base_layer(x, *args, **kwargs)
         names = [a for a, _, _ in segments]
         if not any(a in layer.lora_A for a in names):
@@ -135,7 +144,9 @@ class MixedLoRA:
             a = torch.stack([layer.lora_A[n].weight for n in names])  # k, r, in
             b = torch.stack([layer.lora_B[n].weight * layer.scaling[n] for n in names])  # k, out, r
             xa = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.transpose(1, 2))
-            return torch.baddbmm(result.reshape(k, -1, result.shape[-1]), xa, b.transpose(1, 2)).view(result.shape)
+            return torch.baddbmm(result.reshape(k, -1, result.shape[-1]), xa, b.transpose(1, 2)).view(
+                result.shape
+            )
         parts = []
         for adapter, start, stop in segments:
             if adapter in layer.lora_A:
@@ -148,8 +159,9 @@ class MixedLoRA:
         return result + (parts[0] if len(parts) == 1 else torch.cat(parts))
 
 
-def _batched(layer: Any, names: list[str], segments: Sequence[Segment], x: torch.Tensor,
-             result: torch.Tensor) -> bool:
+def _batched(
+    layer: Any, names: list[str], segments: Sequence[Segment], x: torch.Tensor, result: torch.Tensor
+) -> bool:
     """Whether the segments can share one batched product: several of equal size, every adapter in this layer
     with the same rank, and one dtype throughout (else peft's own casts are reproduced segment by segment)."""
     if len(segments) < 2 or len({stop - start for _, start, stop in segments}) != 1:
@@ -157,24 +169,38 @@ def _batched(layer: Any, names: list[str], segments: Sequence[Segment], x: torch
     if not all(n in layer.lora_A for n in names):
         return False
     weights = [layer.lora_A[n].weight for n in names] + [layer.lora_B[n].weight for n in names]
-    return (len({w.shape for w in weights[:len(names)]}) == 1 and x.dtype == result.dtype
-            and all(w.dtype == result.dtype for w in weights))
+    return (
+        len({w.shape for w in weights[: len(names)]}) == 1
+        and x.dtype == result.dtype
+        and all(w.dtype == result.dtype for w in weights)
+    )
 
 
-def segment_losses(model: Any, batch: dict[str, torch.Tensor], segments: Sequence[Segment],
-                   ) -> tuple[list[torch.Tensor], list[int]]:
+def segment_losses(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    segments: Sequence[Segment],
+) -> tuple[list[torch.Tensor], list[int]]:
     """Summed answer-token cross-entropy of each segment's rows of ``batch``, and each segment's answer-token
     count (as :func:`mint.tuning.trainer.answer_loss` computes them for a whole batch)."""
     batch = dict(batch)
     labels = batch.pop("labels")
     target = labels[:, 1:]
     valid = target != -100
-    first = int(valid.float().argmax(-1)[valid.any(-1)].min().item()) if bool(valid.any()) else target.shape[1] - 1
+    first = (
+        int(valid.float().argmax(-1)[valid.any(-1)].min().item())
+        if bool(valid.any())
+        else target.shape[1] - 1
+    )
     keep = target.shape[1] - first + 1
     logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
     tgt = target[:, first:]
-    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
-                                                  ignore_index=-100, reduction="none").view(tgt.shape)
+    per_token = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, reduction="none"
+    ).view(tgt.shape)
     per_row = per_token.sum(-1)
     counts = valid.sum(-1)
-    return ([per_row[s:e].sum() for _, s, e in segments], [int(counts[s:e].sum().item()) for _, s, e in segments])
+    return (
+        [per_row[s:e].sum() for _, s, e in segments],
+        [int(counts[s:e].sum().item()) for _, s, e in segments],
+    )

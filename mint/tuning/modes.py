@@ -10,8 +10,9 @@ from mint.errors import MintError
 from mint.tuning.config import TuneConfig
 
 
-def auto_towers(config: TuneConfig, groups: dict[str, Any], profiles: dict[str, Any] | None,
-                source: str = "profiles.json") -> dict[str, str] | None:
+def auto_towers(
+    config: TuneConfig, groups: dict[str, Any], profiles: dict[str, Any] | None, source: str = "profiles.json"
+) -> dict[str, str] | None:
     """``{adapter: tower}`` from the profiles for ``tower: auto`` (None for a fixed tower)."""
     if config.tower != "auto":
         return None
@@ -27,9 +28,18 @@ def auto_towers(config: TuneConfig, groups: dict[str, Any], profiles: dict[str, 
     return group_towers(members, profiles, source)
 
 
-def train_run(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path, config: TuneConfig, *,
-              profiles: dict[str, Any] | None = None, profiles_source: str = "profiles.json",
-              accelerator: Any = None, **kwargs: Any) -> dict[str, Any]:
+def train_run(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig,
+    *,
+    profiles: dict[str, Any] | None = None,
+    profiles_source: str = "profiles.json",
+    accelerator: Any = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Train ``groups`` into the run folder ``out_dir`` in the mode ``config`` asks for; return tune.json.
 
     ``kwargs`` (resume, force, meta, progress, on_step) go to the trainer of that mode.

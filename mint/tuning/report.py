@@ -1,4 +1,4 @@
-"""``report.json`` + ``report.md`` + ``figures/`` from the eval.json of compared runs (DESIGN.md section 2).
+"""``report.json`` + ``report.md`` + ``figures/`` from the eval.json of compared runs (docs/design.md, file formats).
 
 Rows are named by each run's grouping method (``all``, ``random``, ``single``, ``mint``, ...) plus
 ``zero_shot`` (the bare backbone); every number is read from or computed from the eval.json files.
@@ -46,8 +46,11 @@ def _row(ev: dict[str, Any], tasks: list[str], name: str, source: str) -> dict[s
         raise MintError(f"{source}: row {name!r} has no score for task {missing[0]!r}")
     per_task = {t: scores[t]["score"] for t in tasks}
     values = [v for v in per_task.values() if v is not None]
-    return {"mean": float(np.mean(values)) if values else None, "tasks": per_task,
-            "n": {t: scores[t].get("n") for t in tasks}}
+    return {
+        "mean": float(np.mean(values)) if values else None,
+        "tasks": per_task,
+        "n": {t: scores[t].get("n") for t in tasks},
+    }
 
 
 def make_report(eval_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -64,20 +67,40 @@ def make_report(eval_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     zs_source = next((ev for ev in eval_results.values() if ev.get(ZERO_SHOT)), None)
     if zs_source is not None and ZERO_SHOT not in eval_results:
         row = _row(zs_source[ZERO_SHOT], tasks, ZERO_SHOT, str(zs_source.get("run", "eval.json")))
-        rows[ZERO_SHOT] = {**row, "groups": {}, "trainable_params": 0, "train_seconds": 0.0,
-                           "method": ZERO_SHOT, "run": zs_source.get("run")}
+        rows[ZERO_SHOT] = {
+            **row,
+            "groups": {},
+            "trainable_params": 0,
+            "train_seconds": 0.0,
+            "method": ZERO_SHOT,
+            "run": zs_source.get("run"),
+        }
     for name, ev in eval_results.items():
         source = str(ev.get("run", name))
         extra = set(ev.get("tasks") or {}) - set(tasks)
         if extra:
-            raise MintError(f"{source}: row {name!r} scores task {sorted(extra)[0]!r}, which row "
-                            f"{first_name!r} does not (compare runs on the same suite)")
+            raise MintError(
+                f"{source}: row {name!r} scores task {sorted(extra)[0]!r}, which row "
+                f"{first_name!r} does not (compare runs on the same suite)"
+            )
         row = _row(ev, tasks, name, source)
-        rows[name] = {**row, "groups": ev.get("groups") or {}, "trainable_params": ev.get("trainable_params"),
-                      "train_seconds": ev.get("train_seconds"), "method": ev.get("method"), "run": ev.get("run")}
-    kinds = sorted(set(_METRIC_NAMES.get(m, m) for m in metrics.values()))
-    return stamp({"metric": kinds[0] if len(kinds) == 1 else "mean task score (" + ", ".join(kinds) + ")",
-                  "task_metrics": metrics, "tasks": tasks, "rows": rows})
+        rows[name] = {
+            **row,
+            "groups": ev.get("groups") or {},
+            "trainable_params": ev.get("trainable_params"),
+            "train_seconds": ev.get("train_seconds"),
+            "method": ev.get("method"),
+            "run": ev.get("run"),
+        }
+    kinds = sorted({_METRIC_NAMES.get(m, m) for m in metrics.values()})
+    return stamp(
+        {
+            "metric": kinds[0] if len(kinds) == 1 else "mean task score (" + ", ".join(kinds) + ")",
+            "task_metrics": metrics,
+            "tasks": tasks,
+            "rows": rows,
+        }
+    )
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -88,28 +111,41 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def report_markdown(report: dict[str, Any], figures: list[Path] = (), base: Path | None = None,
-                    profile_figures: list[Path] = ()) -> str:
+def report_markdown(
+    report: dict[str, Any],
+    figures: list[Path] = (),
+    base: Path | None = None,
+    profile_figures: list[Path] = (),
+) -> str:
     """A readable report: summary table, per-task table, groups of each setting, figures (the results',
     then the task profiles' where given)."""
     rows, tasks = report["rows"], report["tasks"]
-    lines = ["# mint report", "", f"Metric: {report['metric']} (mean over {len(tasks)} tasks' test splits).", "",
-             "| setting | mean | groups | trainable params | train seconds |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "# mint report",
+        "",
+        f"Metric: {report['metric']} (mean over {len(tasks)} tasks' test splits).",
+        "",
+        "| setting | mean | groups | trainable params | train seconds |",
+        "|---|---:|---:|---:|---:|",
+    ]
     best = max((r["mean"] for r in rows.values() if r["mean"] is not None), default=None)
     for name, r in rows.items():
         mean = _fmt(r["mean"])
         if best is not None and r["mean"] == best:
             mean = f"**{mean}**"
-        lines.append(f"| {name} | {mean} | {len(r['groups'])} | {_fmt(r['trainable_params'])} | "
-                     f"{_fmt(r['train_seconds'], 1)} |")
-    lines += ["", "## Per task", "", "| task | " + " | ".join(rows) + " |",
-              "|---|" + "---:|" * len(rows)]
+        lines.append(
+            f"| {name} | {mean} | {len(r['groups'])} | {_fmt(r['trainable_params'])} | "
+            f"{_fmt(r['train_seconds'], 1)} |"
+        )
+    lines += ["", "## Per task", "", "| task | " + " | ".join(rows) + " |", "|---|" + "---:|" * len(rows)]
     for t in tasks:
         lines.append(f"| {t} | " + " | ".join(_fmt(r["tasks"][t]) for r in rows.values()) + " |")
     lines += ["", "## Groups", ""]
     for name, r in rows.items():
         if r["groups"]:
-            lines.append(f"- **{name}**: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in r["groups"].items()))
+            lines.append(
+                f"- **{name}**: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in r["groups"].items())
+            )
     for title, paths in (("Figures", figures), ("Task profiles", profile_figures)):
         if paths:
             lines += ["", f"## {title}", ""]
@@ -126,8 +162,15 @@ def report_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
     return json_path, json_path.with_suffix(".md"), json_path.parent / "figures"
 
 
-def build_report(eval_results: dict[str, dict[str, Any]], out: str | os.PathLike, *, force: bool = False,
-                 figures: bool = True, fmt: str = "png", profile_figures: list[Path] = ()) -> dict[str, Any]:
+def build_report(
+    eval_results: dict[str, dict[str, Any]],
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+    figures: bool = True,
+    fmt: str = "png",
+    profile_figures: list[Path] = (),
+) -> dict[str, Any]:
     """Write report.json, report.md and the result figures for ``{row name: eval.json}``; return the report.
 
     ``out`` is the report.json path or its folder; existing reports are kept unless ``force``.

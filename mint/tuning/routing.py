@@ -41,14 +41,17 @@ def run_adapters(run_dir: str | Path) -> dict[str, Path]:
     if routing is not None:
         names = list(dict.fromkeys(routing.values()))
     else:
-        names = list(validate_groups(read_json(run / "groups.json", "groups file"),
-                                     str(run / "groups.json"))["groups"])
+        names = list(
+            validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))["groups"]
+        )
     out: dict[str, Path] = {}
     for g in names:
         folder = run / "adapters" / g
         if not (folder / "adapter_config.json").is_file():
-            raise MintError(f"{run}: no adapter for group {g!r} (expected {folder}/adapter_config.json); "
-                            "is the run finished? (mint tune --resume continues it)")
+            raise MintError(
+                f"{run}: no adapter for group {g!r} (expected {folder}/adapter_config.json); "
+                "is the run finished? (mint tune --resume continues it)"
+            )
         out[g] = folder
     return out
 
@@ -73,8 +76,12 @@ def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
                     model.delete_adapter(name)
             model.load_adapter(str(folder), adapter_name=name)
         else:
-            with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            with (
+                warnings.catch_warnings()
+            ):  # transformers' deprecation of is_gradient_checkpointing, hit by peft
+                warnings.filterwarnings(
+                    "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+                )
                 model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
     model.set_adapter(next(iter(folders)), inference_mode=True)
     model.eval()
@@ -89,18 +96,23 @@ class Router:
         self.assignment = dict(assignment)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "Router":
+    def from_run(cls, run_dir: str | Path) -> Router:
         run = Path(run_dir)
         routing = run_routing(run)
         if routing is not None:
             return cls(routing)
-        return cls(validate_groups(read_json(run / "groups.json", "groups file"),
-                                   str(run / "groups.json"))["assignment"])
+        return cls(
+            validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))[
+                "assignment"
+            ]
+        )
 
     def adapter_for(self, task: str) -> str:
         if task not in self.assignment:
-            raise MintError(f"task {task!r} is in no group of this run (groups: "
-                            f"{', '.join(sorted(set(self.assignment.values())))})")
+            raise MintError(
+                f"task {task!r} is in no group of this run (groups: "
+                f"{', '.join(sorted(set(self.assignment.values())))})"
+            )
         return self.assignment[task]
 
     def plan(self, tasks: list[str]) -> dict[str, list[str]]:

@@ -52,12 +52,17 @@ def target_regex(model_type: str, tower: str = "language") -> str:
     """The ``target_modules`` regex (peft full-matches it against module names) for ``tower`` of ``model_type``."""
     towers = TOWERS.get(model_type)
     if towers is None:
-        raise MintError(f"model type {model_type!r}: no LoRA target patterns "
-                        f"(supported: {', '.join(sorted(TOWERS))})")
-    parts = {"language": [(towers.language_root, towers.language_modules)],
-             "vision": [(towers.vision_root, towers.vision_modules)],
-             "both": [(towers.language_root, towers.language_modules),
-                      (towers.vision_root, towers.vision_modules)]}
+        raise MintError(
+            f"model type {model_type!r}: no LoRA target patterns (supported: {', '.join(sorted(TOWERS))})"
+        )
+    parts = {
+        "language": [(towers.language_root, towers.language_modules)],
+        "vision": [(towers.vision_root, towers.vision_modules)],
+        "both": [
+            (towers.language_root, towers.language_modules),
+            (towers.vision_root, towers.vision_modules),
+        ],
+    }
     if tower not in parts:
         raise MintError(f"tower: expected one of language, vision, both, got {tower!r}")
     return "|".join(f"(?:{_pattern(root, mods)})" for root, mods in parts[tower])
@@ -66,8 +71,11 @@ def target_regex(model_type: str, tower: str = "language") -> str:
 def matched_modules(model: torch.nn.Module, regex: str) -> list[str]:
     """Names of the modules of ``model`` that peft would wrap with ``regex`` (linear layers only)."""
     pat = re.compile(regex)
-    return [name for name, mod in model.named_modules()
-            if isinstance(mod, torch.nn.Linear) and pat.fullmatch(name)]
+    return [
+        name
+        for name, mod in model.named_modules()
+        if isinstance(mod, torch.nn.Linear) and pat.fullmatch(name)
+    ]
 
 
 def lora_targets(model: torch.nn.Module, tower: str = "language") -> str:
@@ -75,6 +83,8 @@ def lora_targets(model: torch.nn.Module, tower: str = "language") -> str:
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     regex = target_regex(str(model_type), tower)
     if not matched_modules(model, regex):
-        raise MintError(f"model type {model_type!r}: the {tower} tower pattern matches no linear layer "
-                        f"(expected modules under the roots in mint.tuning.targets.TOWERS)")
+        raise MintError(
+            f"model type {model_type!r}: the {tower} tower pattern matches no linear layer "
+            f"(expected modules under the roots in mint.tuning.targets.TOWERS)"
+        )
     return regex

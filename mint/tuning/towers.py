@@ -1,6 +1,6 @@
 """``--tower auto``: the tower that gets LoRA, per group, from the tasks' interaction profiles.
 
-Each task votes from its profile (profiles.json, DESIGN.md section 2):
+Each task votes from its profile (profiles.json, docs/design.md, file formats):
 
 | interaction | dominant modality | tower |
 |---|---|---|
@@ -33,7 +33,9 @@ def load_profiles(path: str | Path) -> dict[str, Any]:
     """Read profiles.json (an error naming the file if it is missing or has no ``tasks`` object)."""
     path = Path(path)
     if not path.is_file():
-        raise MintError(f"{path}: no such profiles file (--tower auto needs the tasks' profiles from mint profile)")
+        raise MintError(
+            f"{path}: no such profiles file (--tower auto needs the tasks' profiles from mint profile)"
+        )
     data = read_json(path, "profiles file")
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
         raise MintError(f"{path}: tasks: expected an object of task -> profile")
@@ -49,14 +51,17 @@ def modality_names(profiles: Mapping[str, Any]) -> tuple[str, str]:
     return "image", "text"
 
 
-def task_tower(profile: Mapping[str, Any], modalities: tuple[str, str] = ("image", "text"),
-               where: str = "profile") -> str:
+def task_tower(
+    profile: Mapping[str, Any], modalities: tuple[str, str] = ("image", "text"), where: str = "profile"
+) -> str:
     """The tower one task's profile votes for."""
     if not isinstance(profile, Mapping):
         raise MintError(f"{where}: expected an object with 'interaction' and 'dominant_modality'")
     interaction = profile.get("interaction")
     if interaction not in INTERACTIONS:
-        raise MintError(f"{where}: interaction: expected one of {', '.join(INTERACTIONS)}, got {interaction!r}")
+        raise MintError(
+            f"{where}: interaction: expected one of {', '.join(INTERACTIONS)}, got {interaction!r}"
+        )
     if interaction == "synergy":
         return "both"
     if interaction == "redundancy":
@@ -82,8 +87,9 @@ def majority_tower(votes: Sequence[str]) -> str:
     return ranked[0][0]
 
 
-def group_towers(groups: Mapping[str, Sequence[str]], profiles: Mapping[str, Any],
-                 source: str = "profiles.json") -> dict[str, str]:
+def group_towers(
+    groups: Mapping[str, Sequence[str]], profiles: Mapping[str, Any], source: str = "profiles.json"
+) -> dict[str, str]:
     """``{group: tower}`` for ``{group: [task, ...]}`` from a profiles.json payload."""
     tasks = profiles.get("tasks")
     if not isinstance(tasks, Mapping):
@@ -94,8 +100,10 @@ def group_towers(groups: Mapping[str, Sequence[str]], profiles: Mapping[str, Any
         votes = []
         for t in members:
             if t not in tasks:
-                raise MintError(f"{source}: tasks: no profile for task {t!r} (group {group!r}); profile the "
-                                "same suite you tune")
+                raise MintError(
+                    f"{source}: tasks: no profile for task {t!r} (group {group!r}); profile the "
+                    "same suite you tune"
+                )
             votes.append(task_tower(tasks[t], mods, f"{source}: tasks.{t}"))
         out[group] = majority_tower(votes)
     return out

@@ -33,8 +33,19 @@ from mint.tuning.groups import validate_groups
 from mint.tuning.targets import lora_targets
 
 #: files and folders a tuning run writes (what --force removes, and nothing else)
-RUN_OUTPUTS = ("adapters", "checkpoints", "groups.json", "train_log.jsonl", "tune.json", "eval.json",
-               "eval_predictions.jsonl", "report.json", "report.md", "figures", "continual.json")
+RUN_OUTPUTS = (
+    "adapters",
+    "checkpoints",
+    "groups.json",
+    "train_log.jsonl",
+    "tune.json",
+    "eval.json",
+    "eval_predictions.jsonl",
+    "report.json",
+    "report.md",
+    "figures",
+    "continual.json",
+)
 
 
 class TrainingStopped(Exception):
@@ -48,7 +59,9 @@ def make_accelerator(config: TuneConfig, **kwargs: Any):
     from accelerate.utils import DistributedDataParallelKwargs
 
     if "cpu" not in kwargs and _world_size() > 1 and not _has_accelerator():
-        kwargs["cpu"] = True  # torchrun on a machine without GPUs: gloo ranks on CPU (accelerate wants cpu=True)
+        kwargs["cpu"] = (
+            True  # torchrun on a machine without GPUs: gloo ranks on CPU (accelerate wants cpu=True)
+        )
     handlers = list(kwargs.pop("kwargs_handlers", []))
     if not any(isinstance(h, DistributedDataParallelKwargs) for h in handlers):
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=config.tower != "language"))
@@ -67,19 +80,24 @@ def _has_accelerator() -> bool:
     return bool(acc.is_available()) if acc is not None else torch.cuda.is_available()
 
 
-def resolve_towers(groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None) -> dict[str, str]:
+def resolve_towers(
+    groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None
+) -> dict[str, str]:
     """``{group: tower}``: ``config.tower`` for every group, or ``towers`` (required) when it is ``auto``."""
     if config.tower != "auto":
-        return {g: config.tower for g in groups}
+        return dict.fromkeys(groups, config.tower)
     missing = [g for g in groups if g not in (towers or {})]
     if missing:
-        raise MintError(f"tower auto: no tower chosen for group {missing[0]!r} (pass the tasks' profiles: "
-                        "--profiles profiles.json)")
+        raise MintError(
+            f"tower auto: no tower chosen for group {missing[0]!r} (pass the tasks' profiles: "
+            "--profiles profiles.json)"
+        )
     return {g: towers[g] for g in groups}
 
 
-def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig,
-                    towers: dict[str, str] | None = None) -> Any:
+def attach_adapters(
+    vlm: Any, groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None
+) -> Any:
     """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); the i-th
     group's initial weights are seeded with ``config.seed + i`` alone.
 
@@ -92,12 +110,19 @@ def attach_adapters(vlm: Any, groups: list[str], config: TuneConfig,
     regexes = {t: lora_targets(vlm.model, t) for t in sorted(set(chosen.values()))}
 
     def lora(g: str) -> Any:
-        return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                          target_modules=regexes[chosen[g]], bias="none")
+        return LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=regexes[chosen[g]],
+            bias="none",
+        )
 
     with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        for i, g in enumerate(groups):  # each adapter's init seeded on its own (as its training: seed + index),
+        for i, g in enumerate(
+            groups
+        ):  # each adapter's init seeded on its own (as its training: seed + index),
             torch.manual_seed(config.seed + i)  # so it does not depend on the other groups' towers or sizes
             if i == 0:
                 peft_model = get_peft_model(vlm.model, lora(g), adapter_name=g)
@@ -122,8 +147,9 @@ def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
     keep = target.shape[1] - first + 1  # positions first .. T-1 of the input predict targets first .. T-2
     logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
     tgt = target[:, first:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
-                                             ignore_index=-100, reduction="sum")
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     return loss, n
 
 
@@ -144,8 +170,10 @@ def check_run_folder(out: Path, resume: bool, force: bool) -> list[str]:
     """The run outputs present in ``out``; an error if there are some and neither resume nor force."""
     present = [n for n in RUN_OUTPUTS if (out / n).exists()]
     if present and not (resume or force):
-        raise MintError(f"{out} already holds a tuning run ({', '.join(present)}); use --resume to continue "
-                        "it or --force to start over")
+        raise MintError(
+            f"{out} already holds a tuning run ({', '.join(present)}); use --resume to continue "
+            "it or --force to start over"
+        )
     return present
 
 
@@ -158,8 +186,10 @@ def _clear_out(out: Path, present: list[str]) -> None:
 def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path) -> None:
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):
-            raise MintError(f"{out}: cannot resume: {what} {key} was {saved.get(key)!r}, now {now.get(key)!r} "
-                            "(use the same options, or --force to start over)")
+            raise MintError(
+                f"{out}: cannot resume: {what} {key} was {saved.get(key)!r}, now {now.get(key)!r} "
+                "(use the same options, or --force to start over)"
+            )
 
 
 def launch_info(accelerator: Any) -> tuple[bool, int, int]:
@@ -167,23 +197,37 @@ def launch_info(accelerator: Any) -> tuple[bool, int, int]:
     process per copy (each would train alone)."""
     nproc = accelerator.num_processes
     if _world_size() != nproc:
-        raise MintError(f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
-                        "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)")
+        raise MintError(
+            f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
+            "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)"
+        )
     return accelerator.is_main_process, accelerator.process_index, nproc
 
 
-def training_examples(by_name: dict[str, Any], members: list[str], config: TuneConfig, group: str) -> list[Example]:
+def training_examples(
+    by_name: dict[str, Any], members: list[str], config: TuneConfig, group: str
+) -> list[Example]:
     """The training examples of a group's tasks (with their demonstrations); a group with none is an error."""
-    examples = group_examples([by_name[t] for t in members], config.max_train, config.in_context,
-                              config.demo_selection, config.seed)
+    examples = group_examples(
+        [by_name[t] for t in members], config.max_train, config.in_context, config.demo_selection, config.seed
+    )
     if not examples:
         raise MintError(f"group {group!r}: its tasks have no training samples")
     return examples
 
 
-def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str, Any], meta: dict[str, Any],
-                accelerator: Any, *, resume: bool, force: bool,
-                initial: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def prepare_run(
+    vlm: Any,
+    out: Path,
+    payload: dict[str, Any],
+    identity: dict[str, Any],
+    meta: dict[str, Any],
+    accelerator: Any,
+    *,
+    resume: bool,
+    force: bool,
+    initial: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Check a resumed run against ``identity`` and lay out the run folder and its saved state.
 
     Returns ``(state, None)``, or ``(None, tune.json)`` when the resumed run had already finished (its
@@ -195,8 +239,12 @@ def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str
         raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
     if state is not None:
         _check_same(state["config"], identity["config"], "option", out)
-        _check_same({k: state.get(k) for k in identity if k != "config"},
-                    {k: v for k, v in identity.items() if k != "config"}, "run", out)
+        _check_same(
+            {k: state.get(k) for k in identity if k != "config"},
+            {k: v for k, v in identity.items() if k != "config"},
+            "run",
+            out,
+        )
         if (out / "tune.json").is_file() and state.get("complete"):  # nothing left to do
             from mint.tuning.routing import load_adapters
 
@@ -209,10 +257,19 @@ def prepare_run(vlm: Any, out: Path, payload: dict[str, Any], identity: dict[str
             _clear_out(out, present)
         out.mkdir(parents=True, exist_ok=True)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "groups.json", stamp({k: v for k, v in payload.items()
-                                                      if k not in ("mint_version", "schema")}))
+        atomic_write_json(
+            out / "groups.json",
+            stamp({k: v for k, v in payload.items() if k not in ("mint_version", "schema")}),
+        )
         if state is None:
-            state = {**identity, "meta": meta, "done": {}, "checkpoint": None, "log_lines": 0, **(initial or {})}
+            state = {
+                **identity,
+                "meta": meta,
+                "done": {},
+                "checkpoint": None,
+                "log_lines": 0,
+                **(initial or {}),
+            }
             ckpt.write_state(ckpt_dir, state)
     accelerator.wait_for_everyone()
     return ckpt.read_state(ckpt_dir), None
@@ -250,8 +307,9 @@ class TrainingLog:
             self.lines += 1
 
 
-def resume_point(out: Path, state: dict[str, Any], rank: int, is_main: bool,
-                 resume: bool) -> tuple[dict[str, Any] | None, TrainingLog]:
+def resume_point(
+    out: Path, state: dict[str, Any], rank: int, is_main: bool, resume: bool
+) -> tuple[dict[str, Any] | None, TrainingLog]:
     """The saved checkpoint to continue from (None: start of training) and the training log, truncated to
     the lines written up to that checkpoint (or up to the end of a resumed run's last finished part)."""
     current = state.get("checkpoint")
@@ -260,11 +318,21 @@ def resume_point(out: Path, state: dict[str, Any], rank: int, is_main: bool,
     return position, TrainingLog(out / "train_log.jsonl", is_main, keep)
 
 
-def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str | Path,
-                config: TuneConfig | None = None, *, resume: bool = False, force: bool = False,
-                accelerator: Any = None, meta: dict[str, Any] | None = None,
-                on_step: Callable[[dict[str, Any]], None] | None = None, progress: bool = True,
-                towers: dict[str, str] | None = None) -> dict[str, Any]:
+def tune_groups(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    accelerator: Any = None,
+    meta: dict[str, Any] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    towers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Train one LoRA adapter per group of ``groups`` on ``vlm``; write the run folder.
 
     ``groups`` is a groups.json payload (see :func:`mint.tuning.groups.load_groups`) or a plain
@@ -291,8 +359,13 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     meta = dict(meta or {})
 
     # ---------------------------------------------------------------- run folder and saved state
-    identity = {"config": config.to_dict(), "groups": payload["groups"], "tasks": sorted(by_name),
-                "processes": nproc, "towers": chosen}
+    identity = {
+        "config": config.to_dict(),
+        "groups": payload["groups"],
+        "tasks": sorted(by_name),
+        "processes": nproc,
+        "towers": chosen,
+    }
     state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
     if finished is not None:
         return finished
@@ -307,15 +380,30 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
     for gi, group in enumerate(group_names):
         members = payload["groups"][group]
         if group in state["done"]:  # finished before the interruption: reload its saved adapter
-            set_peft_model_state_dict(peft_model, load_file(str(adapters_dir / group / "adapter_model.safetensors")),
-                                      adapter_name=group)
+            set_peft_model_state_dict(
+                peft_model,
+                load_file(str(adapters_dir / group / "adapter_model.safetensors")),
+                adapter_name=group,
+            )
             summary[group] = state["done"][group]
             continue
         examples = training_examples(by_name, members, config, group)
         summary[group] = train_group(
-            vlm, peft_model, accelerator, config, group, gi, members, examples, log,
+            vlm,
+            peft_model,
+            accelerator,
+            config,
+            group,
+            gi,
+            members,
+            examples,
+            log,
             position if position and position["position"]["group"] == group else None,
-            ckpt_dir, state, on_step, progress)
+            ckpt_dir,
+            state,
+            on_step,
+            progress,
+        )
         position = None
         peft_model = accelerator.unwrap_model(peft_model)
         if is_main:
@@ -326,24 +414,51 @@ def tune_groups(vlm: Any, tasks: list[Any], groups: dict[str, Any], out_dir: str
             ckpt.prune(ckpt_dir, None)
         accelerator.wait_for_everyone()
 
-    return finish_run(vlm, peft_model, accelerator, out, state, meta, config, payload, {
-        "groups": payload["groups"],
-        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
-        "towers": chosen,
-        "target_modules": peft_model.peft_config[group_names[0]].target_modules,
-        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
-        "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
-    })
+    return finish_run(
+        vlm,
+        peft_model,
+        accelerator,
+        out,
+        state,
+        meta,
+        config,
+        payload,
+        {
+            "groups": payload["groups"],
+            "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
+            "towers": chosen,
+            "target_modules": peft_model.peft_config[group_names[0]].target_modules,
+            "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+            "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
+        },
+    )
 
 
-def finish_run(vlm: Any, peft_model: Any, accelerator: Any, out: Path, state: dict[str, Any], meta: dict[str, Any],
-               config: TuneConfig, payload: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def finish_run(
+    vlm: Any,
+    peft_model: Any,
+    accelerator: Any,
+    out: Path,
+    state: dict[str, Any],
+    meta: dict[str, Any],
+    config: TuneConfig,
+    payload: dict[str, Any],
+    fields: dict[str, Any],
+) -> dict[str, Any]:
     """Leave the tuned ``peft_model`` on ``vlm`` (eval mode), write ``tune.json`` (meta, seed, config, method,
     then the trainer's ``fields``) and mark the saved state complete; return tune.json."""
     peft_model.eval()
     vlm.model = peft_model
-    result = stamp({**meta, "seed": config.seed, "config": config.to_dict(),
-                    "method": payload.get("method", "custom"), **fields, "processes": accelerator.num_processes})
+    result = stamp(
+        {
+            **meta,
+            "seed": config.seed,
+            "config": config.to_dict(),
+            "method": payload.get("method", "custom"),
+            **fields,
+            "processes": accelerator.num_processes,
+        }
+    )
     if accelerator.is_main_process:
         atomic_write_json(out / "tune.json", result)
         state["complete"] = True
@@ -352,10 +467,23 @@ def finish_run(vlm: Any, peft_model: Any, accelerator: Any, out: Path, state: di
     return result
 
 
-def train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig, group: str, gi: int,
-                 members: list[str], examples: list[Example], log: TrainingLog, resume_from: dict[str, Any] | None,
-                 ckpt_dir: Path, state: dict[str, Any], on_step: Callable[[dict[str, Any]], None] | None,
-                 progress: bool, adapter: str | None = None) -> dict[str, Any]:
+def train_group(
+    vlm: Any,
+    peft_model: Any,
+    accelerator: Any,
+    config: TuneConfig,
+    group: str,
+    gi: int,
+    members: list[str],
+    examples: list[Example],
+    log: TrainingLog,
+    resume_from: dict[str, Any] | None,
+    ckpt_dir: Path,
+    state: dict[str, Any],
+    on_step: Callable[[dict[str, Any]], None] | None,
+    progress: bool,
+    adapter: str | None = None,
+) -> dict[str, Any]:
     """Train ``group``'s examples into adapter ``adapter`` (default: the group's own; fresh optimizer +
     scheduler), from a checkpoint when one is given."""
     from accelerate.utils import set_seed
@@ -363,8 +491,10 @@ def train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig,
     from tqdm.auto import tqdm
 
     rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    plans = [step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e)
-             for e in range(config.epochs)]
+    plans = [
+        step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e)
+        for e in range(config.epochs)
+    ]
     total = sum(len(p) for p in plans)
     adapter = adapter or group
     peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
@@ -385,25 +515,65 @@ def train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig,
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
     t0 = time.perf_counter() - seconds0
-    bar = tqdm(total=total, initial=done_steps, desc=f"tune {group}", unit="step",
-               disable=not (progress and is_main), leave=False)
+    bar = tqdm(
+        total=total,
+        initial=done_steps,
+        desc=f"tune {group}",
+        unit="step",
+        disable=not (progress and is_main),
+        leave=False,
+    )
     try:
         for epoch in range(start_epoch, config.epochs):
             for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
-                last_loss = _step(vlm, model, optimizer, accelerator, config, examples, plans[epoch][si],
-                                  rank, nproc, params)
+                last_loss = _step(
+                    vlm,
+                    model,
+                    optimizer,
+                    accelerator,
+                    config,
+                    examples,
+                    plans[epoch][si],
+                    rank,
+                    nproc,
+                    params,
+                )
                 if not getattr(optimizer, "step_was_skipped", False):  # fp16 overflow: no step, no schedule
                     scheduler.step()
                 done_steps += 1
                 seconds = time.perf_counter() - t0
-                row = {"step": done_steps, "group": group, "epoch": epoch, "loss": last_loss,
-                       "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 4)}
+                row = {
+                    "step": done_steps,
+                    "group": group,
+                    "epoch": epoch,
+                    "loss": last_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    "seconds": round(seconds, 4),
+                }
                 log.write(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.4f}")
-                if config.checkpoint_every and done_steps % config.checkpoint_every == 0 and done_steps < total:
-                    _checkpoint(accelerator, model, optimizer, scheduler, group, epoch, si + 1, done_steps,
-                                seconds, last_loss, log, ckpt_dir, state, adapter)
+                if (
+                    config.checkpoint_every
+                    and done_steps % config.checkpoint_every == 0
+                    and done_steps < total
+                ):
+                    _checkpoint(
+                        accelerator,
+                        model,
+                        optimizer,
+                        scheduler,
+                        group,
+                        epoch,
+                        si + 1,
+                        done_steps,
+                        seconds,
+                        last_loss,
+                        log,
+                        ckpt_dir,
+                        state,
+                        adapter,
+                    )
                 if on_step is not None:
                     on_step(dict(row))
     finally:
@@ -411,9 +581,14 @@ def train_group(vlm: Any, peft_model: Any, accelerator: Any, config: TuneConfig,
     model.eval()
     train_seconds = time.perf_counter() - t0
     release_accelerator(accelerator)
-    return {"tasks": list(members), "examples": len(examples), "steps": done_steps,
-            "trainable_params": n_params, "train_seconds": round(train_seconds, 3),
-            "final_loss": last_loss}
+    return {
+        "tasks": list(members),
+        "examples": len(examples),
+        "steps": done_steps,
+        "trainable_params": n_params,
+        "train_seconds": round(train_seconds, 3),
+        "final_loss": last_loss,
+    }
 
 
 def release_accelerator(accelerator: Any) -> None:
@@ -429,8 +604,18 @@ def release_accelerator(accelerator: Any) -> None:
             held.clear()
 
 
-def _step(vlm: Any, model: Any, optimizer: Any, accelerator: Any, config: TuneConfig, examples: list[Example],
-          step: list[list[int]], rank: int, nproc: int, params: list[torch.nn.Parameter]) -> float:
+def _step(
+    vlm: Any,
+    model: Any,
+    optimizer: Any,
+    accelerator: Any,
+    config: TuneConfig,
+    examples: list[Example],
+    step: list[list[int]],
+    rank: int,
+    nproc: int,
+    params: list[torch.nn.Parameter],
+) -> float:
     """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss."""
     micro = []
     for global_batch in step:
@@ -455,20 +640,49 @@ def _step(vlm: Any, model: Any, optimizer: Any, accelerator: Any, config: TuneCo
     return global_loss if math.isfinite(global_loss) else float("nan")
 
 
-def _checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, group: str, epoch: int,
-                step_in_epoch: int, global_step: int, seconds: float, loss: float, log: TrainingLog, ckpt_dir: Path,
-                state: dict[str, Any], adapter: str | None = None) -> None:
+def _checkpoint(
+    accelerator: Any,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    group: str,
+    epoch: int,
+    step_in_epoch: int,
+    global_step: int,
+    seconds: float,
+    loss: float,
+    log: TrainingLog,
+    ckpt_dir: Path,
+    state: dict[str, Any],
+    adapter: str | None = None,
+) -> None:
     from peft.utils import get_peft_model_state_dict
 
     name = f"{group}-step-{global_step:06d}"
     unwrapped = accelerator.unwrap_model(model)
-    position = {"group": group, "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                "seconds": seconds, "loss": loss, "log_lines": log.lines}
-    weights = get_peft_model_state_dict(unwrapped, adapter_name=adapter or group) \
-        if accelerator.is_main_process else None
-    ckpt.save_checkpoint(ckpt_dir / name, adapter_state=weights, optimizer=optimizer, scheduler=scheduler,
-                         position=position, rank=accelerator.process_index,
-                         is_main=accelerator.is_main_process)
+    position = {
+        "group": group,
+        "epoch": epoch,
+        "step_in_epoch": step_in_epoch,
+        "global_step": global_step,
+        "seconds": seconds,
+        "loss": loss,
+        "log_lines": log.lines,
+    }
+    weights = (
+        get_peft_model_state_dict(unwrapped, adapter_name=adapter or group)
+        if accelerator.is_main_process
+        else None
+    )
+    ckpt.save_checkpoint(
+        ckpt_dir / name,
+        adapter_state=weights,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        position=position,
+        rank=accelerator.process_index,
+        is_main=accelerator.is_main_process,
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state["checkpoint"], state["log_lines"] = name, log.lines

@@ -15,8 +15,8 @@ The modality ablation keeps the instruction and drops the sample text (image-onl
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -48,7 +48,9 @@ def _rng(seed: int, name: str, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(split.encode())])
 
 
-def _take(pool: list[Sample], n: int | None, rng: np.random.Generator, key: Callable[[Sample], Hashable] | None) -> list[Sample]:
+def _take(
+    pool: list[Sample], n: int | None, rng: np.random.Generator, key: Callable[[Sample], Hashable] | None
+) -> list[Sample]:
     """A seeded subset of ``pool`` of at most ``n`` samples (all if ``n`` is None), shuffled.
 
     With ``key``, samples are drawn round-robin over the strata so that stratum sizes differ by at most
@@ -83,7 +85,12 @@ def _evqa_meta(split: str, data: ev.Split, image_id: int, **extra: object) -> di
 
 
 def _digit_meta(split: str, data: dg.Split, i: int, **extra: object) -> dict:
-    return {"source": f"sklearn-digits/{split}", "row": int(data.index[i]), "digit": dg.NUMBER_WORDS[data.labels[i]], **extra}
+    return {
+        "source": f"sklearn-digits/{split}",
+        "row": int(data.index[i]),
+        "digit": dg.NUMBER_WORDS[data.labels[i]],
+        **extra,
+    }
 
 
 # --- easy-VQA questions as they are -------------------------------------------------------------
@@ -98,7 +105,9 @@ def _evqa_questions(templates: Sequence[str]) -> Callable[[str, np.random.Genera
         for qi, q in enumerate(data.questions):
             if q.template in wanted:
                 meta = _evqa_meta(split, data, q.image_id, question=qi, named=q.named)
-                out.append(Sample(f"{split}-q{qi}", q.text, q.answer, FileImage(data.image_paths[q.image_id]), meta))
+                out.append(
+                    Sample(f"{split}-q{qi}", q.text, q.answer, FileImage(data.image_paths[q.image_id]), meta)
+                )
         return out
 
     return samples
@@ -151,7 +160,13 @@ def _article(word: str) -> str:
 def _digit_read(split: str, rng: np.random.Generator) -> list[Sample]:
     data = dg.load_split(split)
     return [
-        Sample(f"{split}-d{data.index[i]}", "", dg.NUMBER_WORDS[data.labels[i]], data.image(i), _digit_meta(split, data, i))
+        Sample(
+            f"{split}-d{data.index[i]}",
+            "",
+            dg.NUMBER_WORDS[data.labels[i]],
+            data.image(i),
+            _digit_meta(split, data, i),
+        )
         for i in range(len(data.labels))
     ]
 
@@ -162,7 +177,9 @@ def _digit_caption(split: str, rng: np.random.Generator) -> list[Sample]:
     for i in range(len(data.labels)):
         word = dg.NUMBER_WORDS[data.labels[i]]
         text = _DIGIT_CAPTIONS[int(rng.integers(len(_DIGIT_CAPTIONS)))].format(word=word, a=_article(word))
-        out.append(Sample(f"{split}-d{data.index[i]}", text, word, data.image(i), _digit_meta(split, data, i)))
+        out.append(
+            Sample(f"{split}-d{data.index[i]}", text, word, data.image(i), _digit_meta(split, data, i))
+        )
     return out
 
 
@@ -174,7 +191,9 @@ def _digit_sum(split: str, rng: np.random.Generator) -> list[Sample]:
         a = int(rng.integers(total + 1))
         i = int(rng.integers(len(data.labels)))  # an unrelated digit image
         text = f"{dg.NUMBER_WORDS[a]} plus {dg.NUMBER_WORDS[total - a]}"
-        out.append(Sample(f"{split}-{k}", text, dg.NUMBER_WORDS[total], data.image(i), _digit_meta(split, data, i)))
+        out.append(
+            Sample(f"{split}-{k}", text, dg.NUMBER_WORDS[total], data.image(i), _digit_meta(split, data, i))
+        )
     return out
 
 
@@ -189,7 +208,15 @@ def _digit_match(split: str, rng: np.random.Generator) -> list[Sample]:
             other = int(rng.integers(9))
             word, answer = dg.NUMBER_WORDS[other + (other >= d)], "no"
         text = _MATCH_TEXTS[int(rng.integers(len(_MATCH_TEXTS)))].format(word=word, a=_article(word))
-        out.append(Sample(f"{split}-d{data.index[i]}", text, answer, data.image(i), _digit_meta(split, data, i, named=word)))
+        out.append(
+            Sample(
+                f"{split}-d{data.index[i]}",
+                text,
+                answer,
+                data.image(i),
+                _digit_meta(split, data, i, named=word),
+            )
+        )
     return out
 
 
@@ -205,78 +232,137 @@ BUILTIN_TASKS: dict[str, Builtin] = {
     b.name: b
     for b in [
         Builtin(
-            "vqa_color", "uniqueness", "image",
-            "What color is the shape? Answer with one color word.", COLORS,
+            "vqa_color",
+            "uniqueness",
+            "image",
+            "What color is the shape? Answer with one color word.",
+            COLORS,
             "easy-VQA's colour questions that name no attribute ('what color is the shape?'). The text is one "
             "of two fixed phrasings, the same for every answer, so only the image tells the colour.",
-            _EVQA, _evqa_questions(["what color is the shape?", "what is the color of the shape?"]),
+            _EVQA,
+            _evqa_questions(["what color is the shape?", "what is the color of the shape?"]),
         ),
         Builtin(
-            "vqa_shape", "uniqueness", "image",
-            "What shape is in the image? Answer with one shape word.", SHAPES,
+            "vqa_shape",
+            "uniqueness",
+            "image",
+            "What shape is in the image? Answer with one shape word.",
+            SHAPES,
             "easy-VQA's shape questions that name no attribute ('what shape is present?'). The text is one of "
             "three fixed phrasings, the same for every answer, so only the image tells the shape.",
-            _EVQA, _evqa_questions(["what shape is in the image?", "what shape is present?", "what shape does the image contain?"]),
+            _EVQA,
+            _evqa_questions(
+                [
+                    "what shape is in the image?",
+                    "what shape is present?",
+                    "what shape does the image contain?",
+                ]
+            ),
         ),
         Builtin(
-            "digit_read", "uniqueness", "image",
-            "Which digit is written in the image? Answer with one number word.", NUMBERS,
+            "digit_read",
+            "uniqueness",
+            "image",
+            "Which digit is written in the image? Answer with one number word.",
+            NUMBERS,
             "A handwritten digit with no sample text: only the image tells the digit.",
-            _DIGITS, _digit_read,
+            _DIGITS,
+            _digit_read,
         ),
         Builtin(
-            "text_color", "uniqueness", "text",
-            "Which color does the text name? Answer with one color word.", COLORS,
+            "text_color",
+            "uniqueness",
+            "text",
+            "Which color does the text name? Answer with one color word.",
+            COLORS,
             "A sentence naming a colour ('paint it teal.') beside an easy-VQA image drawn independently of it: "
             "the text determines the answer, the image's own colour matches it only by chance (1 in 8).",
-            _EVQA, _text_color,
+            _EVQA,
+            _text_color,
         ),
         Builtin(
-            "digit_sum", "uniqueness", "text",
-            "What is the sum in the text? Answer with one number word.", NUMBERS,
+            "digit_sum",
+            "uniqueness",
+            "text",
+            "What is the sum in the text? Answer with one number word.",
+            NUMBERS,
             "A sum in words ('three plus four', totals zero..nine, uniform) beside an unrelated handwritten "
             "digit drawn independently: only the text determines the answer.",
-            _DIGITS, _digit_sum,
+            _DIGITS,
+            _digit_sum,
         ),
         Builtin(
-            "color_caption", "redundancy", None,
-            "Name the color of the shape. Answer with one color word.", COLORS,
+            "color_caption",
+            "redundancy",
+            None,
+            "Name the color of the shape. Answer with one color word.",
+            COLORS,
             "An easy-VQA image with a caption stating its colour and shape ('the circle is teal.'): the "
             "caption alone and the image alone each determine the colour.",
-            _EVQA, _color_caption,
+            _EVQA,
+            _color_caption,
         ),
         Builtin(
-            "digit_caption", "redundancy", None,
-            "Which digit is it? Answer with one number word.", NUMBERS,
+            "digit_caption",
+            "redundancy",
+            None,
+            "Which digit is it? Answer with one number word.",
+            NUMBERS,
             "A handwritten digit with a caption naming it ('a handwritten seven.'): the caption alone and the "
             "image alone each determine the digit.",
-            _DIGITS, _digit_caption,
+            _DIGITS,
+            _digit_caption,
         ),
         Builtin(
-            "vqa_shape_presence", "synergy", None,
-            "Answer the question about the image with yes or no.", YES_NO,
+            "vqa_shape_presence",
+            "synergy",
+            None,
+            "Answer the question about the image with yes or no.",
+            YES_NO,
             "easy-VQA's non-negated shape presence questions ('is there a circle?'), yes and no balanced for "
             "every question text: the text names a shape, the image shows one; neither alone tells whether "
             "they match (each alone leaves yes/no at 50/50).",
             _EVQA,
-            _evqa_questions(["does the image contain a {shape}?", "is there a {shape}?", "is there a {shape} in the image?", "is a {shape} present?"]),
+            _evqa_questions(
+                [
+                    "does the image contain a {shape}?",
+                    "is there a {shape}?",
+                    "is there a {shape} in the image?",
+                    "is a {shape} present?",
+                ]
+            ),
             _text_answer,
         ),
         Builtin(
-            "vqa_color_presence", "synergy", None,
-            "Answer the question about the image with yes or no.", YES_NO,
+            "vqa_color_presence",
+            "synergy",
+            None,
+            "Answer the question about the image with yes or no.",
+            YES_NO,
             "easy-VQA's non-negated colour presence questions ('is there a red shape?'), yes and no balanced "
             "for every question text: neither the text nor the image alone tells whether they match.",
             _EVQA,
-            _evqa_questions(["does the image contain a {color} shape?", "is there a {color} shape?", "is there a {color} shape in the image?", "is a {color} shape present?"]),
+            _evqa_questions(
+                [
+                    "does the image contain a {color} shape?",
+                    "is there a {color} shape?",
+                    "is there a {color} shape in the image?",
+                    "is a {color} shape present?",
+                ]
+            ),
             _text_answer,
         ),
         Builtin(
-            "digit_match", "synergy", None,
-            "Does the text name the digit in the image? Answer with yes or no.", YES_NO,
+            "digit_match",
+            "synergy",
+            None,
+            "Does the text name the digit in the image? Answer with yes or no.",
+            YES_NO,
             "A handwritten digit with a question naming a digit ('is this a seven?'), the shown digit or "
             "another at random; yes and no balanced for every question text: neither alone tells the answer.",
-            _DIGITS, _digit_match, _text_answer,
+            _DIGITS,
+            _digit_match,
+            _text_answer,
         ),
     ]
 }
@@ -294,7 +380,9 @@ DEFAULT_CAPS = BUILTIN_SUITES["default"][1:]
 def build_task(name: str, *, seed: int = 0, max_train: int | None = 200, max_test: int | None = 100) -> Task:
     """Build the built-in task ``name`` with at most ``max_train`` / ``max_test`` samples (None: all)."""
     if name not in BUILTIN_TASKS:
-        raise MintError(f"unknown built-in task {name!r} (known: {', '.join(BUILTIN_TASKS)}; suites: {', '.join(BUILTIN_SUITES)})")
+        raise MintError(
+            f"unknown built-in task {name!r} (known: {', '.join(BUILTIN_TASKS)}; suites: {', '.join(BUILTIN_SUITES)})"
+        )
     b = BUILTIN_TASKS[name]
     splits = {}
     for split, cap in (("train", max_train), ("test", max_test)):
@@ -303,18 +391,32 @@ def build_task(name: str, *, seed: int = 0, max_train: int | None = 200, max_tes
         rng = _rng(seed, name, split)
         splits[split] = _take(b.samples(split, rng), cap, rng, b.key)
     return Task(
-        name=b.name, instruction=b.instruction, train=splits["train"], test=splits["test"], metric="exact",
-        answers=list(b.answers), kind=b.kind, dominant=b.dominant, description=b.description, source=b.source,
+        name=b.name,
+        instruction=b.instruction,
+        train=splits["train"],
+        test=splits["test"],
+        metric="exact",
+        answers=list(b.answers),
+        kind=b.kind,
+        dominant=b.dominant,
+        description=b.description,
+        source=b.source,
     )
 
 
-def build_suite(name: str, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None) -> list[Task]:
+def build_suite(
+    name: str, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
+) -> list[Task]:
     """Build built-in suite ``name``; ``max_train`` / ``max_test`` override the suite's per-task caps."""
     if name not in BUILTIN_SUITES:
         raise MintError(f"unknown built-in suite {name!r} (known: {', '.join(BUILTIN_SUITES)})")
     names, cap_train, cap_test = BUILTIN_SUITES[name]
     return [
-        build_task(n, seed=seed, max_train=cap_train if max_train is None else max_train,
-                   max_test=cap_test if max_test is None else max_test)
+        build_task(
+            n,
+            seed=seed,
+            max_train=cap_train if max_train is None else max_train,
+            max_test=cap_test if max_test is None else max_test,
+        )
         for n in names
     ]
