@@ -67,11 +67,14 @@ def load_model(
     dtype: str = "float32",
     ablation: Ablation | None = None,
     max_new_tokens: int = 16,
+    attn_implementation: str | None = None,
 ):
     """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
 
     Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
-    in eval mode on ``device``.
+    in eval mode on ``device``. ``attn_implementation`` (``sdpa``, ``eager``, ``flash_attention_2``, ...;
+    None: transformers' choice, SDPA where the architecture has it) is fixed for the whole model; scoring
+    takes any of them (:func:`mint.models.scoring.takes_4d_mask`).
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -90,12 +93,18 @@ def load_model(
     source = resolve_model(spec)
     hf_logging.disable_progress_bar()
     try:
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
         model = AutoModelForImageTextToText.from_pretrained(
-            source, local_files_only=True, dtype=(dtype if dtype == "auto" else getattr(torch, dtype))
+            source,
+            local_files_only=True,
+            dtype=(dtype if dtype == "auto" else getattr(torch, dtype)),
+            **extra,
         )
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
         raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None
+    except ImportError as e:  # e.g. flash_attention_2 without the flash-attn package
+        raise MintError(f"model {spec!r} cannot be loaded: {first_line(e)}") from None
     model.to(dev).eval()
     tokenizer.padding_side = "right"
     template = None

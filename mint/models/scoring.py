@@ -17,14 +17,14 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
     so the prompt cache is neither recomputed nor copied. Architectures flagged ``prefix_cache=False``
     use :func:`answer_logprobs_expanded` (one pass over the B x A prompt-answer rows).
     """
-    if not vlm.arch.prefix_cache:
+    if not (vlm.arch.prefix_cache and takes_4d_mask(vlm)):
         return answer_logprobs_expanded(vlm, prompts, images, answers)
     n_b, n_ans = len(prompts), len(answers)
     batch = vlm.collate(prompts, images, padding_side="left")
     prompt_len = batch["input_ids"].shape[1]
     positions = torch.arange(prompt_len, device=batch["input_ids"].device).expand(n_b, -1)
     out = vlm.model(**batch, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = getattr(out, "past_key_values", None)
+    cache = getattr(out, "cache", None)
     if cache is None:
         return answer_logprobs_expanded(vlm, prompts, images, answers)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V)
@@ -48,9 +48,9 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
     pos = (prompt_len + k).repeat(n_ans).to(device).expand(n_b, -1)
     logits = vlm.model(
         input_ids=cont.view(n_b, n_cont).to(device),
-        attention_mask=mask,
+        attention_mask=additive_mask(mask, mask_dtype(vlm)),
         position_ids=pos,
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
     ).logits
     logprobs = torch.log_softmax(logits.float(), dim=-1)
@@ -60,6 +60,41 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
         n_b, n_ans, width
     )
     return first.gather(-1, head.to(device)) + rest.sum(-1)
+
+
+#: attention implementations that take a custom 4D mask (added to the attention scores; boolean for none)
+MASK_4D_IMPLEMENTATIONS = ("eager", "sdpa")
+
+
+def attention_implementation(vlm: Any) -> str:
+    """The attention implementation of ``vlm``'s language model (``eager``, ``sdpa``, ``flash_attention_2``...)."""
+    config = vlm.model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return str(
+        getattr(text, "_attn_implementation", None) or getattr(config, "_attn_implementation", "eager")
+    )
+
+
+def takes_4d_mask(vlm: Any) -> bool:
+    """Whether the cached and shared-prefix passes can run: their 4D masks go to the attention as they are,
+    which eager and SDPA take (as an additive float mask) and flash-attention and the other kernels cannot.
+    Elsewhere scoring falls back to :func:`answer_logprobs_expanded` (a 2D padding mask only), and
+    :func:`answer_logprobs_shared` declines."""
+    return attention_implementation(vlm) in MASK_4D_IMPLEMENTATIONS
+
+
+def mask_dtype(vlm: Any) -> torch.dtype:
+    """The dtype the attention scores are computed in: that of the input embeddings (float32 if quantized)."""
+    dtype = vlm.model.get_input_embeddings().weight.dtype
+    return dtype if dtype.is_floating_point else torch.float32
+
+
+def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean "may attend" mask as the additive float mask that every 4D-mask attention takes: 0 where
+    allowed, the dtype's most negative value elsewhere. (Eager attention adds the mask to the scores, so a
+    boolean one would add 0/1 and mask nothing.)"""
+    out = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return out.masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
 def answer_logprobs_expanded(
@@ -114,7 +149,7 @@ def answer_logprobs_shared(
     (PaliGemma) lets the image tokens see the text after them, so their keys and values are not shared."""
     from mint.models.architectures import per_token_keys, processor_encode
 
-    if not (vlm.arch.prefix_cache and vlm.arch.shared_prefix):
+    if not (vlm.arch.prefix_cache and vlm.arch.shared_prefix and takes_4d_mask(vlm)):
         return None
     enc_a = processor_encode(vlm, list(prompts_a), [list(i) for i in images])
     enc_b = processor_encode(vlm, list(prompts_b), [list(i) for i in images])
@@ -142,7 +177,7 @@ def answer_logprobs_shared(
         use_cache=True,
         logits_to_keep=1,
     )
-    cache = getattr(out, "past_key_values", None)
+    cache = getattr(out, "cache", None)
     if cache is None:
         return None
 
@@ -189,9 +224,9 @@ def answer_logprobs_shared(
     mask = torch.cat([prefix_mask[:, None, :].expand(n_b, n_q, width_p), own], dim=-1)
     logits = vlm.model(
         input_ids=torch.tensor(rows, device=device),
-        attention_mask=mask[:, None].to(device),
+        attention_mask=additive_mask(mask[:, None].to(device), mask_dtype(vlm)),
         position_ids=pos.to(device),
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
     ).logits
     # every scored token: (row, query position, target token, which (mode, row, answer) total it adds to)
