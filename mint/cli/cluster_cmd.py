@@ -10,6 +10,7 @@ from mint.clustering import METHODS, group, load_profiles
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import atomic_write_json, check_output
+from mint.models.devices import DEVICE_HELP
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
@@ -57,7 +58,7 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Shared adapter learning rate.")
 @click.option("--batch-size", default=4, show_default=True, type=int, help="Affinity batch size per task.")
 @click.option("--max-samples", default=16, show_default=True, type=int, help="Train samples per task used.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default="float32", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(

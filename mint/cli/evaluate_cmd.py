@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from mint.errors import MintError
+from mint.models.devices import DEVICE_HELP
 from mint.tasks.demos import DEMO_SELECTION
 
 
@@ -38,7 +39,7 @@ from mint.tasks.demos import DEMO_SELECTION
 )
 @click.option("--max-test", type=int, default=None, help="Test samples per task (default: the run's suite).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
 @click.option(
     "--in-context",

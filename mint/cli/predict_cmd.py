@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from mint.models.devices import DEVICE_HELP
 from mint.models.prompts import TEXT_ONLY_IMAGE
 from mint.tasks.demos import DEMO_SELECTION
 
@@ -33,9 +34,7 @@ def model_options(f):
         click.option("--modes", default=DEFAULT_MODES, show_default=True, help="Modality modes to run."),
         click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True),
         click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1)),
-        click.option(
-            "--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, mps."
-        ),
+        click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
         click.option(
             "--dtype",
             type=click.Choice(["float32", "bfloat16", "float16", "auto"]),
@@ -101,7 +100,7 @@ def run_predict(
     modes: str = DEFAULT_MODES,
     split: str = "test",
     batch_size: int = 16,
-    device: str = "cpu",
+    device: str = "auto",
     dtype: str = "float32",
     features: bool = True,
     max_samples: int | None = None,
@@ -164,7 +163,7 @@ def run_predict(
         "modes": mode_list,
         "seed": seed,
         "dtype": dtype,
-        "device": device,
+        "device": str(vlm.device),
         "batch_size": batch_size,
         "max_samples": max_samples,
         "ablation": vlm.ablation_settings(),

@@ -63,7 +63,7 @@ def _chat_template_file(source: str) -> str | None:
 def load_model(
     spec: str,
     *,
-    device: str = "cpu",
+    device: str = "auto",
     dtype: str = "float32",
     ablation: Ablation | None = None,
     max_new_tokens: int = 16,
@@ -72,7 +72,8 @@ def load_model(
     """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
 
     Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
-    in eval mode on ``device``. ``attn_implementation`` (``sdpa``, ``eager``, ``flash_attention_2``, ...;
+    in eval mode on ``device`` (resolved by :func:`mint.models.devices.resolve_device`: ``auto`` is this
+    process's GPU where there is one). ``attn_implementation`` (``sdpa``, ``eager``, ``flash_attention_2``, ...;
     None: transformers' choice, SDPA where the architecture has it) is fixed for the whole model; scoring
     takes any of them (:func:`mint.models.scoring.takes_4d_mask`).
     """
@@ -81,15 +82,11 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     from mint.models.base import VisionLanguageModel
+    from mint.models.devices import resolve_device
 
     if dtype not in DTYPES:
         raise MintError(f"unknown dtype {dtype!r} (expected one of {', '.join(DTYPES)})")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise MintError(f"unknown device {device!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MintError(f"device {device!r} requested but CUDA is not available")
+    dev = resolve_device(device)
     source = resolve_model(spec)
     hf_logging.disable_progress_bar()
     try:

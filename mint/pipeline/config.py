@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "tiny",
     "out": "mint-run",
     "seed": 0,
-    "device": "cpu",
+    "device": "auto",
     "dtype": "float32",
     "threads": None,
     "max_train": None,

@@ -58,7 +58,7 @@ def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int
     )
 
 
-def load_run_model(tune: dict[str, Any], model: str | None = None, device: str = "cpu") -> Any:
+def load_run_model(tune: dict[str, Any], model: str | None = None, device: str = "auto") -> Any:
     from mint.models import load_model
 
     spec = model or tune.get("model")
@@ -133,7 +133,7 @@ def evaluate_run(
     suite: str | None = None,
     model: str | None = None,
     max_test: int | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     in_context: int | None = None,
     demo_selection: str | None = None,
 ) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""The one device rule of every command: which torch device a ``--device`` value means on this process.
+
+* ``auto`` (the default everywhere): the process's own accelerator where there is one (CUDA, then XPU,
+  then MPS), else the CPU.
+* ``cuda`` / ``xpu`` without an index: the device of this process's local rank (``LOCAL_RANK``, 0 outside
+  a distributed launch), so that ``torchrun --nproc_per_node 4`` puts rank r on ``cuda:r`` and not every
+  rank on ``cuda:0``. ``cuda:N`` is taken as given.
+* ``cpu``, ``mps``: as named.
+
+Anything else (``gpu``, ``tpu``, a typo), or a device this machine does not have, is a one-line
+:class:`~mint.errors.MintError` instead of a torch error.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from mint.errors import MintError
+
+#: what ``--device`` accepts, for help texts and errors
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, xpu, xpu:N, mps"
+DEVICE_HELP = "auto (this process's GPU where there is one, else cpu), cpu, cuda (the local rank's GPU), cuda:N, xpu, mps."
+_KINDS = ("cpu", "cuda", "xpu", "mps")
+
+
+def local_rank() -> int:
+    """This process's rank on its machine (``LOCAL_RANK`` of torchrun / accelerate launch; 0 otherwise)."""
+    value = os.environ.get("LOCAL_RANK", "")
+    return int(value) if value.isdigit() else 0
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "xpu":
+        return bool(getattr(torch, "xpu", None) is not None and torch.xpu.is_available())
+    if kind == "mps":
+        return bool(torch.backends.mps.is_available())
+    return kind == "cpu"
+
+
+def _count(kind: str) -> int:
+    return torch.cuda.device_count() if kind == "cuda" else torch.xpu.device_count()
+
+
+def auto_kind() -> str:
+    """The accelerator ``auto`` picks on this machine: ``cuda``, ``xpu``, ``mps`` or ``cpu``."""
+    return next((k for k in ("cuda", "xpu", "mps") if _available(k)), "cpu")
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """The torch device ``spec`` means on this process (see the module docstring)."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    text = (spec or "auto").strip().lower()
+    if text == "auto":
+        text = auto_kind()
+    kind, _, index = text.partition(":")
+    if kind not in _KINDS or (index and not index.isdigit()) or (index and kind in ("cpu", "mps")):
+        raise MintError(f"unknown device {spec!r} (expected one of {DEVICE_CHOICES})")
+    if not _available(kind):
+        raise MintError(f"device {spec!r} requested but {kind.upper()} is not available on this machine")
+    if kind in ("cpu", "mps"):
+        return torch.device(kind)
+    n = int(index) if index else local_rank()
+    count = _count(kind)
+    if n >= count:
+        source = f"index {n}" if index else f"LOCAL_RANK {n}"
+        raise MintError(f"device {spec!r}: {source}, but only {count} {kind.upper()} device(s) are visible")
+    return torch.device(kind, n)
