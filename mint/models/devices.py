@@ -5,7 +5,7 @@
 * ``cuda`` / ``xpu`` without an index: the device of this process's local rank (``LOCAL_RANK``, 0 outside
   a distributed launch), so that ``torchrun --nproc_per_node 4`` puts rank r on ``cuda:r`` and not every
   rank on ``cuda:0``. ``cuda:N`` is taken as given.
-* ``cpu``, ``mps``: as named.
+* ``cpu``, ``mps`` (with or without an index): as named.
 
 Anything else (``gpu``, ``tpu``, a typo), or a device this machine does not have, is a one-line
 :class:`~mint.errors.MintError` instead of a torch error.
@@ -58,11 +58,11 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if text == "auto":
         text = auto_kind()
     kind, _, index = text.partition(":")
-    if kind not in _KINDS or (index and not index.isdigit()) or (index and kind in ("cpu", "mps")):
+    if kind not in _KINDS or (index and not index.isdigit()):
         raise MintError(f"unknown device {spec!r} (expected one of {DEVICE_CHOICES})")
     if not _available(kind):
         raise MintError(f"device {spec!r} requested but {kind.upper()} is not available on this machine")
-    if kind in ("cpu", "mps"):
+    if kind in ("cpu", "mps"):  # one device each (accelerate names the CPU of a gloo rank cpu:0)
         return torch.device(kind)
     n = int(index) if index else local_rank()
     count = _count(kind)
