@@ -103,18 +103,44 @@ def atomic_write_jsonl(path: PathLike, rows: list[Any]) -> Path:
     return atomic_write_text(path, "".join(dumps_json(r, indent=None) for r in rows))
 
 
-def read_json(path: PathLike, what: str = "JSON file") -> Any:
-    """Load a JSON file; a missing or malformed file is a :class:`MintError` naming it."""
+def read_text(path: PathLike, what: str = "file") -> str:
+    """A text file's contents; a missing file or bytes that are not UTF-8 are a :class:`MintError` naming
+    the file (and the line of the first bad byte)."""
     path = Path(path)
     if not path.is_file():
         raise MintError(f"{path}: no such {what}")
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        raise MintError(f"{path}: empty {what}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise MintError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
+
+
+def parse_json(text: str, path: PathLike, line: int | None = None) -> Any:
+    """``json.loads`` with a :class:`MintError` naming ``path`` (and ``line``, for one JSONL record) for
+    malformed, pathologically nested or oversized (integers of thousands of digits) input."""
+    where = f"{path}:{line}" if line is not None else str(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise MintError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+        where = where if line is not None else f"{where}:{e.lineno}"
+        raise MintError(f"{where}: malformed JSON ({e.msg})") from None
+    except RecursionError:
+        raise MintError(f"{where}: JSON nested too deeply") from None
+    except ValueError:  # an integer beyond Python's digit limit
+        raise MintError(f"{where}: malformed JSON (a number with too many digits)") from None
+
+
+def read_json(path: PathLike, what: str = "JSON file") -> Any:
+    """Load a JSON file; a missing, empty, non-UTF-8 or malformed file is a :class:`MintError` naming it."""
+    path = Path(path)
+    text = read_text(path, what)
+    if not text.strip():
+        raise MintError(f"{path}: empty {what}")
+    return parse_json(text, path)
 
 
 def read_jsonl(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
@@ -123,20 +149,14 @@ def read_jsonl(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
     Raises :class:`MintError` naming the file and line of the first malformed or non-object line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MintError(f"{path}: no such file")
     rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MintError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise MintError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-            rows.append((lineno, rec))
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        rec = parse_json(line, path, lineno)
+        if not isinstance(rec, dict):
+            raise MintError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        rows.append((lineno, rec))
     if not rows:
         raise MintError(f"{path}: empty file (no records)")
     return rows
@@ -152,8 +172,11 @@ def read_config(path: PathLike, what: str = "config file") -> dict[str, Any]:
     if path.suffix == ".json":
         data = read_json(path, what)
     else:
+        text = read_text(path, what)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(text)
+        except RecursionError:
+            raise MintError(f"{path}: YAML nested too deeply") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""

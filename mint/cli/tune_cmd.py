@@ -200,6 +200,10 @@ def _run(
 
     accelerator = make_run_accelerator(config)
     check_run_folder(out, resume, force)  # fail before loading anything
+    if resume:
+        from mint.tuning.checkpoint import check_resumable
+
+        check_resumable(out / "checkpoints", accelerator.process_index)
     if max_test is not None and (not isinstance(max_test, int) or max_test < 1):
         raise MintError(f"max_test: must be a positive integer, got {max_test!r}")
     # the test cap matters to continual runs, which evaluate after each stage as mint evaluate would

@@ -25,7 +25,6 @@ Relative paths resolve against the suite file's folder.
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
+from mint.io import parse_json, read_text
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, DEFAULT_CAPS, build_suite, build_task
 from mint.tasks.loaders import SPLITS, read_hf_samples, read_jsonl_samples
 from mint.tasks.schema import KINDS, METRICS, MODALITIES, Sample, Task
@@ -94,7 +94,7 @@ def _positions(text: str) -> list[tuple[int, dict[str, int]]] | None:
 
     try:
         root = yaml.compose(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return None
     if isinstance(root, yaml.MappingNode):
         root = next((v for k, v in root.value if getattr(k, "value", None) == "tasks"), None)
@@ -113,19 +113,16 @@ def read_suite_file(path: Path) -> tuple[list[Any], list[tuple[int, dict[str, in
     """The task entries of a suite file and their line numbers (None where they cannot be told)."""
     import yaml
 
-    if not path.is_file():
-        raise MintError(f"{path}: no such suite file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "suite file")
     if not text.strip():
         raise MintError(f"{path}: empty suite file")
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise MintError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+        data = parse_json(text, path)
     else:
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            raise MintError(f"{path}: YAML nested too deeply") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""

@@ -260,9 +260,7 @@ def _train(
                 {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)},
                 adapter_name=g,
             )
-        optimizer.load_state_dict(resume_from["optimizer"])
-        scheduler.load_state_dict(resume_from["scheduler"])
-        ckpt.set_rng_state(resume_from["rng"])
+        ckpt.restore(resume_from, optimizer, scheduler)
         start, seconds0, last = pos["step"], pos["seconds"], pos["last"]
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()

@@ -313,7 +313,9 @@ def resume_point(
     """The saved checkpoint to continue from (None: start of training) and the training log, truncated to
     the lines written up to that checkpoint (or up to the end of a resumed run's last finished part)."""
     current = state.get("checkpoint")
-    position = ckpt.load_checkpoint(out / "checkpoints" / current, rank) if current else None
+    position = (
+        ckpt.load_checkpoint(ckpt.checkpoint_folder(out / "checkpoints", current), rank) if current else None
+    )
     keep = position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None)
     return position, TrainingLog(out / "train_log.jsonl", is_main, keep)
 
@@ -507,9 +509,7 @@ def train_group(
     if resume_from is not None:
         pos = resume_from["position"]
         set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=adapter)
-        optimizer.load_state_dict(resume_from["optimizer"])
-        scheduler.load_state_dict(resume_from["scheduler"])
-        ckpt.set_rng_state(resume_from["rng"])
+        ckpt.restore(resume_from, optimizer, scheduler)
         start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
         done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
     model, optimizer = accelerator.prepare(peft_model, optimizer)
