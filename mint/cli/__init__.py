@@ -21,6 +21,7 @@ from mint.errors import MintError, first_line
 COMMANDS: dict[str, str] = {
     "predict": "mint.cli.predict_cmd",
     "profile": "mint.cli.profile_cmd",
+    "compare-labels": "mint.cli.compare_labels_cmd",
     "cluster": "mint.cli.cluster_cmd",
     "plot": "mint.cli.plot_cmd",
     "tune": "mint.cli.tune_cmd",

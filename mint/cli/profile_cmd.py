@@ -61,6 +61,34 @@ def _modalities(value: str | None) -> list[str] | None:
     return names
 
 
+def _add_reference(
+    result: dict, reference: str | None, labels: dict | None, predictions: str, seed: int
+) -> None:
+    """Compare the computed labels with ``--reference`` (``labels``), else with the kinds recorded in the
+    predictions' sidecar (a suite's ``kind`` / ``dominant`` keys), when there are any."""
+    from pathlib import Path
+
+    from mint.io import read_json
+    from mint.models.runner import meta_path
+    from mint.profiling.reference import attach_reference, reference_from_meta, summary_lines
+
+    if labels is not None:
+        source = reference
+    else:
+        sidecar = meta_path(predictions)
+        if not Path(sidecar).is_file():
+            return
+        labels, source = (
+            reference_from_meta(read_json(sidecar, "predictions metadata")),
+            f"{sidecar} (suite kinds)",
+        )
+        if not labels or not set(labels) & set(result["tasks"]):
+            return
+    attach_reference(result, labels, seed=seed, source=str(source))
+    for line in summary_lines(result["reference"]):
+        click.echo(line, err=True)
+
+
 @click.command("profile")
 @click.option(
     "--predictions", metavar="FILE", help="Predictions JSONL (task, id, predictions{both,image,text}, ...)."
@@ -127,6 +155,13 @@ def _modalities(value: str | None) -> list[str] | None:
     metavar="A,B",
     help="The two modality keys [default: taken from the file; image,text].",
 )
+@click.option(
+    "--reference",
+    default=None,
+    metavar="CSV",
+    help="Reference labels (task,interaction[,dominant]) or 'hemm' [default: the suite's kind/dominant keys, "
+    "recorded in the predictions' .meta.json].",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(
     predictions: str | None,
@@ -144,14 +179,17 @@ def command(
     suite: str | None = None,
     work_dir: str | None = None,
     features: bool = True,
+    reference: str | None = None,
     **predict_options,
 ) -> None:
     """Profile each task: how do the image and the text interact?"""
     from mint.io import atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
+    from mint.profiling.reference import read_reference_csv
 
     check_output(out, force)
     high_low = parse_thresholds(thresholds)
+    ref_labels = read_reference_csv(reference) if reference is not None else None
     records = _load_input(
         predictions,
         _modalities(modalities),
@@ -172,6 +210,7 @@ def command(
         pid_target=pid_target,
         warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
     )
+    _add_reference(result, reference, ref_labels, records.source, seed)
     atomic_write_json(out, result)
     labels = {t: v["interaction"] for t, v in result["tasks"].items()}
     counts = ", ".join(f"{sum(1 for v in labels.values() if v == k)} {k}" for k in INTERACTIONS)

@@ -89,14 +89,16 @@ def interaction_map(
             label=f"{g} ({len(idx)})",
             zorder=4,
         )
+    _mark_disagreements(ax, xy, ps.tasks, profiles.get("reference"))
     corner_texts = [
         ax.text(0.0, -0.03, "redundancy", ha="center", va="top", fontsize=11, weight="bold"),
         ax.text(1.0, -0.03, "uniqueness", ha="center", va="top", fontsize=11, weight="bold"),
         ax.text(0.5, H + 0.03, "synergy", ha="center", va="bottom", fontsize=11, weight="bold"),
     ]
     legend = None
-    if groups is not None and len(names) <= 12:
-        legend = ax.legend(loc="upper left", title="group", fontsize=8, title_fontsize=9, frameon=False)
+    if (groups is not None or profiles.get("reference")) and len(names) <= 12:
+        title = "group" if groups is not None else None
+        legend = ax.legend(loc="upper left", title=title, fontsize=8, title_fontsize=9, frameon=False)
     m1, m2 = ps.modalities
     if source == "pid":
         sub = f"shares of PID atoms: R, U_{m1} + U_{m2}, S (normalised)"
@@ -117,6 +119,24 @@ def interaction_map(
     if numbered:
         _key(ax, ps.tasks, [colors[assign[t]] for t in ps.tasks])
     return fig
+
+
+def _mark_disagreements(ax: Axes, xy: np.ndarray, tasks: list[str], reference: Any) -> None:
+    """Ring the tasks whose computed label differs from their reference label (profiles' ``reference``)."""
+    if not isinstance(reference, dict):
+        return
+    idx = [i for i, t in enumerate(tasks) if t in set(reference.get("disagree") or ())]
+    n = reference.get("n", len(idx))
+    ax.scatter(
+        xy[idx, 0],
+        xy[idx, 1],
+        s=150,
+        facecolor="none",
+        edgecolor="#d62728",
+        linewidth=1.6,
+        label=f"computed \u2260 reference ({len(idx)} of {n})",
+        zorder=5,
+    )
 
 
 def _key(ax: Axes, tasks: list[str], colors: list[str]) -> None:
