@@ -215,7 +215,7 @@ def test_duplicate_task_names(tmp_path):
 def test_unknown_metric_loader_and_key(tmp_path):
     msg = error_of(make_suite(tmp_path, [rec(1)], metric="accuracy"))
     assert (
-        "suite.yaml:5: task 't': field 'metric': unknown metric 'accuracy' (expected exact, f1, choice)"
+        "suite.yaml:5: task 't': field 'metric': unknown metric 'accuracy' (expected exact, f1, choice, rouge_l, bleu, cider, embedding:MODEL)"
         in msg
     )
     path = tmp_path / "s.yaml"

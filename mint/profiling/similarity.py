@@ -1,7 +1,7 @@
 """Similarity functions δ(a, b) in [0, 1] between two answers, and a registry of them.
 
-Built-ins: ``exact`` (normalized exact match, the default), ``f1`` (token F1 on normalized tokens)
-and ``numeric`` (numbers compared by value, ``"7" == "7.0" == "seven"``; other answers by exact
+Built-ins: ``exact`` (normalized exact match, the default), ``f1`` (token F1 on normalized tokens),
+``rouge_l`` and ``bleu`` (the open-ended metrics of :mod:`mint.metrics`) and ``numeric`` (numbers compared by value, ``"7" == "7.0" == "seven"``; other answers by exact
 match). ``numeric:TOL`` sets a relative tolerance, e.g. ``numeric:0.05``. ``embedding:MODEL`` is the
 cosine of sentence embeddings from a local text encoder. A name of the form
 ``package.module:function`` imports a user function. Register your own with
@@ -158,10 +158,27 @@ def make_numeric(rel_tol: float = 1e-9, abs_tol: float = 0.0) -> Similarity:
     return numeric_match
 
 
+def rouge_l_similarity(a: str, b: str) -> float:
+    """ROUGE-L F-measure between two answers (symmetric; ``rouge-score``, :func:`mint.metrics.rouge_l`)."""
+    from mint.metrics import rouge_l
+
+    return rouge_l(a, [b])
+
+
+def bleu_similarity(a: str, b: str) -> float:
+    """Sentence BLEU / 100 of ``a`` with ``b`` as the reference (``sacrebleu``, :func:`mint.metrics.bleu`);
+    in the MINT score ``a`` is the unimodal answer and ``b`` the multimodal one."""
+    from mint.metrics import bleu
+
+    return bleu(a, [b])
+
+
 _REGISTRY: dict[str, Similarity] = {
     "exact": exact_match,
     "f1": token_f1,
     "numeric": make_numeric(),
+    "rouge_l": rouge_l_similarity,
+    "bleu": bleu_similarity,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from mint.benchmarks import SUITE_PREFIX, suite_path
 from mint.errors import MintError
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
 from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
@@ -49,6 +50,8 @@ def load_suite(
             f"unknown built-in suite {spec!r} (suites: {', '.join(BUILTIN_SUITES)}; "
             f"tasks: {', '.join(BUILTIN_TASKS)})"
         )
+    if isinstance(spec, str) and spec.startswith(SUITE_PREFIX):
+        spec = suite_path(spec)
     return load_suite_file(spec, seed=seed, max_train=max_train, max_test=max_test)
 
 

@@ -8,6 +8,7 @@ required; ``text`` defaults to ``""``; ``image`` may be absent or null for a sam
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from mint.io import read_jsonl
 from mint.tasks.schema import CallableImage, FileImage, Sample
 
 SPLITS = ("train", "test")
-_RESERVED = {"id", "image", "text", "answer", "split", "choices", "meta"}
+_RESERVED = {"id", "image", "text", "answer", "answers", "split", "choices", "meta"}
 
 
 def _scalar(value: Any, where: str, field: str) -> str:
@@ -26,6 +27,15 @@ def _scalar(value: Any, where: str, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise MintError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
     return str(value)
+
+
+def _references(value: Any, where: str, field: str) -> list[str] | None:
+    """Several reference answers (a record's ``answers`` list), or None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise MintError(f"{where}: field {field!r} must be a non-empty list of reference answers")
+    return [_scalar(v, where, field) for v in value]
 
 
 def check_image_file(path: Path, where: str) -> None:
@@ -52,13 +62,14 @@ def read_jsonl_samples(
     out: dict[str, list[tuple[int, Sample]]] = {s: [] for s in SPLITS}
     for lineno, rec in read_jsonl(path):
         where = f"{path}:{lineno}"
-        for key in ("id", "answer"):
+        refs = _references(rec.get("answers"), where, "answers")
+        for key in ("id",) if refs else ("id", "answer"):
             if key not in rec or rec[key] is None:
                 raise MintError(f"{where}: missing field {key!r}")
         sid = _scalar(rec["id"], where, "id")
         if not sid.strip():
             raise MintError(f"{where}: field 'id' is empty")
-        answer = _scalar(rec["answer"], where, "answer")
+        answer = _scalar(rec["answer"], where, "answer") if rec.get("answer") is not None else refs[0]
         text = rec.get("text")
         text = "" if text is None else _scalar(text, where, "text")
         rec_split = rec.get("split")
@@ -77,6 +88,8 @@ def read_jsonl_samples(
         if not isinstance(meta, dict):
             raise MintError(f"{where}: field 'meta' must be an object")
         meta = {**{k: v for k, v in rec.items() if k not in _RESERVED}, **meta}
+        if refs:
+            meta["answers"] = refs
         if "choices" in rec:
             choices = rec["choices"]
             if not isinstance(choices, list) or not choices:
@@ -155,10 +168,17 @@ class _HFImage:
         return value
 
 
+#: a folder holding ``save_to_disk`` copies of hub datasets as ``<folder>/<owner>/<name>``
+DATASETS_DIR_ENV = "MINT_DATASETS_DIR"
+
+
 def _open_hf(name: str, split: str, *, config: str | None, cache_dir: str | None, base: Path, where: str):
     datasets = _import_datasets(where)
     local = Path(name).expanduser()
     local = local if local.is_absolute() else base / local
+    saved = os.environ.get(DATASETS_DIR_ENV)
+    if not local.exists() and saved and (Path(saved).expanduser() / name).is_dir():
+        local = Path(saved).expanduser() / name  # a save_to_disk copy of hub id `name`
     try:
         with _offline(datasets):
             if local.is_dir() and (
@@ -190,16 +210,22 @@ def read_hf_samples(
     cache_dir: str | None,
     base: Path,
     where: str,
+    row_id_prefix: str = "",
 ) -> list[Sample]:
     """Samples of one split of a Hugging Face dataset (local cache or ``save_to_disk`` folder only).
 
-    ``columns`` maps ``id`` / ``image`` / ``text`` / ``answer`` to dataset columns (defaults: the same
-    names; ``id`` falls back to the row number, ``text`` to ``""``, ``image`` to none). Class-label
-    answers become their label names; other columns go into ``meta``.
+    ``columns`` maps ``id`` / ``image`` / ``text`` / ``answer`` / ``answers`` to dataset columns (defaults:
+    the same names; ``id`` falls back to the row number, ``text`` to ``""``, ``image`` to none). Class-label
+    answers become their label names; ``answers`` (a list column: several references per sample) gives
+    ``meta["answers"]`` and, without an ``answer`` column, the answer (its first item); other columns go
+    into ``meta``. Without an id column the id is ``row_id_prefix`` + the row number.
     """
     ds = _open_hf(name, split, config=config, cache_dir=cache_dir, base=base, where=where)
     cols = {"id": "id", "image": "image", "text": "text", "answer": "answer", **columns}
     names = list(ds.column_names)
+    refs_col = cols.get("answers")
+    if refs_col is not None and "answer" not in columns and "answer" not in names:
+        cols["answer"] = refs_col  # the first reference is the answer
     for key in ("answer",) + tuple(k for k in columns if k != "answer"):
         if cols[key] not in names:
             raise MintError(
@@ -211,20 +237,26 @@ def read_hf_samples(
     feature = ds.features[cols["answer"]]
     to_label = getattr(feature, "int2str", None)
     plain = ds.remove_columns([image_col]) if image_col else ds  # read everything but images eagerly
-    used = {c for c in (id_col, text_col, image_col, cols["answer"]) if c}
+    used = {c for c in (id_col, text_col, image_col, cols["answer"], refs_col) if c}
     out = []
     for i, row in enumerate(plain):
         rw = f"{where}: {name}[{split}] row {i}"
+        refs = _references(row[refs_col], rw, f"columns.answers ({refs_col!r})") if refs_col else None
         ans = row[cols["answer"]]
         if ans is None:
             raise MintError(f"{rw}: field 'answer' is missing (column {cols['answer']!r})")
-        answer = (
-            to_label(ans) if to_label is not None and isinstance(ans, int) else _scalar(ans, rw, "answer")
-        )
-        sid = _scalar(row[id_col], rw, "id") if id_col else str(i)
+        if refs is not None and cols["answer"] == refs_col:
+            answer = refs[0]
+        else:
+            answer = (
+                to_label(ans) if to_label is not None and isinstance(ans, int) else _scalar(ans, rw, "answer")
+            )
+        sid = _scalar(row[id_col], rw, "id") if id_col else f"{row_id_prefix}{i}"
         text = row[text_col] if text_col else ""
         text = "" if text is None else _scalar(text, rw, "text")
         meta = {k: v for k, v in row.items() if k not in used and isinstance(v, (str, int, float, bool))}
+        if refs is not None:
+            meta["answers"] = refs
         image = CallableImage(_HFImage(ds, i, image_col)) if image_col else None
         out.append(Sample(sid, text, answer, image, meta))
     return out

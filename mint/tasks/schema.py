@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
 
-METRICS = ("exact", "f1", "choice")
+METRICS = ("exact", "f1", "choice", "rouge_l", "bleu", "cider")  #: and embedding:MODEL (mint.metrics)
 KINDS = ("redundancy", "uniqueness", "synergy")
 MODALITIES = ("image", "text")
 
@@ -187,7 +187,7 @@ class Task:
     instruction: str
     train: list[Sample]
     test: list[Sample]
-    metric: str = "exact"
+    metric: str = "exact"  # a name of mint.metrics: exact, f1, choice, rouge_l, bleu, cider, embedding:MODEL
     answers: list[str] | None = None
     kind: str | None = None
     dominant: str | None = None
@@ -195,10 +195,10 @@ class Task:
     source: str = ""
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise MintError(
-                f"task {self.name!r}: unknown metric {self.metric!r} (expected {', '.join(METRICS)})"
-            )
+        from mint.metrics import known_metric, metric_names
+
+        if not known_metric(self.metric):
+            raise MintError(f"task {self.name!r}: unknown metric {self.metric!r} (expected {metric_names()})")
         if self.kind is not None and self.kind not in KINDS:
             raise MintError(f"task {self.name!r}: unknown kind {self.kind!r} (expected {', '.join(KINDS)})")
         if self.dominant is not None and self.dominant not in MODALITIES:

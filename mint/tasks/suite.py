@@ -35,9 +35,10 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import parse_json, read_text
+from mint.metrics import check_available, known_metric, metric_names
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, DEFAULT_CAPS, build_suite, build_task
 from mint.tasks.loaders import SPLITS, read_hf_samples, read_jsonl_samples
-from mint.tasks.schema import KINDS, METRICS, MODALITIES, Sample, Task
+from mint.tasks.schema import KINDS, MODALITIES, Sample, Task
 
 LOADERS = ("jsonl", "hf", "builtin")
 TASK_KEYS = {
@@ -62,7 +63,7 @@ TASK_KEYS = {
     "max_test",
     "check_images",
 }
-COLUMN_KEYS = ("id", "image", "text", "answer")
+COLUMN_KEYS = ("id", "image", "text", "answer", "answers")
 
 
 @dataclass
@@ -201,8 +202,12 @@ def _load_user_task(
     loader = "hf" if "hf" in entry else "jsonl"
     name = ctx.name
     metric = _str(entry, "metric", ctx, "exact")
-    if metric not in METRICS:
-        raise ctx.error("metric", f"unknown metric {metric!r} (expected {', '.join(METRICS)})")
+    if not known_metric(metric):
+        raise ctx.error("metric", f"unknown metric {metric!r} (expected {metric_names()})")
+    try:
+        check_available(metric)
+    except MintError as e:
+        raise ctx.error("metric", str(e)) from None
     answers = _answers(entry, ctx)
     kind = _str(entry, "kind", ctx)
     if kind is not None and kind not in KINDS:
@@ -277,6 +282,7 @@ def _load_user_task(
                 cache_dir=cache_dir,
                 base=base,
                 where=ctx.at(field),
+                row_id_prefix="train-" if split == "train" else "",  # row-number ids unique across splits
             )
             found[split].extend((f"{hf_name}[{split_name}] row {i}", s) for i, s in enumerate(samples))
 

@@ -1,8 +1,9 @@
 """Evaluation of a tuning run: every task's test split answered with its group's adapter.
 
 Work is ordered by adapter (each adapter activated once, all its tasks answered in batches), scored
-with the task's metric (``exact``, ``f1``; ``choice`` answers are picked among the task's answers by the
-model and scored by exact match) and written to ``eval.json`` in the run folder, with the zero-shot
+with the task's metric (:mod:`mint.metrics`: ``exact``, ``f1``, ``rouge_l``, ``bleu``, ``cider``,
+``embedding:MODEL``; ``choice`` answers are picked among the task's answers by the model and scored by
+exact match; several references per sample where the sample has them) and written to ``eval.json`` in the run folder, with the zero-shot
 scores of the bare backbone (adapters disabled) when asked.
 """
 
@@ -20,16 +21,11 @@ from mint.tuning.routing import Router, active_adapter, load_adapters
 EVAL = "eval.json"
 
 
-def task_scorer(task: Any):
-    """The similarity that scores ``task``: token F1 for ``f1``, normalized exact match otherwise."""
-    from mint.profiling.similarity import get_similarity
-
-    return get_similarity("f1" if getattr(task, "metric", "exact") == "f1" else "exact")
-
-
 def score_predictions(task: Any, predictions: list[str]) -> list[float]:
-    sim = task_scorer(task)
-    return [float(sim(p, str(s.answer))) for p, s in zip(predictions, task.test)]
+    """Each test sample's score under the task's metric against its references (:mod:`mint.metrics`)."""
+    from mint.metrics import score_task
+
+    return score_task(task, predictions)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -16,7 +16,14 @@ from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, check_output, read_json, stamp
 
 ZERO_SHOT = "zero_shot"
-_METRIC_NAMES = {"exact": "accuracy", "choice": "accuracy", "f1": "f1"}
+_METRIC_NAMES = {
+    "exact": "accuracy",
+    "choice": "accuracy",
+    "f1": "f1",
+    "rouge_l": "ROUGE-L",
+    "bleu": "BLEU",
+    "cider": "CIDEr",
+}
 
 
 def row_names(evals: list[dict[str, Any]]) -> list[str]:
@@ -92,10 +99,17 @@ def make_report(eval_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "method": ev.get("method"),
             "run": ev.get("run"),
         }
-    kinds = sorted({_METRIC_NAMES.get(m, m) for m in metrics.values()})
+    kinds = sorted(
+        {
+            _METRIC_NAMES.get(m, "embedding cosine" if m.startswith("embedding:") else m)
+            for m in metrics.values()
+        }
+    )
     return stamp(
         {
-            "metric": kinds[0] if len(kinds) == 1 else "mean task score (" + ", ".join(kinds) + ")",
+            "metric": kinds[0]
+            if len(kinds) == 1
+            else "macro mean over tasks of each task's own metric (" + ", ".join(kinds) + ")",
             "task_metrics": metrics,
             "tasks": tasks,
             "rows": rows,
