@@ -59,7 +59,14 @@ def model_options(f):
             default=16,
             show_default=True,
             type=click.IntRange(min=1),
-            help="Greedy generation length for open-answer tasks.",
+            help="Generation length (new tokens at most) for open-answer tasks.",
+        ),
+        click.option(
+            "--num-beams",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Open-answer tasks: 1 = greedy decoding, more = beam search with that many beams.",
         ),
         click.option(
             "--cache-dir",
@@ -107,6 +114,7 @@ def run_predict(
     seed: int = 0,
     text_only_image: str = "auto",
     max_new_tokens: int = 16,
+    num_beams: int = 1,
     cache_dir: str | Path | None = None,
     progress: bool = True,
     log=None,
@@ -135,6 +143,7 @@ def run_predict(
     tasks = load_suite(suite, seed=seed, **caps)
     torch.manual_seed(seed)
     vlm = load_model(model, device=device, dtype=dtype, ablation=ablation, max_new_tokens=max_new_tokens)
+    vlm.num_beams = num_beams
     check_multi_image(vlm, tasks, in_context)
     source = resolve_model(model)
     cache_root = Path(cache_dir) if cache_dir is not None else out.parent / ".mint-cache"
@@ -169,8 +178,10 @@ def run_predict(
         "ablation": vlm.ablation_settings(),
         "scoring": {
             "closed": "argmax of the total log-prob of each answer + eos (teacher forcing)",
-            "open": f"greedy generation, at most {max_new_tokens} new tokens",
+            "open": ("greedy generation" if num_beams == 1 else f"beam search ({num_beams} beams)")
+            + f", at most {max_new_tokens} new tokens, batched with left padding",
         },
+        "generation": {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "do_sample": False},
         "features": (
             {
                 "image": "mean-pooled projected image tokens (image-only pass)",
@@ -227,6 +238,7 @@ def command(
     features: bool,
     seed: int,
     force: bool,
+    num_beams: int = 1,
     in_context: int = 0,
     demo_selection: str = "random",
 ) -> None:
@@ -248,6 +260,7 @@ def command(
         seed=seed,
         text_only_image=text_only_image,
         max_new_tokens=max_new_tokens,
+        num_beams=num_beams,
         cache_dir=cache_dir,
         progress=progress,
         in_context=in_context,

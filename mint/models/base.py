@@ -53,6 +53,7 @@ class VisionLanguageModel:
         self.ablation = ablation or Ablation()
         self.name = name
         self.max_new_tokens = max_new_tokens
+        self.num_beams = 1  #: open answers: 1 = greedy, more = beam search (mint.models.scoring.generate)
         self.image_token_id = image_token_id(model.config, tokenizer)
         self.chat_template = chat_template
         self.pad_token_id = (
@@ -211,7 +212,8 @@ class VisionLanguageModel:
     ) -> list[str]:
         """Answers for ``samples`` in modality ``mode``. Closed-answer tasks (``task.answers``): every answer
         is scored by teacher forcing in one batched forward pass per batch, the highest total log-prob wins;
-        open tasks: greedy generation of at most ``self.max_new_tokens`` tokens. ``demos``: demonstrations
+        open tasks: greedy generation (beam search with ``self.num_beams`` > 1) of at most
+        ``self.max_new_tokens`` tokens, batched with left padding (the same answers as one at a time). ``demos``: demonstrations
         shown before every sample, or a callable giving each sample its own (e.g. a
         :class:`mint.tasks.demos.DemoSelector`)."""
         return self.predict_modes(

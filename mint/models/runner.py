@@ -50,7 +50,7 @@ def weights_id(source: str) -> list:
 
 def model_setting(vlm: Any, spec: str, source: str, dtype: str) -> dict[str, Any]:
     """What determines the predictions besides the samples: recorded in ``model.json`` and the key."""
-    return {
+    setting = {
         "model": spec,
         "source": source,
         "weights": weights_id(source),
@@ -59,6 +59,9 @@ def model_setting(vlm: Any, spec: str, source: str, dtype: str) -> dict[str, Any
         "ablation": vlm.ablation_settings(),
         "max_new_tokens": vlm.max_new_tokens,
     }
+    if getattr(vlm, "num_beams", 1) != 1:  # greedy settings keep the cache keys they always had
+        setting["num_beams"] = vlm.num_beams
+    return setting
 
 
 def _image_id(sample: Any) -> str:

@@ -118,14 +118,15 @@ def answer_logprobs_expanded(
 
 
 def generate(vlm: Any, prompts: list[str], images: list[list]) -> list[str]:
-    """Greedy generation (left padding), decoded without special tokens and stripped."""
+    """Greedy generation, or beam search with ``vlm.num_beams`` > 1 (left padding), decoded without special
+    tokens and stripped."""
     batch = vlm.collate(prompts, images, padding_side="left")
     eos = vlm.tokenizer.eos_token_id
     out = vlm.model.generate(
         **batch,
         max_new_tokens=vlm.max_new_tokens,
         do_sample=False,
-        num_beams=1,
+        num_beams=getattr(vlm, "num_beams", 1),
         pad_token_id=vlm.pad_token_id,
         eos_token_id=eos,
     )

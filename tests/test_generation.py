@@ -1,0 +1,68 @@
+"""Open-answer generation on the shipped `tiny`: batched (left padding) equals one at a time, greedy and
+beam search; the settings are recorded with the predictions and key their cache."""
+
+import copy
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mint.cli import main
+from mint.models import load_model
+from mint.models.runner import model_setting
+from mint.tasks import load_suite
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model("tiny", max_new_tokens=5)
+
+
+@pytest.fixture(scope="module")
+def open_tasks():
+    tasks = load_suite("builtin:mini", max_test=6)
+    out = []
+    for t in tasks:
+        if t.name in ("vqa_color", "digit_sum", "text_color"):  # texts of different lengths: real padding
+            t = copy.copy(t)
+            t.answers = None  # open answers: generated, not picked from the answer set
+            out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_batched_generation_equals_one_at_a_time(tiny, open_tasks, beams):
+    tiny.num_beams = beams
+    try:
+        for task in open_tasks:
+            for mode in ("both", "text"):
+                one = tiny.predict(task, task.test, mode, batch_size=1, progress=False)
+                batched = tiny.predict(task, task.test, mode, batch_size=6, progress=False)
+                assert batched == one, (task.name, mode, beams)
+                assert all(isinstance(a, str) for a in one)
+    finally:
+        tiny.num_beams = 1
+
+
+def test_generation_settings_recorded_and_keyed(tiny, tmp_path):
+    greedy = model_setting(tiny, "tiny", "tiny", "float32")
+    assert "num_beams" not in greedy  # greedy keeps the cache key it always had
+    tiny.num_beams = 2
+    try:
+        assert model_setting(tiny, "tiny", "tiny", "float32")["num_beams"] == 2
+    finally:
+        tiny.num_beams = 1
+    suite = tmp_path / "s.yaml"
+    suite.write_text("tasks:\n  - builtin: digit_sum\n    max_test: 3\n")
+    out = tmp_path / "preds.jsonl"
+    r = CliRunner().invoke(
+        main,
+        [
+            "predict", "--suite", str(suite), "--out", str(out), "--no-features", "--no-progress",
+            "--modes", "both", "--max-new-tokens", "4", "--num-beams", "2",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "preds.jsonl.meta.json").read_text())
+    assert meta["generation"] == {"max_new_tokens": 4, "num_beams": 2, "do_sample": False}
+    assert meta["scoring"]["open"].startswith("beam search (2 beams), at most 4 new tokens")
