@@ -55,6 +55,18 @@ from mint.tasks.demos import DEMO_SELECTION
     default=None,
     help="random or similar (default: the run's).",
 )
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open-answer tasks: new tokens at most [default: 16].",
+)
+@click.option(
+    "--num-beams",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open-answer tasks: 1 = greedy, more = beam search [default: 1].",
+)
 @click.option("--force", is_flag=True, help="Re-evaluate existing eval.json files and overwrite the report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(
@@ -72,6 +84,8 @@ def command(
     quiet: bool,
     in_context: int | None = None,
     demo_selection: str | None = None,
+    max_new_tokens: int | None = None,
+    num_beams: int | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
     from mint.io import check_output
@@ -79,6 +93,7 @@ def command(
         cached_eval,
         eval_request,
         evaluate_run,
+        generation_setting,
         load_run_model,
         load_run_tasks,
         load_tune,
@@ -96,7 +111,10 @@ def command(
         for p in report_paths(out)[:2]:
             check_output(p, force)
     tunes = [load_tune(r) for r in runs]
-    requests = [eval_request(t, suite, model, max_test, in_context, demo_selection) for t in tunes]
+    generation = generation_setting(max_new_tokens, num_beams)
+    requests = [
+        eval_request(t, suite, model, max_test, in_context, demo_selection, generation) for t in tunes
+    ]
     for key in ("suite", "model"):
         if len({str(q[key]) for q in requests}) > 1:
             raise MintError(
@@ -126,6 +144,8 @@ def command(
                 max_test=max_test,
                 in_context=in_context,
                 demo_selection=demo_selection,
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
             )
         )
     main = evals[0]

@@ -82,9 +82,11 @@ def eval_request(
     max_test: int | None = None,
     in_context: int | None = None,
     demo_selection: str | None = None,
+    generation: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable);
-    the in-context setting only when the prompts carry demonstrations."""
+    the in-context setting only when the prompts carry demonstrations, the open-answer generation
+    settings only when they are not the defaults (:func:`generation_setting`)."""
     from mint.tasks.demos import in_context_setting
 
     request = {
@@ -95,7 +97,25 @@ def eval_request(
     k, selection = run_in_context(tune, in_context, demo_selection)
     if k:
         request["in_context"] = in_context_setting(k, selection, int(tune.get("seed", 0)))
+    if generation and generation != GENERATION_DEFAULTS:
+        request["generation"] = generation
     return request
+
+
+#: open-answer generation of an evaluation unless told otherwise: greedy, at most 16 new tokens
+GENERATION_DEFAULTS = {"max_new_tokens": 16, "num_beams": 1}
+
+
+def generation_setting(max_new_tokens: int | None = None, num_beams: int | None = None) -> dict[str, int]:
+    """The open-answer generation settings (defaults where not given), checked."""
+    out = {
+        "max_new_tokens": GENERATION_DEFAULTS["max_new_tokens"] if max_new_tokens is None else max_new_tokens,
+        "num_beams": GENERATION_DEFAULTS["num_beams"] if num_beams is None else num_beams,
+    }
+    for key, value in out.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MintError(f"--{key.replace('_', '-')}: expected an integer >= 1, got {value!r}")
+    return out
 
 
 def cached_eval(
@@ -107,7 +127,8 @@ def cached_eval(
     if force or not path.is_file():
         return None
     old = read_json(path, "eval.json")
-    differ = [k for k, v in request.items() if old.get("request", {}).get(k) != v]
+    made = old.get("request", {})
+    differ = [k for k in {**made, **request} if made.get(k) != request.get(k)]  # keys on either side
     if differ:
         raise MintError(
             f"{path} was made with other settings ({', '.join(differ)}); use --force to evaluate again"
@@ -132,6 +153,8 @@ def evaluate_run(
     device: str = "auto",
     in_context: int | None = None,
     demo_selection: str | None = None,
+    max_new_tokens: int | None = None,
+    num_beams: int | None = None,
 ) -> dict[str, Any]:
     """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
 
@@ -146,7 +169,8 @@ def evaluate_run(
 
     run = Path(run_dir)
     tune = load_tune(run)
-    request = eval_request(tune, suite, model, max_test, in_context, demo_selection)
+    generation = generation_setting(max_new_tokens, num_beams)
+    request = eval_request(tune, suite, model, max_test, in_context, demo_selection, generation)
     k, selection = run_in_context(tune, in_context, demo_selection)
     existing = run / EVAL
     if tasks is None:
@@ -155,6 +179,7 @@ def evaluate_run(
             return cached
     tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
     vlm = vlm if vlm is not None else load_run_model(tune, model, device)
+    vlm.max_new_tokens, vlm.num_beams = generation["max_new_tokens"], generation["num_beams"]
     check_multi_image(vlm, tasks, k)
     load_adapters(vlm, run)
     router = Router.from_run(run)
@@ -206,6 +231,7 @@ def evaluate_run(
         {
             "run": str(run),
             "request": request,
+            "generation": {**generation, "do_sample": False},
             "suite": request["suite"],
             "model": request["model"],
             "seed": tune.get("seed"),
