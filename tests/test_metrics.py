@@ -124,3 +124,19 @@ def test_report_names_each_task_metric_and_the_macro_mean():
     assert report["task_metrics"] == {"vqa": "exact", "caps": "cider"}
     assert report["metric"] == "macro mean over tasks of each task's own metric (CIDEr, accuracy)"
     assert report["rows"]["mint"]["mean"] == pytest.approx(1.0)
+
+
+def test_report_markdown_names_each_task_metric():
+    from mint.tuning.report import make_report, report_markdown
+
+    ev = {
+        "method": "mint",
+        "tasks": {
+            "vqa": {"score": 0.5, "n": 2, "metric": "exact"},
+            "caps": {"score": 1.5, "n": 2, "metric": "cider"},
+        },
+    }
+    md = report_markdown(make_report({"mint": ev}))
+    assert "| task | metric | mint |" in md
+    assert "| vqa | accuracy | 0.500 |" in md and "| caps | CIDEr | 1.500 |" in md
+    assert "macro mean over tasks of each task's own metric (CIDEr, accuracy)" in md

@@ -151,9 +151,18 @@ def report_markdown(
             f"| {name} | {mean} | {len(r['groups'])} | {_fmt(r['trainable_params'])} | "
             f"{_fmt(r['train_seconds'], 1)} |"
         )
-    lines += ["", "## Per task", "", "| task | " + " | ".join(rows) + " |", "|---|" + "---:|" * len(rows)]
+    metrics = report.get("task_metrics") or {}
+    lines += [
+        "",
+        "## Per task",
+        "",
+        "| task | metric | " + " | ".join(rows) + " |",
+        "|---|---|" + "---:|" * len(rows),
+    ]
     for t in tasks:
-        lines.append(f"| {t} | " + " | ".join(_fmt(r["tasks"][t]) for r in rows.values()) + " |")
+        m = metrics.get(t, "exact")
+        label = _METRIC_NAMES.get(m, "embedding cosine" if m.startswith("embedding:") else m)
+        lines.append(f"| {t} | {label} | " + " | ".join(_fmt(r["tasks"][t]) for r in rows.values()) + " |")
     lines += ["", "## Groups", ""]
     for name, r in rows.items():
         if r["groups"]:
