@@ -31,6 +31,30 @@ def _vqa(seed):
     }
 
 
+UC_MERCED = (
+    "agricultural",
+    "airplane",
+    "baseballdiamond",
+    "beach",
+    "buildings",
+    "chaparral",
+    "denseresidential",
+    "forest",
+    "freeway",
+    "golfcourse",
+    "harbor",
+    "intersection",
+    "mediumresidential",
+    "mobilehomepark",
+    "overpass",
+    "parkinglot",
+    "river",
+    "runway",
+    "sparseresidential",
+    "storagetanks",
+    "tenniscourt",
+)
+
 #: hub id -> (split names, builder of one split's columns, features) in the schema each suite declares
 SCHEMAS = {
     "flaviagiammarino/vqa-rad": (("train", "test"), _vqa, None),
@@ -45,6 +69,11 @@ SCHEMAS = {
             "filename": [f"{100 + i}.jpg" for i in range(N)],
         },
         None,
+    ),
+    "blanchon/UC_Merced": (
+        ("train",),
+        lambda seed: {"image": _images(N, seed), "label": [0, 20, 7, 0]},
+        {"label": UC_MERCED},
     ),
     "timm/resisc45": (
         ("train", "validation", "test"),
@@ -70,12 +99,12 @@ def _save(root, hub_id):
 
 
 def test_every_hemm_dataset_with_a_suite_has_one_in_the_test_schemas():
-    assert set(suite_names()) == {"vqarad", "pathvqa", "flickr30k", "resisc45"}
+    assert set(suite_names()) == {"vqarad", "pathvqa", "flickr30k", "resisc45", "ucmerced"}
     declared = {yaml.safe_load(suite_path(n).read_text())["tasks"][0]["hf"] for n in suite_names()}
     assert declared == set(SCHEMAS)
 
 
-@pytest.mark.parametrize("name", ["vqarad", "pathvqa", "flickr30k", "resisc45"])
+@pytest.mark.parametrize("name", ["vqarad", "pathvqa", "flickr30k", "resisc45", "ucmerced"])
 def test_shipped_suite_loads_its_local_dataset(name, tmp_path, monkeypatch):
     entry = yaml.safe_load(suite_path(name).read_text())["tasks"][0]
     _save(tmp_path, entry["hf"])
@@ -92,6 +121,9 @@ def test_shipped_suite_loads_its_local_dataset(name, tmp_path, monkeypatch):
             "an image",
         ]
         assert task.test[1].answer == "a photo number 1" and task.test[1].id == "101"
+    elif name == "ucmerced":
+        assert task.train == [] and task.answers == list(UC_MERCED)
+        assert [s.answer for s in task.test] == ["agricultural", "tenniscourt", "forest", "agricultural"]
     elif name == "resisc45":
         assert [s.answer for s in task.test] == ["airplane", "baseball_diamond", "forest", "airplane"]
         assert len(task.train) == N
