@@ -3,7 +3,8 @@
 Writes the predictions JSONL of docs/design.md, file formats (with ``answer`` and ``features``) and a sidecar
 ``<out>.meta.json`` (model, ablation settings, seed, split, tasks). Work is cached per (model, task, mode)
 in ``--cache-dir`` (default: ``.mint-cache`` beside the output), so a killed run resumes and a re-run
-does no model work.
+does no model work. Under ``accelerate launch`` / ``torchrun`` the samples are split across the processes
+(each writes its own cache parts; the main process merges them and writes the output).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def run_predict(
     from mint.models import Ablation, load_model, resolve_model
     from mint.models.runner import (
         PredictionCache,
+        Shards,
         model_setting,
         parse_modes,
         predict_suite,
@@ -142,7 +144,10 @@ def run_predict(
     caps = {"max_test": max_samples} if split == "test" else {"max_train": max_samples}
     tasks = load_suite(suite, seed=seed, **caps)
     torch.manual_seed(seed)
-    vlm = load_model(model, device=device, dtype=dtype, ablation=ablation, max_new_tokens=max_new_tokens)
+    shards = Shards.launched(device)
+    vlm = load_model(
+        model, device=shards.device(device), dtype=dtype, ablation=ablation, max_new_tokens=max_new_tokens
+    )
     vlm.num_beams = num_beams
     check_multi_image(vlm, tasks, in_context)
     source = resolve_model(model)
@@ -161,6 +166,7 @@ def run_predict(
         in_context=in_context,
         demo_selection=demo_selection,
         demo_seed=seed,
+        shards=shards,
     )
     meta = {
         "command": "predict",
@@ -202,10 +208,13 @@ def run_predict(
         },
         "cache": str(cache.dir),
         "parts": counts,
+        "processes": shards.count,
     }
     if in_context:
         meta["in_context"] = in_context_setting(in_context, demo_selection, seed)
-    write_predictions(out, rows, meta)
+    if shards.is_main:
+        write_predictions(out, rows, meta)
+    meta["main_process"] = shards.is_main
     return meta
 
 
@@ -266,6 +275,8 @@ def command(
         in_context=in_context,
         demo_selection=demo_selection,
     )
+    if not meta["main_process"]:
+        return  # the main process merged the shards and wrote the output
     n = sum(t["n"] for t in meta["tasks"].values())
     parts = meta["parts"]
     click.echo(

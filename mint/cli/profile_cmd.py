@@ -16,9 +16,10 @@ from mint.errors import MintError
 _SOURCES = "--predictions FILE, or --suite S [--model M]"
 
 
-def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) -> str:
+def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) -> str | None:
     """``--suite/--model``: predict into ``<work dir>/<out stem>.predictions.jsonl`` (cached per model, task
-    and mode in the work dir, so a re-run or a killed run costs no repeated model work) and return it."""
+    and mode in the work dir, so a re-run or a killed run costs no repeated model work) and return it; None
+    on the non-main processes of a sharded run (``accelerate launch`` / ``torchrun``)."""
     from pathlib import Path
 
     from mint.cli.predict_cmd import run_predict
@@ -27,7 +28,9 @@ def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) ->
     preds = work / f"{Path(out).stem}.predictions.jsonl"
     options = dict(options)
     cache_dir = options.pop("cache_dir", None) or work
-    run_predict(suite=suite, out=preds, cache_dir=cache_dir, **options)
+    meta = run_predict(suite=suite, out=preds, cache_dir=cache_dir, **options)
+    if not meta["main_process"]:
+        return None  # another process of a sharded run: the main one merges and profiles
     click.echo(f"Predictions -> {preds}", err=True)
     return str(preds)
 
@@ -47,6 +50,8 @@ def _load_input(
         raise MintError("give either --predictions or --suite (with --model), not both")
     if suite is not None:
         predictions = _predict_suite(suite, out, work_dir, predict_options or {})
+        if predictions is None:
+            return None  # a non-main process of a sharded prediction: its work is done
     if predictions is None:
         raise MintError(f"no input: give {_SOURCES}")
     return load_predictions(predictions, modalities=modalities)
@@ -198,6 +203,8 @@ def command(
         work_dir,
         dict(predict_options, features=features, seed=seed),
     )
+    if records is None:
+        return
     result = profile_predictions(
         records,
         samples=samples,
