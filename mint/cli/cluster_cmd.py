@@ -11,6 +11,7 @@ from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import atomic_write_json, check_output
 from mint.models.devices import DEVICE_HELP
+from mint.models.load_options import LoadOptions, loading_options
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
@@ -60,6 +61,7 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 @click.option("--max-samples", default=16, show_default=True, type=int, help="Train samples per task used.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default="float32", show_default=True)
+@loading_options
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(
     profiles: Path | None,
@@ -79,6 +81,8 @@ def command(
     device: str,
     dtype: str,
     force: bool,
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
 ) -> None:
     """Group the tasks in PROFILES (a profiles.json) and write groups.json.
 
@@ -88,7 +92,8 @@ def command(
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
     check_output(out, force)
     if method in AFFINITY_METHODS:
-        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, dtype)
+        load = LoadOptions(dtype, device_map, attn_implementation).check(device)
+        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, load)
         return
     if profiles is None:
         raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
@@ -127,7 +132,7 @@ def _affinity(
     batch_size: int,
     max_samples: int,
     device: str,
-    dtype: str,
+    load: LoadOptions,
 ) -> None:
     """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
     if not suite or not model:
@@ -137,7 +142,13 @@ def _affinity(
     from mint.tasks import load_suite
 
     tasks = load_suite(suite, seed=seed, max_train=max_samples)
-    vlm = load_model(model, device=device, dtype=dtype)
+    vlm = load_model(
+        model,
+        device=device,
+        dtype=load.dtype,
+        device_map=load.device_map,
+        attn_implementation=load.attn_implementation,
+    )
     kk: int | str = k if k == "auto" else _int_k(k)
     result = affinity_grouping(
         vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples

@@ -12,6 +12,7 @@ import click
 
 from mint.errors import MintError
 from mint.models.devices import DEVICE_HELP
+from mint.models.load_options import LoadOptions, loading_options
 from mint.tasks.demos import DEMO_SELECTION
 
 
@@ -40,6 +41,7 @@ from mint.tasks.demos import DEMO_SELECTION
 @click.option("--max-test", type=int, default=None, help="Test samples per task (default: the run's suite).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@loading_options
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
 @click.option(
     "--in-context",
@@ -86,6 +88,8 @@ def command(
     demo_selection: str | None = None,
     max_new_tokens: int | None = None,
     num_beams: int | None = None,
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
     from mint.io import check_output
@@ -102,6 +106,7 @@ def command(
 
     if batch_size < 1:
         raise MintError(f"--batch-size must be at least 1, got {batch_size}")
+    LoadOptions(device_map=device_map, attn_implementation=attn_implementation).check(device)
     runs = [run, *baselines]
     if len({p.resolve() for p in runs}) != len(runs):
         raise MintError("the same run folder is given twice")
@@ -130,7 +135,7 @@ def command(
             evals.append(cached)
             continue
         tasks = tasks if tasks is not None else load_run_tasks(tune, suite, max_test)
-        vlm = vlm if vlm is not None else load_run_model(tune, model, device)
+        vlm = vlm if vlm is not None else load_run_model(tune, model, device, device_map, attn_implementation)
         evals.append(
             evaluate_run(
                 r,

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from mint.models.devices import DEVICE_HELP
+from mint.models.load_options import LoadOptions, loading_options
 from mint.models.prompts import TEXT_ONLY_IMAGE
 from mint.tasks.demos import DEMO_SELECTION
 
@@ -97,7 +98,7 @@ def model_options(f):
     ]
     for opt in reversed(opts):
         f = opt(f)
-    return f
+    return loading_options(f)
 
 
 def run_predict(
@@ -110,6 +111,8 @@ def run_predict(
     batch_size: int = 16,
     device: str = "auto",
     dtype: str = "float32",
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
     features: bool = True,
     max_samples: int | None = None,
     seed: int = 0,
@@ -122,7 +125,8 @@ def run_predict(
     in_context: int = 0,
     demo_selection: str = "random",
 ) -> dict[str, Any]:
-    """Predict ``suite`` with ``model`` into ``out`` (+ sidecar); return the metadata written."""
+    """Predict ``suite`` with ``model`` into ``out`` (+ sidecar); return the metadata written (with
+    ``main_process``: False on the other processes of a sharded run, which write nothing)."""
     import torch
 
     from mint.models import Ablation, load_model, resolve_model
@@ -145,14 +149,21 @@ def run_predict(
     tasks = load_suite(suite, seed=seed, **caps)
     torch.manual_seed(seed)
     shards = Shards.launched(device)
+    load = LoadOptions(dtype, device_map, attn_implementation).check(device, shards.count)
     vlm = load_model(
-        model, device=shards.device(device), dtype=dtype, ablation=ablation, max_new_tokens=max_new_tokens
+        model,
+        device=device,
+        dtype=dtype,
+        ablation=ablation,
+        max_new_tokens=max_new_tokens,
+        device_map=device_map,
+        attn_implementation=attn_implementation,
     )
     vlm.num_beams = num_beams
     check_multi_image(vlm, tasks, in_context)
     source = resolve_model(model)
     cache_root = Path(cache_dir) if cache_dir is not None else out.parent / ".mint-cache"
-    cache = PredictionCache(cache_root, model_setting(vlm, model, source, dtype))
+    cache = PredictionCache(cache_root, model_setting(vlm, model, source, dtype, load.record()))
     rows, counts = predict_suite(
         vlm,
         tasks,
@@ -179,6 +190,7 @@ def run_predict(
         "seed": seed,
         "dtype": dtype,
         "device": str(vlm.device),
+        **{k: v for k, v in load.record().items() if k != "dtype"},
         "batch_size": batch_size,
         "max_samples": max_samples,
         "ablation": vlm.ablation_settings(),
@@ -250,6 +262,8 @@ def command(
     num_beams: int = 1,
     in_context: int = 0,
     demo_selection: str = "random",
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
 ) -> None:
     """Predict every task of a suite with the image, the text, and both."""
     from mint.io import check_output
@@ -264,6 +278,8 @@ def command(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        device_map=device_map,
+        attn_implementation=attn_implementation,
         features=features,
         max_samples=max_samples,
         seed=seed,

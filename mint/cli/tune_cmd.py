@@ -15,6 +15,8 @@ from click.core import ParameterSource
 
 from mint.errors import MintError
 from mint.io import read_config
+from mint.models.devices import DEVICE_HELP
+from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 
@@ -108,7 +110,22 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     default=None,
     help="Test samples per task that mint evaluate will use (recorded in tune.json).",
 )
-@click.option("--dtype", default="float32", show_default=True, help="float32 | bfloat16 | float16 | auto.")
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="float32",
+    show_default=True,
+    help="Backbone precision (with --quantize: the compute dtype).",
+)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@loading_options
+@click.option(
+    "--quantize",
+    type=click.Choice(QUANTIZE),
+    default=None,
+    help="QLoRA: load the frozen backbone in 4-bit NF4 (double quantisation) or 8-bit with bitsandbytes "
+    "(pip install 'mint[qlora]'); the adapters train in the --dtype compute precision.",
+)
 @click.option("--resume", is_flag=True, help="Continue a killed run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -145,6 +162,8 @@ def command(
             "model": meta.get("model"),
             "dtype": meta.get("dtype"),
             "max_test": meta.get("max_test"),
+            "quantize": meta.get("quantize"),
+            "attn_implementation": meta.get("attn_implementation"),
             "profiles": meta.get("profiles_file"),
             "groups": meta.get("groups_file"),
             **state.get("config", {}),
@@ -169,7 +188,13 @@ def command(
         model=str(merged["model"]),
         groups_path=Path(merged["groups"]),
         out=out,
-        dtype=str(merged.get("dtype") or "float32"),
+        load=LoadOptions(
+            str(merged.get("dtype") or "float32"),
+            merged.get("device_map"),
+            merged.get("attn_implementation"),
+            merged.get("quantize"),
+        ),
+        device=merged.get("device"),
         max_test=merged.get("max_test"),
         resume=resume,
         force=force,
@@ -185,7 +210,8 @@ def _run(
     model: str,
     groups_path: Path,
     out: Path,
-    dtype: str,
+    load: LoadOptions,
+    device: str | None,
     max_test: int | None,
     resume: bool,
     force: bool,
@@ -193,12 +219,14 @@ def _run(
     profiles_path: Path | None = None,
 ) -> None:
     from mint.models import load_model
+    from mint.models.load_options import prepare_kbit
     from mint.tasks import load_suite
     from mint.tuning.groups import load_groups
     from mint.tuning.modes import make_run_accelerator, train_run
     from mint.tuning.trainer import check_run_folder
 
-    accelerator = make_run_accelerator(config)
+    accelerator = make_run_accelerator(config, **_device_kwargs(device))
+    load.check(device, accelerator.num_processes)
     check_run_folder(out, resume, force)  # fail before loading anything
     if resume:
         from mint.tuning.checkpoint import check_resumable
@@ -212,11 +240,20 @@ def _run(
     from mint.tuning.towers import load_profiles
 
     profiles = load_profiles(profiles_path) if config.tower == "auto" and profiles_path else None
-    vlm = load_model(model, device=str(accelerator.device), dtype=dtype)
+    vlm = load_model(
+        model,
+        device=str(accelerator.device),
+        dtype=load.dtype,
+        device_map=load.device_map,
+        attn_implementation=load.attn_implementation,
+        quantize=load.quantize,
+    )
+    if load.quantize:
+        prepare_kbit(vlm)
     meta = {
         "suite": suite,
         "model": model,
-        "dtype": dtype,
+        **load.record(),
         "max_train": config.max_train,
         "max_test": max_test,
         "groups_file": str(groups_path),
@@ -254,6 +291,29 @@ def _run(
                 if a.get("final_loss") is not None
                 else f"  {g}: {len(a['tasks'])} tasks"
             )
+
+
+def _device_kwargs(device: str | None) -> dict[str, Any]:
+    """``Accelerator`` arguments for ``--device`` (the one device rule, :mod:`mint.models.devices`): ``auto``
+    is accelerate's own choice, ``cpu`` is ``cpu=True``, a numbered GPU is made the current one (one process
+    only: under several, each process takes its local rank's)."""
+    if device in (None, "auto"):
+        return {}
+    import torch
+
+    from mint.models.devices import resolve_device
+    from mint.tuning.trainer import _world_size
+
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        return {"cpu": True}
+    if dev.type == "cuda" and ":" in str(device):
+        if _world_size() > 1:
+            raise MintError(
+                f"--device {device}: under several processes each takes its own GPU (give --device cuda)"
+            )
+        torch.cuda.set_device(dev)
+    return {}
 
 
 def _echo_continual(out: Path, result: dict[str, Any]) -> None:

@@ -67,42 +67,44 @@ def load_model(
     dtype: str = "float32",
     ablation: Ablation | None = None,
     max_new_tokens: int = 16,
+    device_map: str | None = None,
     attn_implementation: str | None = None,
+    quantize: str | None = None,
 ):
     """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
 
     Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
     in eval mode on ``device`` (resolved by :func:`mint.models.devices.resolve_device`: ``auto`` is this
-    process's GPU where there is one). ``attn_implementation`` (``sdpa``, ``eager``, ``flash_attention_2``, ...;
-    None: transformers' choice, SDPA where the architecture has it) is fixed for the whole model; scoring
-    takes any of them (:func:`mint.models.scoring.takes_4d_mask`).
+    process's GPU where there is one), or spread over the devices by ``device_map``. ``attn_implementation``
+    (``sdpa``, ``eager``, ``flash_attention_2``, ...; None: transformers' choice, SDPA where the architecture
+    has it) is fixed for the whole model; scoring takes any of them (:func:`mint.models.scoring.takes_4d_mask`).
+    ``quantize``: bitsandbytes ``4bit`` / ``8bit`` (:class:`~mint.models.load_options.LoadOptions`).
     """
-    import torch
     from transformers import AutoModelForImageTextToText
     from transformers.utils import logging as hf_logging
 
     from mint.models.base import VisionLanguageModel
     from mint.models.devices import resolve_device
+    from mint.models.load_options import LoadOptions
 
     if dtype not in DTYPES:
         raise MintError(f"unknown dtype {dtype!r} (expected one of {', '.join(DTYPES)})")
+    options = LoadOptions(dtype, device_map, attn_implementation, quantize).check()
     dev = resolve_device(device)
     source = resolve_model(spec)
     hf_logging.disable_progress_bar()
     try:
-        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
         model = AutoModelForImageTextToText.from_pretrained(
-            source,
-            local_files_only=True,
-            dtype=(dtype if dtype == "auto" else getattr(torch, dtype)),
-            **extra,
+            source, local_files_only=True, **options.pretrained_kwargs(dev)
         )
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
         raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None
     except ImportError as e:  # e.g. flash_attention_2 without the flash-attn package
         raise MintError(f"model {spec!r} cannot be loaded: {first_line(e)}") from None
-    model.to(dev).eval()
+    if not options.places_itself():
+        model.to(dev)
+    model.eval()
     tokenizer.padding_side = "right"
     template = None
     if processor is None and not getattr(tokenizer, "chat_template", None):

@@ -48,9 +48,15 @@ def weights_id(source: str) -> list:
     ]
 
 
-def model_setting(vlm: Any, spec: str, source: str, dtype: str) -> dict[str, Any]:
-    """What determines the predictions besides the samples: recorded in ``model.json`` and the key."""
+def model_setting(
+    vlm: Any, spec: str, source: str, dtype: str, load: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What determines the predictions besides the samples: recorded in ``model.json`` and the key.
+    ``load``: the loading options (:meth:`~mint.models.load_options.LoadOptions.record`); only those
+    besides the dtype enter the key, so caches made before they existed stay valid."""
+    extra = {k: v for k, v in (load or {}).items() if k != "dtype"}
     setting = {
+        **({"load": extra} if extra else {}),
         "model": spec,
         "source": source,
         "weights": weights_id(source),
@@ -155,16 +161,18 @@ class Shards:
         self.index, self.count, self.state = index, count, state
 
     @classmethod
-    def launched(cls, device: str = "cpu") -> Shards:
-        """The processes this one belongs to: those of ``accelerate launch`` / ``torchrun``, or itself."""
+    def launched(cls, device: str = "auto") -> Shards:
+        """The processes this one belongs to: those of ``accelerate launch`` / ``torchrun``, or itself
+        (``device``: what ``--device`` asks for, which decides gloo on CPUs or the GPUs' backend)."""
         if _world_size() <= 1:
             return cls()
         from datetime import timedelta
 
-        import torch
         from accelerate import PartialState
 
-        cpu = torch.device(device).type == "cpu"
+        from mint.models.devices import resolve_device
+
+        cpu = resolve_device(device).type == "cpu"
         # a shard waits for the slowest one before the merge: allow long model runs (the default is 30 min)
         state = PartialState(cpu=cpu, timeout=timedelta(hours=24))
         return cls(state.process_index, state.num_processes, state)
@@ -172,12 +180,6 @@ class Shards:
     @property
     def is_main(self) -> bool:
         return self.index == 0
-
-    def device(self, device: str) -> str:
-        """``cuda`` under several processes: this process's own GPU; anything else unchanged."""
-        if self.state is not None and device == "cuda":
-            return str(self.state.device)
-        return device
 
     def ranges(self, n: int, chunk: int) -> list[tuple[int, int]]:
         """Each process's ``[start, stop)`` of ``n`` samples: contiguous blocks of whole chunks."""

@@ -25,7 +25,19 @@ CONTINUAL = ("sequential", "per-group")
 IN_CONTEXT_KEYS = ("in_context", "demo_selection")
 
 #: keys a tune config file may hold besides the training options (the run's inputs and output)
-RUN_KEYS = ("suite", "model", "groups", "out", "dtype", "max_test", "profiles")
+RUN_KEYS = (
+    "suite",
+    "model",
+    "groups",
+    "out",
+    "dtype",
+    "max_test",
+    "profiles",
+    "device",
+    "device_map",
+    "attn_implementation",
+    "quantize",
+)
 
 
 @dataclass

@@ -54,13 +54,32 @@ def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int
     )
 
 
-def load_run_model(tune: dict[str, Any], model: str | None = None, device: str = "auto") -> Any:
+def load_run_model(
+    tune: dict[str, Any],
+    model: str | None = None,
+    device: str = "auto",
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
+) -> Any:
+    """The run's backbone as it was tuned: its dtype and, for a QLoRA run, the same quantised base
+    (tune.json ``quantize``, prepared as for training); placement and attention kernel as asked."""
     from mint.models import load_model
+    from mint.models.load_options import prepare_kbit
 
     spec = model or tune.get("model")
     if not spec:
         raise MintError("the run's tune.json names no model; pass --model")
-    return load_model(spec, device=device, dtype=tune.get("dtype") or "float32")
+    vlm = load_model(
+        spec,
+        device=device,
+        dtype=tune.get("dtype") or "float32",
+        device_map=device_map,
+        attn_implementation=attn_implementation or tune.get("attn_implementation"),
+        quantize=tune.get("quantize"),
+    )
+    if tune.get("quantize"):
+        prepare_kbit(vlm)
+    return vlm
 
 
 def run_in_context(

@@ -57,12 +57,13 @@ def train_run(
     return train(vlm, tasks, groups, out_dir, config, accelerator=accelerator, towers=towers, **kwargs)
 
 
-def make_run_accelerator(config: TuneConfig) -> Any:
-    """The accelerator the mode needs (concurrent training prepares all adapters at once)."""
+def make_run_accelerator(config: TuneConfig, **kwargs: Any) -> Any:
+    """The accelerator the mode needs (concurrent training prepares all adapters at once); ``kwargs`` go to
+    ``Accelerator`` (e.g. ``cpu=True``)."""
     if config.concurrent:
         from mint.tuning.concurrent import concurrent_accelerator
 
-        return concurrent_accelerator(config)
+        return concurrent_accelerator(config, **kwargs)
     from mint.tuning.trainer import make_accelerator
 
-    return make_accelerator(config)
+    return make_accelerator(config, **kwargs)
