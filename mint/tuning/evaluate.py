@@ -1,6 +1,7 @@
 """Evaluation of a tuning run: every task's test split answered with its group's adapter.
 
-Work is ordered by adapter (each adapter activated once, all its tasks answered in batches), scored
+Every task's test samples (and, for the zero-shot row, the same samples without adapters) are answered
+through :class:`~mint.tuning.routing.Router` in batches that mix tasks and adapters, scored
 with the task's metric (:mod:`mint.metrics`: ``exact``, ``f1``, ``rouge_l``, ``bleu``, ``cider``,
 ``embedding:MODEL``; ``choice`` answers are picked among the task's answers by the model and scored by
 exact match; several references per sample where the sample has them) and written to ``eval.json`` in the run folder, with the zero-shot
@@ -16,7 +17,8 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_jsonl, read_json, stamp
-from mint.tuning.routing import Router, active_adapter, load_adapters
+from mint.tuning.routing import Router
+from mint.tuning.serving import Item
 
 EVAL = "eval.json"
 
@@ -200,8 +202,7 @@ def evaluate_run(
     vlm = vlm if vlm is not None else load_run_model(tune, model, device)
     vlm.max_new_tokens, vlm.num_beams = generation["max_new_tokens"], generation["num_beams"]
     check_multi_image(vlm, tasks, k)
-    load_adapters(vlm, run)
-    router = Router.from_run(run)
+    router = Router(run, vlm, batch_size=batch_size)
     demos = {t.name: task_demos(t, k, selection, int(tune.get("seed", 0))) for t in tasks}
     names = [t.name for t in tasks]
     by_name = {t.name: t for t in tasks}
@@ -209,41 +210,45 @@ def evaluate_run(
         if not t.test:
             raise MintError(f"task {t.name!r}: no test samples to evaluate")
 
+    def shown(name: str, sample: Any) -> Any:
+        pick = demos[name]
+        return pick(sample) if callable(pick) else pick
+
+    # every setting's tasks in one routed pass: each sample through its group's adapter (or none, zero-shot)
+    plan = [("tuned", adapter, name) for adapter, group in router.plan(names).items() for name in group]
+    if zero_shot:
+        plan += [("zero_shot", None, name) for name in names]
+    items = [
+        Item(by_name[name], s, adapter, shown(name, s))
+        for _, adapter, name in plan
+        for s in by_name[name].test
+    ]
+    answers = iter(router.answer_items(items, progress=progress))
     results: dict[str, dict[str, Any]] = {}
     pred_rows: list[dict[str, Any]] = []
-
-    def run_tasks(adapter: str | None, task_names: list[str], key: str) -> None:
-        with active_adapter(vlm, adapter):
-            for name in task_names:
-                task = by_name[name]
-                preds = vlm.predict(
-                    task, task.test, "both", batch_size=batch_size, progress=progress, demos=demos[name]
-                )
-                scores = score_predictions(task, preds)
-                results.setdefault(key, {})[name] = {
-                    "score": _mean(scores),
-                    "n": len(scores),
-                    "metric": task.metric,
-                    **({"group": adapter} if adapter else {}),
-                }
-                pred_rows.extend(
-                    {
-                        "setting": key,
-                        "task": name,
-                        "id": s.id,
-                        "group": adapter,
-                        "answer": str(s.answer),
-                        "prediction": p,
-                        "score": sc,
-                        **({"demos": [str(d.id) for d in demos[name](s)]} if k else {}),
-                    }
-                    for s, p, sc in zip(task.test, preds, scores)
-                )
-
-    for adapter, task_names in router.plan(names).items():
-        run_tasks(adapter, task_names, "tuned")
-    if zero_shot:
-        run_tasks(None, names, "zero_shot")
+    for key, adapter, name in plan:
+        task = by_name[name]
+        preds = [next(answers) for _ in task.test]
+        scores = score_predictions(task, preds)
+        results.setdefault(key, {})[name] = {
+            "score": _mean(scores),
+            "n": len(scores),
+            "metric": task.metric,
+            **({"group": adapter} if adapter else {}),
+        }
+        pred_rows.extend(
+            {
+                "setting": key,
+                "task": name,
+                "id": s.id,
+                "group": adapter,
+                "answer": str(s.answer),
+                "prediction": p,
+                "score": sc,
+                **({"demos": [str(d.id) for d in shown(name, s)]} if k else {}),
+            }
+            for s, p, sc in zip(task.test, preds, scores)
+        )
 
     tuned = {n: results["tuned"][n] for n in names}
     out = stamp(

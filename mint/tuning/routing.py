@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,22 +90,38 @@ def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
 
 
 class Router:
-    """Task -> adapter (group) mapping of a run."""
+    """Task -> adapter (group) mapping of a run; given a run folder, also the run's backbone with its adapters,
+    answering batches of requests of any tasks at once.
 
-    def __init__(self, assignment: dict[str, str]) -> None:
-        self.assignment = dict(assignment)
+    ``Router({task: adapter})`` is the mapping alone. ``Router(run)`` reads the run's mapping; :meth:`answer`
+    takes ``(task, image, text)`` requests and answers each through its task's adapter in mixed batches
+    (:mod:`mint.tuning.serving`), loading the run's backbone (as tuned: dtype, quantisation) and adapters on
+    first use, or putting the adapters on ``vlm`` when one is given. The tasks (instructions, answer sets)
+    are the run's suite's unless ``tasks`` are given.
+    """
+
+    def __init__(
+        self,
+        run: str | Path | dict[str, str],
+        vlm: Any = None,
+        *,
+        device: str = "auto",
+        batch_size: int = 8,
+        tasks: Sequence[Any] | None = None,
+    ) -> None:
+        self.run: Path | None = None
+        if isinstance(run, dict):
+            self.assignment = dict(run)
+        else:
+            self.run = Path(run)
+            self.assignment = _run_assignment(self.run)
+        self._vlm, self._ready = vlm, False
+        self.device, self.batch_size = device, batch_size
+        self._tasks: dict[str, Any] | None = {t.name: t for t in tasks} if tasks is not None else None
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Router:
-        run = Path(run_dir)
-        routing = run_routing(run)
-        if routing is not None:
-            return cls(routing)
-        return cls(
-            validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))[
-                "assignment"
-            ]
-        )
+        return cls(_run_assignment(Path(run_dir)))
 
     def adapter_for(self, task: str) -> str:
         if task not in self.assignment:
@@ -121,6 +137,71 @@ class Router:
         for t in tasks:
             out.setdefault(self.adapter_for(t), []).append(t)
         return out
+
+    # ------------------------------------------------------------------ answering
+    @property
+    def vlm(self) -> Any:
+        """The backbone carrying the run's adapters (loaded on first use)."""
+        if self.run is None:
+            raise MintError("this Router holds a mapping only; give it a run folder to answer requests")
+        if not self._ready:
+            if self._vlm is None:
+                from mint.tuning.evaluate import load_run_model, load_tune
+
+                self._vlm = load_run_model(load_tune(self.run), device=self.device)
+            load_adapters(self._vlm, self.run)
+            self._ready = True
+        return self._vlm
+
+    def tasks(self) -> dict[str, Any]:
+        """The run's tasks by name (instructions and answer sets), from its suite."""
+        if self._tasks is None:
+            from mint.tuning.evaluate import load_run_tasks, load_tune
+
+            if self.run is None:
+                raise MintError("this Router holds a mapping only; give it a run folder to answer requests")
+            self._tasks = {t.name: t for t in load_run_tasks(load_tune(self.run))}
+        return self._tasks
+
+    def answer(self, requests: Sequence[tuple[str, Any, str]], *, progress: bool = False) -> list[str]:
+        """Answers to ``(task, image, text)`` requests (image: a PIL image, an array, a file path or None),
+        each through its task's adapter, in batches that mix tasks and adapters."""
+        from mint.tasks.schema import Sample
+        from mint.tuning.serving import Item, answer_routed
+
+        tasks = self.tasks()
+        items = []
+        for i, (name, image, text) in enumerate(requests):
+            if name not in tasks:
+                raise MintError(f"request {i}: unknown task {name!r} (the run's tasks: {', '.join(tasks)})")
+            items.append(Item(tasks[name], Sample(id=str(i), text=text or "", answer="", image=_image(image)),
+                              self.adapter_for(name)))  # fmt: skip
+        return answer_routed(self.vlm, items, batch_size=self.batch_size, progress=progress)
+
+    def answer_items(self, items: Sequence[Any], *, progress: bool = False) -> list[str]:
+        """:func:`mint.tuning.serving.answer_routed` on the run's backbone (items name their adapters)."""
+        from mint.tuning.serving import answer_routed
+
+        return answer_routed(self.vlm, items, batch_size=self.batch_size, progress=progress)
+
+
+def _run_assignment(run: Path) -> dict[str, str]:
+    routing = run_routing(run)
+    if routing is not None:
+        return routing
+    return validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))[
+        "assignment"
+    ]
+
+
+def _image(image: Any) -> Any:
+    """A request's image as the sample schema takes it (a path is opened as RGB)."""
+    if isinstance(image, (str, Path)):
+        from PIL import Image
+
+        with Image.open(image) as im:
+            return im.convert("RGB")
+    return image
 
 
 @contextlib.contextmanager
