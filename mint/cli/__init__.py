@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "plot": "mint.cli.plot_cmd",
     "tune": "mint.cli.tune_cmd",
     "evaluate": "mint.cli.evaluate_cmd",
+    "export": "mint.cli.export_cmd",
     "run": "mint.cli.run_cmd",
     "demo": "mint.cli.demo_cmd",
 }
