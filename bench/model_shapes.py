@@ -87,7 +87,10 @@ def make_config(name: str, small: bool = False) -> Any:
         text.update(num_key_value_heads=2 if model_type == "qwen2_vl" else 4, vocab_size=1024)
         if model_type == "qwen2_vl":
             text["rope_scaling"] = {"type": "mrope", "mrope_section": [2, 3, 3]}
+            text.update(bos_token_id=1004, eos_token_id=1005)
             vision.update(depth=2, embed_dim=32, num_heads=2, hidden_size=64)
+            kwargs.update(image_token_id=1000, video_token_id=1001, vision_start_token_id=1002)
+            kwargs.update(vision_end_token_id=1003)
         else:
             vision.update(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
             vision.update(image_size=56, projection_dim=32)
