@@ -223,10 +223,10 @@ def _run(
     from mint.tasks import load_suite
     from mint.tuning.groups import load_groups
     from mint.tuning.modes import make_run_accelerator, train_run
-    from mint.tuning.trainer import check_run_folder
+    from mint.tuning.trainer import _world_size, check_run_folder
 
+    load.check(device, _world_size())  # impossible option combinations fail before anything starts
     accelerator = make_run_accelerator(config, **_device_kwargs(device))
-    load.check(device, accelerator.num_processes)
     check_run_folder(out, resume, force)  # fail before loading anything
     if resume:
         from mint.tuning.checkpoint import check_resumable
