@@ -46,6 +46,18 @@ def test_mixed_batch_equals_per_adapter_answers(run):
     got = router.answer_items(items)
     for item, answer in zip(items, got):
         assert answer == expected[item.task.name, item.adapter][item.task.test.index(item.sample)]
+    # beam search: each prompt's beams are rows of their own, all through that prompt's adapter
+    router.vlm.num_beams = 2
+    try:
+        opened = [it for it in items if it.task.name == "open"]
+        beams = {}
+        for adapter in ("g2", None):
+            with active_adapter(router.vlm, adapter):
+                beams[adapter] = router.vlm.predict(tasks[-1], tasks[-1].test, "both", progress=False)
+        got = router.answer_items(opened)
+        assert got == [beams[it.adapter][tasks[-1].test.index(it.sample)] for it in opened]
+    finally:
+        router.vlm.num_beams = 1
     # the public form: (task, image, text) requests
     requests = [(t.name, t.test[0].image, t.test[0].text) for t in tasks]
     assert router.answer(requests) == [expected[t.name, router.adapter_for(t.name)][0] for t in tasks]
