@@ -7,6 +7,7 @@ the training is data-parallel.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,9 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option(
     "--dtype",
     type=click.Choice(DTYPES),
-    default="float32",
-    show_default=True,
-    help="Backbone precision (with --quantize: the compute dtype).",
+    default=None,
+    help="Backbone precision (with --quantize: the compute dtype): float32, bfloat16, or float16 (with loss "
+    "scaling, GPU only). Default: bfloat16 on a GPU that has it, else float32.",
 )
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @loading_options
@@ -189,7 +190,7 @@ def command(
         groups_path=Path(merged["groups"]),
         out=out,
         load=LoadOptions(
-            str(merged.get("dtype") or "float32"),
+            merged.get("dtype"),  # None: the precision policy's default (mint/tuning/precision.py)
             merged.get("device_map"),
             merged.get("attn_implementation"),
             merged.get("quantize"),
@@ -223,10 +224,14 @@ def _run(
     from mint.tasks import load_suite
     from mint.tuning.groups import load_groups
     from mint.tuning.modes import make_run_accelerator, train_run
-    from mint.tuning.trainer import _world_size, check_run_folder
+    from mint.tuning.precision import training_precision
+    from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
 
+    kind = "cpu" if _device_kwargs(device).get("cpu") else launch_device_kind()
+    precision = training_precision(load.dtype, kind)  # the policy: bf16 on GPUs, fp16 only with loss scaling
+    load = dataclasses.replace(load, dtype=precision.dtype)
     load.check(device, _world_size())  # impossible option combinations fail before anything starts
-    accelerator = make_run_accelerator(config, **_device_kwargs(device))
+    accelerator = make_run_accelerator(config, precision, **_device_kwargs(device))
     check_run_folder(out, resume, force)  # fail before loading anything
     if resume:
         from mint.tuning.checkpoint import check_resumable
@@ -254,6 +259,7 @@ def _run(
         "suite": suite,
         "model": model,
         **load.record(),
+        "mixed_precision": precision.mixed_precision,
         "max_train": config.max_train,
         "max_test": max_test,
         "groups_file": str(groups_path),

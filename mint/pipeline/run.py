@@ -45,6 +45,8 @@ def run_pipeline(
     from mint.tasks import load_suite
     from mint.tuning import TuneConfig, build_report, evaluate_run
     from mint.tuning.modes import make_run_accelerator, train_run
+    from mint.tuning.precision import training_precision
+    from mint.tuning.trainer import launch_device_kind
 
     c = cfg.data
     if c["threads"]:
@@ -210,7 +212,7 @@ def run_pipeline(
                 tcfg,
                 profiles=profiles,
                 profiles_source=str(profiles_path),
-                accelerator=make_run_accelerator(tcfg),
+                accelerator=make_run_accelerator(tcfg, training_precision(c["dtype"], launch_device_kind())),
                 resume=resumable,
                 force=not resumable,
                 meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},

@@ -40,6 +40,7 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
+from mint.tuning.precision import NonFiniteSteps, is_finite, optimizer_step
 from mint.tuning.trainer import (
     TrainingLog,
     attach_adapters,
@@ -59,7 +60,7 @@ from mint.tuning.trainer import (
 Step = dict[str, tuple[int, list[list[int]]]]
 
 
-def concurrent_accelerator(config: TuneConfig, **kwargs: Any):
+def concurrent_accelerator(config: TuneConfig, precision: Any = None, **kwargs: Any):
     """An ``Accelerator`` for concurrent tuning: DDP with unused-parameter detection (groups that have
     finished, or vision adapters on text-only batches, get no gradient in some steps)."""
     from accelerate.utils import DistributedDataParallelKwargs
@@ -68,7 +69,7 @@ def concurrent_accelerator(config: TuneConfig, **kwargs: Any):
         h for h in kwargs.pop("kwargs_handlers", []) if not isinstance(h, DistributedDataParallelKwargs)
     ]
     handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-    return make_accelerator(config, kwargs_handlers=handlers, **kwargs)
+    return make_accelerator(config, precision, kwargs_handlers=handlers, **kwargs)
 
 
 def concurrent_plan(examples: dict[str, list[Example]], config: TuneConfig, processes: int) -> list[Step]:
@@ -249,6 +250,7 @@ def _train(
     scheduler = _lambda_scheduler(config, optimizer, [totals[g] for g in group_names])
     set_seed(config.seed)
     start, seconds0 = 0, 0.0
+    nonfinite = NonFiniteSteps("concurrent tuning")
     last: dict[str, dict[str, Any]] = {}  # group -> its last log row
     if resume_from is not None:
         pos = resume_from["position"]
@@ -262,6 +264,7 @@ def _train(
             )
         ckpt.restore(resume_from, optimizer, scheduler)
         start, seconds0, last = pos["step"], pos["seconds"], pos["last"]
+        nonfinite.total = pos.get("nonfinite_steps", 0)
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
     t0 = time.perf_counter() - seconds0
@@ -276,11 +279,12 @@ def _train(
     try:
         for t in range(start, len(plan)):
             step = plan[t]
-            losses = _step(
+            losses, skipped = _step(
                 vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params
             )
-            if not getattr(optimizer, "step_was_skipped", False):
+            if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
                 scheduler.step()
+            nonfinite.record(skipped, t + 1, str(vlm.dtype).replace("torch.", ""))
             seconds = time.perf_counter() - t0
             lrs = scheduler.get_last_lr()
             rows = {}
@@ -295,6 +299,7 @@ def _train(
                     "lr": lrs[gi],
                     "seconds": round(seconds, 4),
                     "concurrent_step": t + 1,
+                    **({"skipped": True} if skipped else {}),
                 }
                 log.write(rows[g])
                 last[g] = rows[g]
@@ -312,6 +317,7 @@ def _train(
                     log,
                     ckpt_dir,
                     state,
+                    nonfinite.total,
                 )
             if on_step is not None:
                 on_step(
@@ -337,6 +343,7 @@ def _train(
             # the groups share the wall time: a group's seconds are those until its last step
             "train_seconds": round(last[g]["seconds"], 3) if g in last else 0.0,
             "final_loss": last[g]["loss"] if g in last else None,
+            **({"nonfinite_steps": nonfinite.total} if nonfinite.total else {}),
         }
         for g in group_names
     }
@@ -355,8 +362,9 @@ def _step(
     rank: int,
     nproc: int,
     params: dict[str, list[torch.nn.Parameter]],
-) -> dict[str, float]:
-    """One concurrent optimizer step; returns each present group's mean answer-token loss."""
+) -> tuple[dict[str, float], bool]:
+    """One concurrent optimizer step; returns each present group's mean answer-token loss and whether the
+    step was skipped (a non-finite loss or gradient norm in any group: the step is one for all)."""
     names = list(step)
     rounds = max(len(batches) for _, batches in step.values())
     micro = []  # (batch, segments, group indices, weights)
@@ -396,18 +404,16 @@ def _step(
             accelerator.backward(objective)
         for loss, gi, w in zip(losses, gis, weights):
             loss_sums[gi] += loss.detach() * w
-    if config.max_grad_norm:
-        accelerator.unscale_gradients()
-        for g in names:  # each adapter clipped on its own, as when it is trained alone
-            torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    accelerator.unscale_gradients()
+    # each adapter clipped on its own, as when it is trained alone (max_norm inf: measured, not clipped)
+    norms = [torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm or math.inf) for g in names]
     sums = accelerator.reduce(loss_sums, "sum").double().cpu()
     out = {}
     for gi, g in enumerate(names):
         value = float(sums[gi]) / max(float(total[gi]), 1.0)
         out[g] = value if math.isfinite(value) else float("nan")
-    return out
+    skipped = optimizer_step(accelerator, optimizer, is_finite(*norms, *out.values()))
+    return out, skipped
 
 
 def _checkpoint(
@@ -422,6 +428,7 @@ def _checkpoint(
     log: TrainingLog,
     ckpt_dir: Path,
     state: dict[str, Any],
+    nonfinite_steps: int = 0,
 ) -> None:
     from peft.utils import get_peft_model_state_dict
 
@@ -435,6 +442,8 @@ def _checkpoint(
             for k, v in get_peft_model_state_dict(unwrapped, adapter_name=g).items()
         }
     position = {"step": step, "seconds": seconds, "last": last, "log_lines": log.lines}
+    if nonfinite_steps:
+        position["nonfinite_steps"] = nonfinite_steps
     ckpt.save_checkpoint(
         ckpt_dir / name,
         adapter_state=weights,

@@ -57,13 +57,14 @@ def train_run(
     return train(vlm, tasks, groups, out_dir, config, accelerator=accelerator, towers=towers, **kwargs)
 
 
-def make_run_accelerator(config: TuneConfig, **kwargs: Any) -> Any:
-    """The accelerator the mode needs (concurrent training prepares all adapters at once); ``kwargs`` go to
-    ``Accelerator`` (e.g. ``cpu=True``)."""
+def make_run_accelerator(config: TuneConfig, precision: Any = None, **kwargs: Any) -> Any:
+    """The accelerator the mode needs (concurrent training prepares all adapters at once), with the mixed
+    precision of ``precision`` (:func:`mint.tuning.precision.training_precision`) where given; ``kwargs`` go
+    to ``Accelerator`` (e.g. ``cpu=True``)."""
     if config.concurrent:
         from mint.tuning.concurrent import concurrent_accelerator
 
-        return concurrent_accelerator(config, **kwargs)
+        return concurrent_accelerator(config, precision, **kwargs)
     from mint.tuning.trainer import make_accelerator
 
-    return make_accelerator(config, **kwargs)
+    return make_accelerator(config, precision, **kwargs)

@@ -30,6 +30,7 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
+from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
 from mint.tuning.targets import lora_targets
 
 #: files and folders a tuning run writes (what --force removes, and nothing else)
@@ -52,11 +53,15 @@ class TrainingStopped(Exception):
     """Raised by an ``on_step`` callback to stop training (the checkpoints allow ``resume``)."""
 
 
-def make_accelerator(config: TuneConfig, **kwargs: Any):
+def make_accelerator(config: TuneConfig, precision: Precision | None = None, **kwargs: Any):
     """An ``Accelerator`` for ``config``: DDP with unused-parameter detection when LoRA reaches the
-    vision tower (text-only batches leave its adapters without gradients)."""
+    vision tower (text-only batches leave its adapters without gradients); the mixed precision of
+    ``precision`` (:func:`mint.tuning.precision.training_precision`) where given."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
+
+    if precision is not None:
+        kwargs.setdefault("mixed_precision", precision.mixed_precision)
 
     if "cpu" not in kwargs and _world_size() > 1 and not _has_accelerator():
         kwargs["cpu"] = (
@@ -78,6 +83,16 @@ def _world_size() -> int:
 def _has_accelerator() -> bool:
     acc = getattr(torch, "accelerator", None)
     return bool(acc.is_available()) if acc is not None else torch.cuda.is_available()
+
+
+def launch_device_kind() -> str:
+    """The kind of device an ``Accelerator`` made now would train on: ``cpu`` under
+    ``accelerate launch --cpu`` (``ACCELERATE_USE_CPU``) or without an accelerator, else its kind."""
+    from mint.models.devices import auto_kind
+
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return "cpu"
+    return auto_kind() if _has_accelerator() else "cpu"
 
 
 def resolve_towers(
@@ -276,7 +291,17 @@ def prepare_run(
 
 
 def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
-    """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors)."""
+    """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors); an adapter with
+    non-finite weights is an error, never saved."""
+    from peft.utils import get_peft_model_state_dict
+
+    bad = [
+        k
+        for k, v in get_peft_model_state_dict(peft_model, adapter_name=group).items()
+        if not v.isfinite().all()
+    ]
+    if bad:
+        raise MintError(f"adapter {group!r} has non-finite weights ({bad[0]}); it is not saved")
     adapters_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=adapters_dir, prefix=f".{group}.") as tmp:
         peft_model.save_pretrained(tmp, selected_adapters=[group])
@@ -506,12 +531,14 @@ def train_group(
     scheduler = make_scheduler(config, optimizer, total)
     set_seed(config.seed + gi)
     start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
+    nonfinite = NonFiniteSteps(f"group {group!r}")
     if resume_from is not None:
         pos = resume_from["position"]
         set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=adapter)
         ckpt.restore(resume_from, optimizer, scheduler)
         start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
         done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
+        nonfinite.total = pos.get("nonfinite_steps", 0)
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
     t0 = time.perf_counter() - seconds0
@@ -526,7 +553,7 @@ def train_group(
     try:
         for epoch in range(start_epoch, config.epochs):
             for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
-                last_loss = _step(
+                last_loss, skipped = _step(
                     vlm,
                     model,
                     optimizer,
@@ -538,9 +565,10 @@ def train_group(
                     nproc,
                     params,
                 )
-                if not getattr(optimizer, "step_was_skipped", False):  # fp16 overflow: no step, no schedule
+                if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
                     scheduler.step()
                 done_steps += 1
+                nonfinite.record(skipped, done_steps, str(vlm.dtype).replace("torch.", ""))
                 seconds = time.perf_counter() - t0
                 row = {
                     "step": done_steps,
@@ -549,6 +577,7 @@ def train_group(
                     "loss": last_loss,
                     "lr": scheduler.get_last_lr()[0],
                     "seconds": round(seconds, 4),
+                    **({"skipped": True} if skipped else {}),
                 }
                 log.write(row)
                 bar.update(1)
@@ -573,6 +602,7 @@ def train_group(
                         ckpt_dir,
                         state,
                         adapter,
+                        nonfinite.total,
                     )
                 if on_step is not None:
                     on_step(dict(row))
@@ -588,6 +618,7 @@ def train_group(
         "trainable_params": n_params,
         "train_seconds": round(train_seconds, 3),
         "final_loss": last_loss,
+        **({"nonfinite_steps": nonfinite.total} if nonfinite.total else {}),
     }
 
 
@@ -615,8 +646,9 @@ def _step(
     rank: int,
     nproc: int,
     params: list[torch.nn.Parameter],
-) -> float:
-    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss."""
+) -> tuple[float, bool]:
+    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss and
+    whether the step was skipped (a non-finite loss or gradient norm, the same on every process)."""
     micro = []
     for global_batch in step:
         mine = shard(global_batch, rank, nproc)
@@ -632,12 +664,11 @@ def _step(
             loss, _ = answer_loss(model, batch)
             accelerator.backward(loss * (weight * nproc / max(total_tokens, 1.0)))
         loss_sum += loss.detach() * weight
-    if config.max_grad_norm:
-        accelerator.clip_grad_norm_(params, config.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    # the norm of the reduced (and unscaled) gradients: max_norm inf measures without clipping
+    norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)
     global_loss = float(accelerator.reduce(loss_sum.reshape(1), "sum").item()) / max(total_tokens, 1.0)
-    return global_loss if math.isfinite(global_loss) else float("nan")
+    skipped = optimizer_step(accelerator, optimizer, is_finite(norm, global_loss))
+    return (global_loss if math.isfinite(global_loss) else float("nan")), skipped
 
 
 def _checkpoint(
@@ -655,6 +686,7 @@ def _checkpoint(
     ckpt_dir: Path,
     state: dict[str, Any],
     adapter: str | None = None,
+    nonfinite_steps: int = 0,
 ) -> None:
     from peft.utils import get_peft_model_state_dict
 
@@ -668,6 +700,7 @@ def _checkpoint(
         "seconds": seconds,
         "loss": loss,
         "log_lines": log.lines,
+        **({"nonfinite_steps": nonfinite_steps} if nonfinite_steps else {}),
     }
     weights = (
         get_peft_model_state_dict(unwrapped, adapter_name=adapter or group)
