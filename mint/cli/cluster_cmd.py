@@ -88,6 +88,9 @@ def command(
 
     The learned-affinity baselines (gradient, tag, instruction) need no profiles but --suite and --model.
     """
+    from mint.models.devices import single_process
+
+    single_process("mint cluster")
     if method not in ALL_METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
     check_output(out, force)

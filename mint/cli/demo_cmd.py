@@ -14,6 +14,9 @@ import click
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def command(out: str, seed: int, force: bool, progress: bool) -> None:
     """Run the whole pipeline on the embedded default suite and the tiny backbone (CPU, a few minutes)."""
+    from mint.models.devices import single_process
+
+    single_process("mint demo")
     from mint.pipeline import load_run_config, run_pipeline, summary_table
 
     with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:

@@ -92,6 +92,9 @@ def command(
     attn_implementation: str | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
+    from mint.models.devices import single_process
+
+    single_process("mint evaluate")
     from mint.io import check_output
     from mint.tuning.evaluate import (
         cached_eval,

@@ -28,6 +28,9 @@ def command(
     profiles: Path, groups: Path | None, results: Path | None, out: Path, fmt: str, dpi: int, force: bool
 ) -> None:
     """Draw the figures for PROFILES (a profiles.json) into --out, with an index.json."""
+    from mint.models.devices import single_process
+
+    single_process("mint plot")
     check_format(fmt)
     prof = load_profiles(profiles)
     grp = read_json(groups, "groups file") if groups is not None else None

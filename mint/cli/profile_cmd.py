@@ -188,6 +188,9 @@ def command(
     **predict_options,
 ) -> None:
     """Profile each task: how do the image and the text interact?"""
+    from mint.models.devices import single_process
+
+    single_process("mint profile")
     from mint.io import atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
     from mint.profiling.reference import read_reference_csv

@@ -15,6 +15,9 @@ import click
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def command(config: Path, out: str | None, seed: int | None, force: bool, progress: bool) -> None:
     """Predict, profile, cluster, plot, tune each grouping, evaluate and report, as CONFIG says."""
+    from mint.models.devices import single_process
+
+    single_process("mint run")
     from mint.pipeline import load_run_config, run_pipeline, summary_table
 
     cfg = load_run_config(config, {"out": out, "seed": seed})

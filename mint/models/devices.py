@@ -25,6 +25,33 @@ DEVICE_HELP = "auto (this process's GPU where there is one, else cpu), cpu, cuda
 _KINDS = ("cpu", "cuda", "xpu", "mps")
 
 
+#: the launch commands mint recommends (accelerate launch --cpu runs ONE process whatever --num_processes says)
+LAUNCH_HINT = (
+    "on GPUs: accelerate launch --multi_gpu --num_processes N -m mint.cli ... or "
+    "torchrun --nproc_per_node N -m mint.cli ...; on CPU: torchrun --nproc_per_node N -m mint.cli ..."
+)
+_WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def world_size() -> int:
+    """The number of processes this one was launched among (1 outside torchrun / accelerate / MPI)."""
+    for var in _WORLD_SIZE_VARS:
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def single_process(command: str) -> None:
+    """Refuse to run ``command`` as one of several processes: it does not split its work, so every process
+    would do all of it (and write the same outputs)."""
+    n = world_size()
+    if n > 1:
+        raise MintError(
+            f"{command} runs in one process, but it was launched as {n}: each would do all the work and "
+            f"write the same outputs; run it without torchrun / accelerate launch"
+        )
+
+
 def local_rank() -> int:
     """This process's rank on its machine (``LOCAL_RANK`` of torchrun / accelerate launch; 0 otherwise)."""
     value = os.environ.get("LOCAL_RANK", "")

@@ -49,6 +49,7 @@ from mint.tuning.trainer import (
     make_accelerator,
     make_scheduler,
     prepare_run,
+    process_seed,
     release_accelerator,
     resolve_towers,
     resume_point,
@@ -248,7 +249,7 @@ def _train(
         [{"params": params[g]} for g in group_names], lr=config.lr, weight_decay=config.weight_decay
     )
     scheduler = _lambda_scheduler(config, optimizer, [totals[g] for g in group_names])
-    set_seed(config.seed)
+    set_seed(process_seed(config.seed, rank))
     start, seconds0 = 0, 0.0
     nonfinite = NonFiniteSteps("concurrent tuning")
     last: dict[str, dict[str, Any]] = {}  # group -> its last log row

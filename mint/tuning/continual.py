@@ -92,11 +92,17 @@ def evaluate_seen(
     batch_size: int = 8,
     progress: bool = False,
     demos_for: Callable[[Any], Any] | None = None,
+    accelerator: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active;
-    ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations)."""
-    from mint.tuning.evaluate import score_predictions
+    ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations).
+
+    With an ``accelerator`` of several processes, each predicts every P-th test sample and the scores are
+    gathered (every process returns the whole result)."""
+    from mint.tuning.evaluate import task_scorer
     from mint.tuning.routing import active_adapter
+
+    rank, nproc = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
 
     out: dict[str, dict[str, Any]] = {}
     by_adapter: dict[str, list[Any]] = {}
@@ -105,15 +111,22 @@ def evaluate_seen(
     for adapter, tasks in by_adapter.items():
         with active_adapter(vlm, adapter):
             for task in tasks:
+                samples = list(task.test)[rank::nproc]
                 preds = vlm.predict(
                     task,
-                    task.test,
+                    samples,
                     "both",
                     batch_size=batch_size,
                     progress=progress,
                     demos=demos_for(task) if demos_for else (),
                 )
-                scores = score_predictions(task, preds)
+                sim = task_scorer(task)
+                scores = [float(sim(p, str(s.answer))) for p, s in zip(preds, samples)]
+                if nproc > 1:
+                    from accelerate.utils import gather_object
+
+                    parts = gather_object([scores])  # one list per process, in rank order
+                    scores = [parts[i % nproc][i // nproc] for i in range(len(task.test))]
                 out[task.name] = {"score": float(np.mean(scores)), "n": len(scores)}
     return out
 
@@ -283,22 +296,24 @@ def tune_continual(
         peft_model = accelerator.unwrap_model(peft_model)
         vlm.model = peft_model
         summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained}
+        seen = [(by_name[t], adapter_of[g]) for g in stages[: si + 1] for t in members_of[g]]
+        t0 = time.perf_counter()
+        evals = evaluate_seen(  # on every process, each its share of the samples
+            vlm,
+            seen,
+            eval_batch_size,
+            progress and is_main,
+            lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
+            accelerator,
+        )
+        summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
         if is_main:
             save_adapter(peft_model, adapter, adapters_dir)
             old_snapshot = state.get("snapshot")
             if mode == "sequential":
                 state["snapshot"] = _snapshot_name(si + 1)
                 _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
-            seen = [(by_name[t], adapter_of[g]) for g in stages[: si + 1] for t in members_of[g]]
-            t0 = time.perf_counter()
-            state["evals"][str(si)] = evaluate_seen(
-                vlm,
-                seen,
-                eval_batch_size,
-                progress,
-                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
-            )
-            summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
+            state["evals"][str(si)] = evals
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines
             ckpt.write_state(ckpt_dir, state)

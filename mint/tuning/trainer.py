@@ -6,7 +6,9 @@ built, and model + optimizer are prepared by accelerate for that group (so under
 parameters are registered with the wrapper that trains them; switching adapters inside one wrapper would
 let them drift apart across ranks). The loss is the token-level cross-entropy on the answer tokens,
 normalised by the number of answer tokens in the whole global step (all processes, all accumulated
-micro-batches), so one process with batch B equals P processes with batch B/P.
+micro-batches), so one process with batch B equals P processes with batch B/P at LoRA dropout 0. With
+dropout each process draws its own masks (:func:`process_seed`): a P-process run is repeatable for that P,
+and differs from a one-process run by the dropout noise.
 """
 
 from __future__ import annotations
@@ -73,11 +75,44 @@ def make_accelerator(config: TuneConfig, precision: Precision | None = None, **k
     return Accelerator(kwargs_handlers=handlers, **kwargs)
 
 
+#: how far apart the RNG seeds of the processes of one launch are
+RANK_SEED_STRIDE = 1_000_003
+
+
+def process_seed(seed: int, rank: int) -> int:
+    """The RNG seed of process ``rank``: ``seed`` itself on rank 0 (a one-process run is unchanged), the
+    others apart from it, so that each rank draws its own LoRA dropout masks (identical seeds would give
+    every rank's shard the same masks, correlating the noise the processes average)."""
+    return seed + RANK_SEED_STRIDE * rank
+
+
 def _world_size() -> int:
-    for var in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 1
+    from mint.models.devices import world_size
+
+    return world_size()
+
+
+def launcher_processes(cmdline: list[str]) -> int | None:
+    """The ``--num_processes`` that an ``accelerate launch`` command line asks for (None: not one, or not
+    said)."""
+    if not any("accelerate" in a for a in cmdline[:3]):
+        return None
+    for i, arg in enumerate(cmdline):
+        for flag in ("--num_processes", "--num-processes"):
+            if arg == flag and i + 1 < len(cmdline) and cmdline[i + 1].isdigit():
+                return int(cmdline[i + 1])
+            if arg.startswith(flag + "=") and arg[len(flag) + 1 :].isdigit():
+                return int(arg[len(flag) + 1 :])
+    return None
+
+
+def _parent_cmdline() -> list[str]:
+    """The command line of the process that started this one (Linux; empty elsewhere)."""
+    try:
+        raw = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
 def _has_accelerator() -> bool:
@@ -210,11 +245,19 @@ def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path
 def launch_info(accelerator: Any) -> tuple[bool, int, int]:
     """(is main process, rank, processes); refuses a multi-process launch that accelerate runs as one
     process per copy (each would train alone)."""
+    from mint.models.devices import LAUNCH_HINT
+
     nproc = accelerator.num_processes
     if _world_size() != nproc:
         raise MintError(
             f"launched as {_world_size()} processes but accelerate runs {nproc}: every process would "
-            "train alone (on CPU, create the Accelerator with cpu=True or use accelerate launch --cpu)"
+            f"train alone (launch with {LAUNCH_HINT})"
+        )
+    asked = launcher_processes(_parent_cmdline()) if nproc == 1 else None
+    if asked is not None and asked > 1:
+        raise MintError(
+            f"accelerate launch was asked for {asked} processes but started one (accelerate launch --cpu, or "
+            f"without --multi_gpu, runs a single process): launch with {LAUNCH_HINT}"
         )
     return accelerator.is_main_process, accelerator.process_index, nproc
 
@@ -529,7 +572,7 @@ def train_group(
     n_params = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(config, optimizer, total)
-    set_seed(config.seed + gi)
+    set_seed(process_seed(config.seed + gi, rank))
     start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
     nonfinite = NonFiniteSteps(f"group {group!r}")
     if resume_from is not None:
