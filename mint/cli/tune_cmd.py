@@ -56,6 +56,13 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's)."
 )
 @click.option(
+    "--gradient-checkpointing",
+    "gradient_checkpointing",
+    is_flag=True,
+    default=False,
+    help="Recompute activations in the backward pass: less GPU memory, about a third more compute.",
+)
+@click.option(
     "--concurrent",
     is_flag=True,
     default=False,

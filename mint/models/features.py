@@ -7,11 +7,16 @@
   over its text tokens (image tokens excluded). It reads the instruction and the sample text.
 
 Both are float32 arrays of shape ``(n, hidden_size)``. A sample without an image gets a zero image vector.
+
+Each pass keeps the one hidden state it uses (not every layer's, as ``output_hidden_states`` would): the
+input of the language model's first decoder layer, where the image-only pass then stops, or the language
+model's output (its last hidden state, after the final norm).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +26,49 @@ import torch
 def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class _Captured(Exception):
+    """Ends a forward pass once the hidden state it was run for is captured."""
+
+
+def _language_model(vlm: Any) -> torch.nn.Module:
+    model = vlm.model.get_base_model() if hasattr(vlm.model, "get_base_model") else vlm.model
+    return model.get_submodule(vlm.arch.language_root)
+
+
+@contextlib.contextmanager
+def capture_hidden(vlm: Any, layer: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Within the block, a forward pass of ``vlm.model`` stores ``hidden_states[layer]`` (0: the first
+    decoder layer's input, then the pass stops with :class:`_Captured`; -1: the language model's output) in
+    the yielded dict under ``"hidden"``."""
+    lm = _language_model(vlm)
+    got: dict[str, torch.Tensor] = {}
+    if layer == 0:
+
+        def first_input(_module: Any, args: tuple, kwargs: dict) -> None:
+            got["hidden"] = args[0] if args else kwargs["hidden_states"]
+            raise _Captured
+
+        handle = lm.layers[0].register_forward_pre_hook(first_input, with_kwargs=True)
+    elif layer == -1:
+
+        def output(_module: Any, _args: tuple, out: Any) -> None:
+            got["hidden"] = out[0] if isinstance(out, tuple) else out.last_hidden_state
+
+        handle = lm.register_forward_hook(output)
+    else:
+        raise ValueError(f"capture_hidden: layer 0 or -1, got {layer}")
+    try:
+        yield got
+    finally:
+        handle.remove()
+
+
+def _hidden(vlm: Any, batch: dict[str, torch.Tensor], layer: int) -> torch.Tensor:
+    with capture_hidden(vlm, layer) as got, contextlib.suppress(_Captured):
+        vlm.model(**batch, logits_to_keep=1)
+    return got["hidden"]
 
 
 def pooled_features(
@@ -45,8 +93,7 @@ def pooled_features(
             ) as bar:
                 for idx in _batches(prompts, batch_size):
                     batch = vlm.collate([prompts[i][0] for i in idx], [prompts[i][1] for i in idx])
-                    out = vlm.model(**batch, output_hidden_states=True, logits_to_keep=1)
-                    hidden = out.hidden_states[layer].float()
+                    hidden = _hidden(vlm, batch, layer).float()
                     is_image = (
                         (batch["input_ids"] == vlm.image_token_id)
                         if vlm.image_token_id is not None

@@ -94,9 +94,10 @@ def load_model(
     source = resolve_model(spec)
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            source, local_files_only=True, **options.pretrained_kwargs(dev)
-        )
+        kwargs = options.pretrained_kwargs(dev)
+        if not options.places_itself() and dev.type != "cpu":  # straight onto the device: no CPU copy first
+            kwargs["device_map"] = {"": dev}
+        model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=True, **kwargs)
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
         raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None

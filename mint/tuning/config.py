@@ -67,6 +67,7 @@ class TuneConfig:
     )
     in_context: int = 0  # demonstrations from the task's train split in every prompt (mint.tasks.demos)
     demo_selection: str = "random"  # random | similar: how the demonstrations are chosen
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (less memory)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -151,11 +152,14 @@ class TuneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The options as recorded in tune.json and checkpoints; the in-context keys only with
-        ``in_context`` > 0, so runs without demonstrations record (and resume) exactly as before."""
+        ``in_context`` > 0 and ``gradient_checkpointing`` only when on, so runs without them record (and
+        resume) exactly as before."""
         d = asdict(self)
         if not self.in_context:
             for key in IN_CONTEXT_KEYS:
                 d.pop(key, None)
+        if not self.gradient_checkpointing:  # recorded only when on: older runs resume unchanged
+            d.pop("gradient_checkpointing")
         return d
 
 

@@ -158,6 +158,10 @@ def attach_adapters(
         raise MintError("the backbone already carries peft adapters; load a fresh model to tune")
     chosen = resolve_towers(groups, config, towers)
     regexes = {t: lora_targets(vlm.model, t) for t in sorted(set(chosen.values()))}
+    if config.gradient_checkpointing:  # non-reentrant: the frozen embeddings need no requires_grad trick
+        if not getattr(vlm.model, "supports_gradient_checkpointing", False):
+            raise MintError(f"{vlm.model_type}: this model does not support gradient checkpointing")
+        vlm.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
     def lora(g: str) -> Any:
         return LoraConfig(
@@ -582,7 +586,7 @@ def train_group(
         start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
         done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
         nonfinite.total = pos.get("nonfinite_steps", 0)
-    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    model, optimizer = prepare_group(accelerator, peft_model, optimizer)
     model.train()
     t0 = time.perf_counter() - seconds0
     bar = tqdm(
@@ -663,6 +667,44 @@ def train_group(
         "final_loss": last_loss,
         **({"nonfinite_steps": nonfinite.total} if nonfinite.total else {}),
     }
+
+
+def prepare_group(accelerator: Any, peft_model: Any, optimizer: Any) -> tuple[Any, Any]:
+    """``peft_model`` and ``optimizer`` prepared by accelerate for one group, after its ``set_adapter`` (so DDP
+    registers exactly the weights that group trains: one wrapper for all adapters, made for one of them,
+    would let the others drift apart across ranks).
+
+    Only the run's first wrapper broadcasts the model from rank 0; later groups' wrappers skip that
+    (``init_sync=False``), so the frozen backbone is not sent again for every group: it is the same weight
+    file on every rank, and the adapters were initialised (or resumed) identically on all of them."""
+    if getattr(accelerator, "_mint_synced", False) and _DDP_INIT_SYNC:
+        accelerator.ddp_handler = _without_broadcast(accelerator.ddp_handler)
+    prepared = accelerator.prepare(peft_model, optimizer)
+    accelerator._mint_synced = True
+    return prepared
+
+
+def _ddp_takes_init_sync() -> bool:
+    import inspect
+
+    return "init_sync" in inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+
+
+_DDP_INIT_SYNC = _ddp_takes_init_sync()
+
+
+def _without_broadcast(handler: Any) -> Any:
+    """accelerate's DDP settings ``handler`` plus ``init_sync=False``."""
+    import dataclasses
+
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    @dataclasses.dataclass
+    class WithoutInitialBroadcast(DistributedDataParallelKwargs):
+        init_sync: bool = True
+
+    fields = dataclasses.asdict(handler) if handler is not None else {}
+    return WithoutInitialBroadcast(**{**fields, "init_sync": False})
 
 
 def release_accelerator(accelerator: Any) -> None:
