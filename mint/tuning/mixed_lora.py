@@ -68,6 +68,7 @@ class MixedLoRA:
         self._segments: list[Segment] | None = None
         self._rows = 0
         self._installed = False
+        self.fused_calls = self.segment_calls = 0  # routed layer calls: one batched product / per segment
 
     # ------------------------------------------------------------------ install / remove
     def install(self) -> MixedLoRA:
@@ -138,42 +139,40 @@ class MixedLoRA:
         names = [a for a, _, _ in segments]
         if not any(a in layer.lora_A for a in names):
             return result
-        if _batched(layer, names, segments, x, result):
+        # peft's casts: the input goes to the LoRA weights' dtype (float32 when peft keeps them so over a
+        # bf16/fp16 backbone), the low-rank product is added in that dtype, the sum cast back to the output's
+        lora_dtype = next(layer.lora_A[n].weight.dtype for n in names if n in layer.lora_A)
+        if _batched(layer, names, segments):
             # equal segments: one batched low-rank product for all, fused with the add (no copy of the output)
+            self.fused_calls += 1
             k = len(segments)
             a = torch.stack([layer.lora_A[n].weight for n in names])  # k, r, in
             b = torch.stack([layer.lora_B[n].weight * layer.scaling[n] for n in names])  # k, out, r
-            xa = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.transpose(1, 2))
-            return torch.baddbmm(result.reshape(k, -1, result.shape[-1]), xa, b.transpose(1, 2)).view(
-                result.shape
-            )
+            xa = torch.bmm(x.reshape(k, -1, x.shape[-1]).to(lora_dtype), a.transpose(1, 2))
+            base = result.reshape(k, -1, result.shape[-1]).to(lora_dtype)
+            return torch.baddbmm(base, xa, b.transpose(1, 2)).view(result.shape).to(result.dtype)
+        self.segment_calls += 1
         parts = []
         for adapter, start, stop in segments:
             if adapter in layer.lora_A:
                 lora_a, lora_b = layer.lora_A[adapter], layer.lora_B[adapter]
                 part = x[start:stop].to(lora_a.weight.dtype)
-                parts.append((lora_b(lora_a(part)) * layer.scaling[adapter]).to(result.dtype))
+                parts.append(lora_b(lora_a(part)) * layer.scaling[adapter])
             else:  # this adapter leaves the layer alone (--tower auto): its rows get the base output
-                parts.append(result.new_zeros((stop - start, *result.shape[1:])))
+                parts.append(result.new_zeros((stop - start, *result.shape[1:]), dtype=lora_dtype))
         # out of place, as peft's own forward: the base output may be a leaf (frozen layer, input without grad)
-        return result + (parts[0] if len(parts) == 1 else torch.cat(parts))
+        return (result + (parts[0] if len(parts) == 1 else torch.cat(parts))).to(result.dtype)
 
 
-def _batched(
-    layer: Any, names: list[str], segments: Sequence[Segment], x: torch.Tensor, result: torch.Tensor
-) -> bool:
+def _batched(layer: Any, names: list[str], segments: Sequence[Segment]) -> bool:
     """Whether the segments can share one batched product: several of equal size, every adapter in this layer
-    with the same rank, and one dtype throughout (else peft's own casts are reproduced segment by segment)."""
+    with the same rank and its weights in one dtype (the backbone's may differ: see the casts in ``_forward``)."""
     if len(segments) < 2 or len({stop - start for _, start, stop in segments}) != 1:
         return False
     if not all(n in layer.lora_A for n in names):
         return False
     weights = [layer.lora_A[n].weight for n in names] + [layer.lora_B[n].weight for n in names]
-    return (
-        len({w.shape for w in weights[: len(names)]}) == 1
-        and x.dtype == result.dtype
-        and all(w.dtype == result.dtype for w in weights)
-    )
+    return len({w.shape for w in weights[: len(names)]}) == 1 and len({w.dtype for w in weights}) == 1
 
 
 def segment_losses(
