@@ -7,6 +7,11 @@
 (``position.json``). Nothing in a checkpoint is a pickle: loading one only parses JSON and safetensors,
 so a file planted in ``checkpoints/`` cannot run code. The state file is rewritten (atomically) only
 after a checkpoint folder is complete, and older folders are removed only after that.
+
+Portable: every tensor is read onto the CPU (the optimizer state then follows its parameters onto this
+run's devices), each process keeps the CUDA RNG state of its own device only (restored onto its device
+now, whatever the number of visible GPUs; skipped where there is no GPU), and under fp16 loss scaling the
+``GradScaler``'s state (``scaler.json``) is saved and restored with the optimizer.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()  # this process's own device (a rank's, under DDP)
     return state
 
 
@@ -60,8 +65,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     }
     np.random.set_state(np_state)
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, (list, tuple)):  # one state per visible GPU: this device's, where it had one
+            index = torch.cuda.current_device()
+            cuda = cuda[index] if index < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda)  # onto this process's current device
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
@@ -146,8 +156,10 @@ def save_checkpoint(
     position: dict[str, Any],
     rank: int,
     is_main: bool,
+    scaler: Any = None,
 ) -> None:
-    """Write one checkpoint folder; every process writes its RNG state, the main one the rest."""
+    """Write one checkpoint folder; every process writes its RNG state, the main one the rest (with the
+    loss ``scaler``'s state where there is one)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,6 +173,8 @@ def save_checkpoint(
             )
         save_tree(optimizer.state_dict(), folder / "optimizer")
         save_tree(scheduler.state_dict(), folder / "scheduler")
+        if scaler is not None:
+            save_tree(scaler.state_dict(), folder / "scaler")
         atomic_write_json(folder / "position.json", position)
 
 
@@ -179,6 +193,7 @@ def load_checkpoint(folder: Path, rank: int) -> dict[str, Any]:
         "scheduler": load_tree(folder / "scheduler"),
         "rng": load_tree(folder / f"rng-{rank}"),
         "position": read_json(folder / "position.json", "checkpoint position"),
+        "scaler": load_tree(folder / "scaler") if (folder / "scaler.json").is_file() else None,
     }
     _check_shape(loaded, folder, rank)
     return loaded
@@ -215,10 +230,22 @@ def _check_shape(loaded: dict[str, Any], folder: Path, rank: int) -> None:
         raise bad("position.json", "expected the data position (with log_lines, a count)")
 
 
-def restore(resume_from: dict[str, Any], optimizer: Any, scheduler: Any) -> None:
-    """Load a checkpoint's optimizer, scheduler and RNG states; a state that does not fit the run is a
-    :class:`MintError` naming the checkpoint."""
+def restore(resume_from: dict[str, Any], optimizer: Any, scheduler: Any, scaler: Any = None) -> None:
+    """Load a checkpoint's optimizer, scheduler, loss-scaler and RNG states; a state that does not fit the
+    run (a loss scaler saved and none now, or the other way round) is a :class:`MintError` naming the
+    checkpoint."""
     folder = resume_from["folder"]
+    saved = resume_from.get("scaler")
+    if (saved is None) != (scaler is None):
+        had = "with" if saved is not None else "without"
+        raise MintError(
+            f"{folder}: the run was checkpointed {had} fp16 loss scaling; resume it with the same --dtype "
+            "and mixed precision"
+        )
+    if scaler is not None:
+        if not isinstance(saved, dict):
+            raise MintError(f"{folder / 'scaler.json'}: expected the loss scaler's state (a mapping)")
+        scaler.load_state_dict(saved)
     for name, target, state in (
         ("optimizer.json", optimizer, resume_from["optimizer"]),
         ("scheduler.json", scheduler, resume_from["scheduler"]),

@@ -263,7 +263,7 @@ def _train(
                 {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)},
                 adapter_name=g,
             )
-        ckpt.restore(resume_from, optimizer, scheduler)
+        ckpt.restore(resume_from, optimizer, scheduler, accelerator.scaler)
         start, seconds0, last = pos["step"], pos["seconds"], pos["last"]
         nonfinite.total = pos.get("nonfinite_steps", 0)
     model, optimizer = accelerator.prepare(peft_model, optimizer)
@@ -453,6 +453,7 @@ def _checkpoint(
         position=position,
         rank=accelerator.process_index,
         is_main=accelerator.is_main_process,
+        scaler=accelerator.scaler,
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

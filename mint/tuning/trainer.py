@@ -582,7 +582,7 @@ def train_group(
     if resume_from is not None:
         pos = resume_from["position"]
         set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=adapter)
-        ckpt.restore(resume_from, optimizer, scheduler)
+        ckpt.restore(resume_from, optimizer, scheduler, accelerator.scaler)
         start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
         done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
         nonfinite.total = pos.get("nonfinite_steps", 0)
@@ -800,6 +800,7 @@ def _checkpoint(
         position=position,
         rank=accelerator.process_index,
         is_main=accelerator.is_main_process,
+        scaler=accelerator.scaler,
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
