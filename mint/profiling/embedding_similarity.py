@@ -23,25 +23,26 @@ PREFIX = "embedding"
 class EmbeddingSimilarity:
     """A δ function backed by a text encoder; answers are embedded once each."""
 
-    def __init__(self, spec: str, *, batch_size: int = 64, device: str = "cpu") -> None:
-        import torch
+    def __init__(self, spec: str, *, batch_size: int = 64, device: str = "auto") -> None:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from mint.models.devices import resolve_device
         from mint.models.loading import resolve_model
 
         source = resolve_model(spec)
+        dev = resolve_device(device)  # the one device rule (mint/models/devices.py)
         hf_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-            self.model = AutoModel.from_pretrained(source, local_files_only=True).to(device).eval()
+            self.model = AutoModel.from_pretrained(source, local_files_only=True).to(dev).eval()
         except (OSError, ValueError) as e:
             raise MintError(
                 f"similarity {PREFIX}:{spec}: the encoder cannot be loaded offline: {first_line(e)}"
             ) from None
         self.__name__ = f"{PREFIX}:{spec}"
         self.batch_size = batch_size
-        self.device = torch.device(device)
+        self.device = dev
         self._cache: dict[str, Any] = {}
 
     def prepare(self, answers: Iterable[str]) -> None:
