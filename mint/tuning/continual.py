@@ -99,7 +99,7 @@ def evaluate_seen(
 
     With an ``accelerator`` of several processes, each predicts every P-th test sample and the scores are
     gathered (every process returns the whole result)."""
-    from mint.tuning.evaluate import task_scorer
+    from mint.metrics import score_task
     from mint.tuning.routing import active_adapter
 
     rank, nproc = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
@@ -120,8 +120,7 @@ def evaluate_seen(
                     progress=progress,
                     demos=demos_for(task) if demos_for else (),
                 )
-                sim = task_scorer(task)
-                scores = [float(sim(p, str(s.answer))) for p, s in zip(preds, samples)]
+                scores = score_task(task, preds, samples)
                 if nproc > 1:
                     from accelerate.utils import gather_object
 
