@@ -234,10 +234,11 @@ def _run(
     from mint.tuning.precision import training_precision
     from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
 
+    if load.dtype is not None:  # impossible option combinations fail before anything starts
+        load.check(device, _world_size())
     kind = "cpu" if _device_kwargs(device).get("cpu") else launch_device_kind()
     precision = training_precision(load.dtype, kind)  # the policy: bf16 on GPUs, fp16 only with loss scaling
-    load = dataclasses.replace(load, dtype=precision.dtype)
-    load.check(device, _world_size())  # impossible option combinations fail before anything starts
+    load = dataclasses.replace(load, dtype=precision.dtype).check(device, _world_size())
     accelerator = make_run_accelerator(config, precision, **_device_kwargs(device))
     check_run_folder(out, resume, force)  # fail before loading anything
     if resume:
