@@ -20,6 +20,7 @@ def _config(tmp: Path, model: str, **tune) -> Path:
         "out": "out",
         "max_train": 8,
         "max_test": 4,
+        "report_to": "tensorboard",
         "predict": {"batch_size": 16},
         "profile": {"samples": 3},
         "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
@@ -101,6 +102,32 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     for f in profile_figures:  # the profile figures are linked from the report, relative to it
         assert f"(figures/{f['file']})" in md and (out / "figures" / f["file"]).is_file()
     assert "(figures/results_mean.png)" in md
+
+
+def test_run_tracks_every_setting_and_group_in_one_folder(first_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tmp = first_run[0]
+    out = tmp / "out"
+    report = json.loads((out / "report.json").read_text())
+
+    def scalars(path: Path) -> dict[str, list]:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+    for row, data in report["rows"].items():
+        if row == "zero_shot":
+            continue
+        tune = json.loads((out / "runs" / row / "tune.json").read_text())
+        assert tune["tracking"] == {"report_to": "tensorboard", "dir": str(out / "tracking"), "grouping": row}
+        for group in data["groups"]:
+            series = scalars(out / "tracking" / row / group / "seed0")
+            assert len(series["train/loss"]) == tune["adapters"][group]["steps"]
+            if row == "mint_continual":  # each stage's evaluation of the tasks seen so far
+                assert len(series["eval/mean"]) == 1
+        evaluation = scalars(out / "tracking" / row / "eval" / "seed0")
+        assert evaluation["eval/mean"] == [pytest.approx(data["mean"])]
 
 
 def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):

@@ -45,6 +45,7 @@ def run_pipeline(
     from mint.tasks import load_suite
     from mint.tuning import TuneConfig, build_report, evaluate_run
     from mint.tuning.modes import make_run_accelerator, train_run
+    from mint.tuning.tracking import TRACKING_DIR, Tracking
 
     c = cfg.data
     if c["threads"]:
@@ -198,24 +199,38 @@ def run_pipeline(
         run_dir = out / "runs" / row
 
         def do_tune(
-            resume: bool, method: str = method, run_dir: Path = run_dir, tcfg: TuneConfig = tcfg
+            resume: bool,
+            method: str = method,
+            run_dir: Path = run_dir,
+            tcfg: TuneConfig = tcfg,
+            row: str = row,
         ) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            train_run(
-                vlm,
-                tasks(),
-                read_json(group_files[method]),
-                run_dir,
-                tcfg,
-                profiles=profiles,
-                profiles_source=str(profiles_path),
-                accelerator=make_run_accelerator(tcfg),
-                resume=resumable,
-                force=not resumable,
-                meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
-                progress=progress,
+            # one tracker run per group, named <setting>/<group>/seed<seed>, all in <out>/tracking
+            tracking = Tracking(
+                c["report_to"],
+                out / TRACKING_DIR,
+                row,
+                tcfg.seed,
+                {**tcfg.to_dict(), "suite": c["suite"], "model": c["model"], "groups": method},
             )
+            run_meta = {**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)}
+            with tracking:
+                train_run(
+                    vlm,
+                    tasks(),
+                    read_json(group_files[method]),
+                    run_dir,
+                    tcfg,
+                    profiles=profiles,
+                    profiles_source=str(profiles_path),
+                    accelerator=make_run_accelerator(tcfg),
+                    resume=resumable,
+                    force=not resumable,
+                    meta={**run_meta, "tracking": tracking.describe()} if tracking.enabled else run_meta,
+                    progress=progress,
+                )
 
         k_tune = stages.run(
             f"tune/{row}",

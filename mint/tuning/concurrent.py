@@ -276,7 +276,7 @@ def _train(
     try:
         for t in range(start, len(plan)):
             step = plan[t]
-            losses = _step(
+            losses, norms = _step(
                 vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params
             )
             if not getattr(optimizer, "step_was_skipped", False):
@@ -295,6 +295,8 @@ def _train(
                     "lr": lrs[gi],
                     "seconds": round(seconds, 4),
                     "concurrent_step": t + 1,
+                    "grad_norm": norms[g],
+                    "samples": sum(len(b) for b in step[g][1]),
                 }
                 log.write(rows[g])
                 last[g] = rows[g]
@@ -355,8 +357,9 @@ def _step(
     rank: int,
     nproc: int,
     params: dict[str, list[torch.nn.Parameter]],
-) -> dict[str, float]:
-    """One concurrent optimizer step; returns each present group's mean answer-token loss."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One concurrent optimizer step; returns each present group's mean answer-token loss and gradient norm
+    (before clipping)."""
     names = list(step)
     rounds = max(len(batches) for _, batches in step.values())
     micro = []  # (batch, segments, group indices, weights)
@@ -396,10 +399,10 @@ def _step(
             accelerator.backward(objective)
         for loss, gi, w in zip(losses, gis, weights):
             loss_sums[gi] += loss.detach() * w
-    if config.max_grad_norm:
-        accelerator.unscale_gradients()
-        for g in names:  # each adapter clipped on its own, as when it is trained alone
-            torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm)
+    accelerator.unscale_gradients()
+    norms = {  # each adapter clipped on its own, as when it is trained alone (inf: measured, not clipped)
+        g: float(torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm or math.inf)) for g in names
+    }
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     sums = accelerator.reduce(loss_sums, "sum").double().cpu()
@@ -407,7 +410,7 @@ def _step(
     for gi, g in enumerate(names):
         value = float(sums[gi]) / max(float(total[gi]), 1.0)
         out[g] = value if math.isfinite(value) else float("nan")
-    return out
+    return out, norms
 
 
 def _checkpoint(

@@ -27,6 +27,7 @@ import torch
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, dumps_json, read_json, stamp
 from mint.tuning import checkpoint as ckpt
+from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
@@ -45,6 +46,7 @@ RUN_OUTPUTS = (
     "report.md",
     "figures",
     "continual.json",
+    tracking.TRACKING_DIR,
 )
 
 
@@ -305,6 +307,7 @@ class TrainingLog:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(dumps_json(row, indent=None))
             self.lines += 1
+            tracking.log_step(row)  # --report-to: the same record to the active tracker, if any
 
 
 def resume_point(
@@ -526,7 +529,7 @@ def train_group(
     try:
         for epoch in range(start_epoch, config.epochs):
             for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
-                last_loss = _step(
+                last_loss, grad_norm = _step(
                     vlm,
                     model,
                     optimizer,
@@ -549,6 +552,8 @@ def train_group(
                     "loss": last_loss,
                     "lr": scheduler.get_last_lr()[0],
                     "seconds": round(seconds, 4),
+                    "grad_norm": grad_norm,
+                    "samples": sum(len(b) for b in plans[epoch][si]),
                 }
                 log.write(row)
                 bar.update(1)
@@ -615,8 +620,9 @@ def _step(
     rank: int,
     nproc: int,
     params: list[torch.nn.Parameter],
-) -> float:
-    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss."""
+) -> tuple[float, float | None]:
+    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss and the
+    gradient norm before clipping."""
     micro = []
     for global_batch in step:
         mine = shard(global_batch, rank, nproc)
@@ -632,12 +638,14 @@ def _step(
             loss, _ = answer_loss(model, batch)
             accelerator.backward(loss * (weight * nproc / max(total_tokens, 1.0)))
         loss_sum += loss.detach() * weight
-    if config.max_grad_norm:
-        accelerator.clip_grad_norm_(params, config.max_grad_norm)
+    # max_grad_norm 0 (no clipping): an infinite bound only measures the norm (the gradients are scaled by 1)
+    norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)  # None under DeepSpeed
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     global_loss = float(accelerator.reduce(loss_sum.reshape(1), "sum").item()) / max(total_tokens, 1.0)
-    return global_loss if math.isfinite(global_loss) else float("nan")
+    return (global_loss if math.isfinite(global_loss) else float("nan")), None if norm is None else float(
+        norm
+    )
 
 
 def _checkpoint(
