@@ -134,8 +134,12 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
             raise MintError(f"{source}: cluster.affinity.{key}: unknown option")
     if len(set(methods)) != len(methods):
         raise MintError(f"{source}: cluster.methods: a method is listed twice")
-    if cfg["plot"]["format"] not in ("png", "svg"):
-        raise MintError(f"{source}: plot.format: expected png or svg, got {cfg['plot']['format']!r}")
+    from mint.plotting.style import FORMATS
+
+    if cfg["plot"]["format"] not in FORMATS:
+        raise MintError(
+            f"{source}: plot.format: expected one of {', '.join(FORMATS)}, got {cfg['plot']['format']!r}"
+        )
     tune = {k.replace("-", "_"): v for k, v in cfg["tune"].items()}
     clash = [k for k in tune if k in RUN_KEYS]
     if clash:

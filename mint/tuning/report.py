@@ -174,7 +174,8 @@ def report_markdown(
             lines += ["", f"## {title}", ""]
             for f in paths:
                 rel = os.path.relpath(f, base) if base else str(f)
-                lines.append(f"![{Path(f).stem}]({rel})")
+                image = "" if Path(f).suffix == ".pdf" else "!"  # a PDF is linked, not shown
+                lines.append(f"{image}[{Path(f).stem}]({rel})")
     return "\n".join(lines) + "\n"
 
 
