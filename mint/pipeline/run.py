@@ -276,8 +276,15 @@ def run_pipeline(
     stages.run(
         "report",
         {"evaluations": eval_keys, "format": fmt, "plot": k_plot},
-        [report_path, out / "report.md"],
-        lambda resume: build_report(evals, out, force=True, fmt=fmt, profile_figures=profile_figures),
+        [report_path, out / "report.md", out / "report.html"],
+        lambda resume: build_report(
+            evals,
+            out,
+            force=True,
+            fmt=fmt,
+            profile_figures=profile_figures,
+            config={"source": cfg.source, **c},
+        ),
     )
     atomic_write_json(
         out / "pipeline.json",

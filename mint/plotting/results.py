@@ -60,7 +60,8 @@ def validate_report(report: Any, source: str = "report") -> dict[str, Any]:
     return report
 
 
-def _rows(report: dict[str, Any]) -> list[str]:
+def setting_order(report: dict[str, Any]) -> list[str]:
+    """The compared settings in display order: the usual ones first, then the others in file order."""
     rows = list(report["rows"])
     return [r for r in KNOWN_ROWS if r in rows] + [r for r in rows if r not in KNOWN_ROWS]
 
@@ -87,7 +88,7 @@ def _is_number(v: Any) -> bool:
 
 def task_matrix(report: dict[str, Any]) -> tuple[list[str], list[str], np.ndarray]:
     """(tasks, settings, scores[task, setting]) with NaN where a row has no score."""
-    rows = _rows(report)
+    rows = setting_order(report)
     tasks = list(report.get("tasks") or dict.fromkeys(t for r in rows for t in report["rows"][r]["tasks"]))
     values = np.array(
         [[_score(report["rows"][r]["tasks"].get(t), f"rows.{r}.tasks.{t}") for r in rows] for t in tasks],
@@ -104,7 +105,7 @@ def results_tasks_figure(report: dict[str, Any]) -> Figure:
     metric = str(report.get("metric", "score"))
     n, m = len(tasks), len(rows)
     label_w = 0.065 * max(len(short(t, 40)) for t in tasks) + 0.3
-    head_h = 0.045 * max(len(short(r, 28)) for r in rows) + 0.2  # setting names at 45 degrees
+    head_h = 0.068 * max(len(short(r, 28)) for r in rows) + 0.2  # setting names upright above the columns
     cell_w, cell_h = 0.62, 0.3
     width = label_w + cell_w * m + 1.3
     height = head_h + cell_h * n + 1.0
@@ -137,7 +138,7 @@ def results_tasks_figure(report: dict[str, Any]) -> Figure:
                 fontweight="bold" if v >= best[i] - 1e-12 else "normal",
             )
     ax.set_yticks(np.arange(n), [short(t, 40) for t in tasks], fontsize=8)
-    ax.set_xticks(np.arange(m), [short(r, 28) for r in rows], fontsize=8, rotation=45, ha="left")
+    ax.set_xticks(np.arange(m), [short(r, 28) for r in rows], fontsize=8, rotation=90, ha="center")
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     ax.set_xticks(np.arange(m + 1) - 0.5, minor=True)
@@ -165,7 +166,7 @@ def results_mean_figure(report: dict[str, Any]) -> Figure:
     """One horizontal bar per setting: the mean score over tasks, with its 95% interval where the report
     has one (``rows[*].ci95``), and its value written beside it."""
     validate_report(report)
-    rows = _rows(report)
+    rows = setting_order(report)
     metric = str(report.get("metric", "score"))
     m = len(rows)
     label_w = 0.07 * max(len(short(r, 28)) for r in rows) + 0.4

@@ -44,6 +44,7 @@ RUN_OUTPUTS = (
     "eval_predictions.jsonl",
     "report.json",
     "report.md",
+    "report.html",
     "figures",
     "continual.json",
     tracking.TRACKING_DIR,
