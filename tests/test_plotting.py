@@ -290,3 +290,21 @@ def test_pdf_format_and_the_distance_heatmap_names_both_axes(planted, tmp_path):
     boxes = visible_text_boxes(fig)
     for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
         assert not a.overlaps(b), (ta, tb)
+
+
+def test_ties_and_equal_distances_stay_readable(planted):
+    from mint.plotting import dendrogram_chart
+    from mint.plotting.results import results_tasks_figure
+
+    rep = many_settings(n_rows=6, n_tasks=3)
+    for row in rep["rows"].values():
+        row["tasks"]["task_1"] = 0.5  # every setting scores task_1 the same
+    ax = results_tasks_figure(rep).axes[0]
+    bold = [t for t in ax.texts if t.get_fontweight() == "bold"]
+    assert len(bold) == 2  # a best for task_0 and task_2, none on the tie
+    same = copy.deepcopy(planted)
+    for t in same["tasks"].values():
+        t["mint_score"]["mean"] = 1.0
+    fig = dendrogram_chart(same)  # every distance 0: the scale starts at 0, its labels apart
+    for (ta, a), (tb, b) in itertools.combinations(visible_text_boxes(fig), 2):
+        assert not a.overlaps(b), (ta, tb)

@@ -78,6 +78,8 @@ def test_build_report_writes_a_self_contained_page(tmp_path):
     assert page.count('src="data:image/svg+xml;base64,') == 2  # the two result charts, inline
     best = max(r["mean"] for r in report["rows"].values())
     assert f'<td class="best">{best:.3f}</td>' in page
+    # the tables list the settings in the charts' order (the usual ones first)
+    assert page.index(">all</td>") < page.index(">single</td>") < page.index(">mint</td>")
     assert "lr: 0.003" in page and "zero_shot" in page and "mint_<wbr>concurrent" in page
     # the result charts are the report's: the per-task heatmap writes every score
     uri = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)[1]

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
 
 from mint.clustering.distances import condensed, profile_distance, score_distance
@@ -69,6 +70,8 @@ def dendrogram_chart(
     ordered = d[np.ix_(leaves, leaves)]
     im = ax_h.imshow(
         ordered,
+        vmin=0.0,  # distances: the scale starts at 0 (and stays readable when all are 0)
+        vmax=max(float(ordered.max()), 1e-6),
         cmap="viridis_r",
         origin="lower",
         aspect="auto",
@@ -91,6 +94,8 @@ def dendrogram_chart(
     )
     cb = fig.colorbar(im, cax=ax_c, orientation="horizontal")
     cb.set_label(what, fontsize=8)
+    cb.ax.xaxis.set_major_locator(MaxNLocator(5))
+    cb.ax.tick_params(labelsize=7)
     fig.suptitle(
         f"Task dendrogram (average linkage, optimal leaf order) and distances\n{what}; "
         "rows and columns in leaf order" + ("; names coloured by group" if groups is not None else ""),

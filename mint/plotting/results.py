@@ -120,6 +120,8 @@ def results_tasks_figure(report: dict[str, Any]) -> Figure:
     cmap = colormaps["YlGnBu"]
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
     best = np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=1)
+    worst = np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=1)
+    best[best <= worst] = np.inf  # every setting scores the same: no best to mark
     for i in range(n):
         for j in range(m):
             v = values[i, j]
@@ -152,7 +154,7 @@ def results_tasks_figure(report: dict[str, Any]) -> Figure:
     bar.set_label(metric, fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(
-        f"{metric} per task (rows) and setting (columns); the best of each task in bold",
+        f"{metric} per task (rows) and setting (columns); the best of each task in bold (not on ties)",
         fontsize=10,
         x=0.02,
         ha="left",

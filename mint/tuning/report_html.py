@@ -192,7 +192,8 @@ def _per_task(report: dict[str, Any]) -> str:
     out.append("</tr></thead><tbody>")
     for t in tasks:
         values = [r["tasks"].get(t) for r in rows.values()]
-        best = max((v for v in values if isinstance(v, (int, float))), default=None)
+        numbers = [v for v in values if isinstance(v, (int, float))]
+        best = max(numbers) if numbers and max(numbers) > min(numbers) else None  # no best on a full tie
         cells = "".join(
             f"<td{' class=best' if best is not None and v == best else ''}>{_num(v)}</td>" for v in values
         )
@@ -287,7 +288,9 @@ def report_html(
     ``result_figures``: draw the result charts (SVG, inline)."""
     from mint.plotting.results import results_mean_figure, results_tasks_figure, setting_colors, setting_order
 
-    colors = setting_colors(setting_order(report))
+    order = setting_order(report)  # the tables list the settings in the charts' order
+    report = {**report, "rows": {name: report["rows"][name] for name in order}}
+    colors = setting_colors(order)
     sections: list[tuple[str, str, str]] = []  # (anchor, heading, body)
     summary = _summary(report, colors)
     comparisons = report.get("comparisons") or []
