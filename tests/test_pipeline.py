@@ -20,6 +20,7 @@ def _config(tmp: Path, model: str, **tune) -> Path:
         "out": "out",
         "max_train": 8,
         "max_test": 4,
+        "report_to": "tensorboard",
         "predict": {"batch_size": 16},
         "profile": {"samples": 3},
         "cluster": {"methods": ["mint", "all", "single", "instruction"], "bootstrap": 5},
@@ -64,6 +65,7 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "runs/all/eval.json",
         "report.json",
         "report.md",
+        "report.html",
     ):
         assert (out / rel).exists(), rel
     report = json.loads((out / "report.json").read_text())
@@ -93,7 +95,12 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "both",
     }
     assert (out / "runs" / "mint_continual" / "continual.json").is_file()
-    assert "zero_shot" in result.output and "report:" in result.output
+    assert "zero_shot" in result.output and f"report: {out / 'report.html'}" in result.output
+    lines = result.output.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("setting")) :]
+    assert all(len(line) <= 100 for line in table if not line.startswith("report: "))
+    page = (out / "report.html").read_text()
+    assert "<h2>Configuration</h2>" in page and "mint_continual" in page and 'alt="interaction_map"' in page
     assert all(cached is False for cached in _stages(out).values())
     md = (out / "report.md").read_text()
     profile_figures = json.loads((out / "figures" / "index.json").read_text())["figures"]
@@ -101,6 +108,32 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
     for f in profile_figures:  # the profile figures are linked from the report, relative to it
         assert f"(figures/{f['file']})" in md and (out / "figures" / f["file"]).is_file()
     assert "(figures/results_mean.png)" in md
+
+
+def test_run_tracks_every_setting_and_group_in_one_folder(first_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tmp = first_run[0]
+    out = tmp / "out"
+    report = json.loads((out / "report.json").read_text())
+
+    def scalars(path: Path) -> dict[str, list]:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+    for row, data in report["rows"].items():
+        if row == "zero_shot":
+            continue
+        tune = json.loads((out / "runs" / row / "tune.json").read_text())
+        assert tune["tracking"] == {"report_to": "tensorboard", "dir": str(out / "tracking"), "grouping": row}
+        for group in data["groups"]:
+            series = scalars(out / "tracking" / row / group / "seed0")
+            assert len(series["train/loss"]) == tune["adapters"][group]["steps"]
+            if row == "mint_continual":  # each stage's evaluation of the tasks seen so far
+                assert len(series["eval/mean"]) == 1
+        evaluation = scalars(out / "tracking" / row / "eval" / "seed0")
+        assert evaluation["eval/mean"] == [pytest.approx(data["mean"])]
 
 
 def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
@@ -155,3 +188,33 @@ def test_demo_config_is_valid():
         cfg = load_run_config(path, {"out": "somewhere"})
     assert cfg["suite"] == "builtin:default" and cfg["model"] == "tiny"
     assert cfg.out == Path("somewhere")
+
+
+def test_summary_table_fits_100_columns_and_names_the_files():
+    from mint.pipeline import summary_table
+
+    long = "mint_tower_auto_with_a_very_long_variant_name_that_goes_on_and_on"
+    rows = {
+        name: {
+            "mean": 0.8 + 0.01 * i,
+            "groups": {"g": []},
+            "trainable_params": 1234567,
+            "train_seconds": 12.5,
+        }
+        for i, name in enumerate(["zero_shot", "all", "mint", long])
+    }
+    report = {"metric": "accuracy", "rows": rows}
+    files = [Path("/a/long/output/folder/name") / "report.html", Path("out/report.md")]
+    plain = summary_table(report, files).splitlines()
+    assert all(len(line) <= 100 for line in plain)
+    assert "1,234,567" in plain[2] and plain[-2:] == [f"report: {files[0]}", f"report: {files[1]}"]
+    assert [line for line in plain if "0.830*" in line][0].startswith(
+        "mint_tower_auto_with"
+    )  # the best, marked
+    for row in rows.values():
+        row["ci95"] = [row["mean"] - 0.1, row["mean"] + 0.1]
+    report["comparisons"] = [{"sentence": "mint beats all by 0.010 accuracy " * 6}]
+    lines = summary_table(report, files).splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    assert "95% interval" in lines[0] and "[0.700, 0.900]" in lines[2]
+    assert sum(line.startswith(("- mint beats", "  mint beats")) for line in lines) >= 2  # wrapped

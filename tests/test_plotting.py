@@ -218,3 +218,93 @@ def test_plot_cli_bad_inputs(planted, tmp_path):
             r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
         ), r.output
         assert not out.exists() or not any(out.iterdir())
+
+
+def many_settings(n_rows=12, n_tasks=10, ci=True):
+    rng = np.random.default_rng(0)
+    tasks = [f"task_{i}" for i in range(n_tasks)]
+    names = ["zero_shot", "all", "random", "single", "mint"] + [f"variant_{i}" for i in range(n_rows - 5)]
+    rows = {}
+    for r in names:
+        scores = {t: float(rng.uniform(0.4, 1.0)) for t in tasks}
+        mean = float(np.mean(list(scores.values())))
+        rows[r] = {
+            "mean": mean,
+            "tasks": scores,
+            "groups": {},
+            **({"ci95": [mean - 0.05, mean + 0.04]} if ci else {}),
+        }
+    return {"mint_version": "0", "schema": 1, "metric": "accuracy", "tasks": tasks, "rows": rows}
+
+
+@pytest.mark.parametrize("n", [12, 40])
+def test_every_setting_and_group_gets_its_own_colour(n):
+    from mint.plotting.results import setting_colors
+    from mint.plotting.style import group_colors
+
+    names = ["zero_shot", "all", "random", "single", "mint"] + [f"v{i}" for i in range(n - 5)]
+    assert len(set(setting_colors(names).values())) == n
+    groups = ["redundancy", "uniqueness_image", "uniqueness_text", "synergy"] + [f"g{i}" for i in range(n)]
+    assert len(set(group_colors(groups).values())) == len(groups)
+
+
+def test_results_with_a_dozen_settings_are_a_labelled_heatmap(tmp_path):
+    from mint.plotting.results import results_mean_figure, results_tasks_figure
+
+    rep = many_settings()
+    fig = results_tasks_figure(rep)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(rep["rows"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == rep["tasks"]
+    cells = [t.get_text() for t in ax.texts]
+    assert len(cells) == 12 * 10 and f"{rep['rows']['mint']['tasks']['task_3']:.2f}" in cells
+    bold = [t for t in ax.texts if t.get_fontweight() == "bold"]
+    assert len(bold) == 10  # one best score per task (no ties here)
+    boxes = visible_text_boxes(fig)
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (ta, tb)
+    mean = results_mean_figure(rep)
+    bars = list(mean.axes[0].patches)
+    assert len({tuple(b.get_facecolor()) for b in bars}) == 12
+    assert any("[" in t.get_text() for t in mean.axes[0].texts)  # the interval is written beside the mean
+    assert len(mean.axes[0].collections) == 12  # one error bar per setting
+    no_ci = results_mean_figure(many_settings(ci=False))
+    assert not no_ci.axes[0].collections
+    bad = many_settings()
+    bad["rows"]["mint"]["ci95"] = [0.1]
+    with pytest.raises(MintError, match=r"rows.mint.ci95: expected \[low, high\]"):
+        results_chart(bad, tmp_path / "bad")
+
+
+def test_pdf_format_and_the_distance_heatmap_names_both_axes(planted, tmp_path):
+    from mint.plotting import dendrogram_chart
+
+    paths = plot_all(planted, group(planted, bootstrap=0), report(planted), out_dir=tmp_path, fmt="pdf")
+    assert len([p for p in paths if p.suffix == ".pdf"]) == 6
+    assert all(p.read_bytes().startswith(b"%PDF") for p in paths if p.suffix == ".pdf")
+    fig = dendrogram_chart(planted, group(planted, bootstrap=0))
+    heat = fig.axes[1]
+    rows = [t.get_text() for t in heat.get_yticklabels()]
+    cols = [t.get_text() for t in heat.get_xticklabels()]
+    assert sorted(rows) == sorted(planted["tasks"]) and cols == rows
+    boxes = visible_text_boxes(fig)
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (ta, tb)
+
+
+def test_ties_and_equal_distances_stay_readable(planted):
+    from mint.plotting import dendrogram_chart
+    from mint.plotting.results import results_tasks_figure
+
+    rep = many_settings(n_rows=6, n_tasks=3)
+    for row in rep["rows"].values():
+        row["tasks"]["task_1"] = 0.5  # every setting scores task_1 the same
+    ax = results_tasks_figure(rep).axes[0]
+    bold = [t for t in ax.texts if t.get_fontweight() == "bold"]
+    assert len(bold) == 2  # a best for task_0 and task_2, none on the tie
+    same = copy.deepcopy(planted)
+    for t in same["tasks"].values():
+        t["mint_score"]["mean"] = 1.0
+    fig = dendrogram_chart(same)  # every distance 0: the scale starts at 0, its labels apart
+    for (ta, a), (tb, b) in itertools.combinations(visible_text_boxes(fig), 2):
+        assert not a.overlaps(b), (ta, tb)

@@ -23,5 +23,4 @@ def command(out: str, seed: int, force: bool, progress: bool) -> None:
         cfg = load_run_config(path, {"out": out, "seed": seed})
     click.echo(f"mint demo: default suite + tiny backbone -> {cfg.out}", err=True)
     report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
-    click.echo(summary_table(report))
-    click.echo(f"report: {cfg.out / 'report.md'}")
+    click.echo(summary_table(report, [cfg.out / "report.html", cfg.out / "report.md"]))

@@ -13,6 +13,7 @@ import click
 from mint.errors import MintError
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
+from mint.plotting.style import FORMATS
 from mint.tasks.demos import DEMO_SELECTION
 
 
@@ -43,6 +44,14 @@ from mint.tasks.demos import DEMO_SELECTION
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @loading_options
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="png",
+    show_default=True,
+    help="Format of the result charts in figures/ (report.html draws its own, inline).",
+)
 @click.option(
     "--in-context",
     "in_context",
@@ -83,6 +92,7 @@ def command(
     device: str,
     no_figures: bool,
     force: bool,
+    fmt: str,
     quiet: bool,
     in_context: int | None = None,
     demo_selection: str | None = None,
@@ -116,7 +126,8 @@ def command(
     if out is None and baselines:
         out = run
     if out is not None:
-        for p in report_paths(out)[:2]:
+        json_path = report_paths(out)[0]
+        for p in (json_path, json_path.with_suffix(".md"), json_path.with_suffix(".html")):
             check_output(p, force)
     tunes = [load_tune(r) for r in runs]
     generation = generation_setting(max_new_tokens, num_beams)
@@ -164,9 +175,17 @@ def command(
     if out is None:
         return
     rows = dict(zip(row_names(evals), evals))
-    report = build_report(rows, out, force=force, figures=not no_figures)
+    config = {
+        name: {
+            "run": str(r),
+            **{k: tune.get(k) for k in ("suite", "model", "seed", "method") if tune.get(k) is not None},
+            "tune": tune.get("config"),
+        }
+        for name, r, tune in zip(rows, runs, tunes)
+    }
+    report = build_report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
     json_path, md_path, _ = report_paths(out)
-    click.echo(f"wrote {json_path} and {md_path}")
+    click.echo(f"wrote {json_path}, {md_path} and {json_path.with_suffix('.html')}")
     width = max(len(n) for n in report["rows"])
     for name, row in report["rows"].items():
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"

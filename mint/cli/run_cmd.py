@@ -22,5 +22,4 @@ def command(config: Path, out: str | None, seed: int | None, force: bool, progre
 
     cfg = load_run_config(config, {"out": out, "seed": seed})
     report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
-    click.echo(summary_table(report))
-    click.echo(f"report: {cfg.out / 'report.md'}")
+    click.echo(summary_table(report, [cfg.out / "report.html", cfg.out / "report.md"]))

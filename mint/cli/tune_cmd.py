@@ -20,6 +20,7 @@ from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
+from mint.tuning.tracking import REPORT_TO, check_report_to
 
 _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
@@ -134,6 +135,14 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     help="QLoRA: load the frozen backbone in 4-bit NF4 (double quantisation) or 8-bit with bitsandbytes "
     "(pip install 'mint[qlora]'); the adapters train in the --dtype compute precision.",
 )
+@click.option(
+    "--report-to",
+    type=click.Choice(REPORT_TO),
+    default="none",
+    show_default=True,
+    help="Experiment tracker (accelerate's) that gets loss, lr, gradient norm and throughput per step, one "
+    "run per group, in <out>/tracking (wandb offline, MLflow local unless configured otherwise).",
+)
 @click.option("--resume", is_flag=True, help="Continue a killed run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -174,6 +183,7 @@ def command(
             "attn_implementation": meta.get("attn_implementation"),
             "profiles": meta.get("profiles_file"),
             "groups": meta.get("groups_file"),
+            "report_to": (meta.get("tracking") or {}).get("report_to"),
             **state.get("config", {}),
         }
         base = {k: v for k, v in base.items() if v is not None}
@@ -190,6 +200,8 @@ def command(
     config = TuneConfig.from_dict(train_keys, str(config_path) if config_path else "options")
     if config.tower == "auto" and not merged.get("profiles"):
         raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
+    where = f"{config_path}: report_to" if "report_to" in from_file and "report_to" not in explicit else None
+    report_to = check_report_to(merged.get("report_to"), where or "--report-to")
     _run(
         config,
         suite=str(merged["suite"]),
@@ -208,6 +220,7 @@ def command(
         force=force,
         progress=not quiet,
         profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None,
+        report_to=report_to,
     )
 
 
@@ -225,6 +238,7 @@ def _run(
     force: bool,
     progress: bool,
     profiles_path: Path | None = None,
+    report_to: str = "none",
 ) -> None:
     from mint.models import load_model
     from mint.models.load_options import prepare_kbit
@@ -232,6 +246,7 @@ def _run(
     from mint.tuning.groups import load_groups
     from mint.tuning.modes import make_run_accelerator, train_run
     from mint.tuning.precision import training_precision
+    from mint.tuning.tracking import TRACKING_DIR, Tracking
     from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
 
     if load.dtype is not None:  # impossible option combinations fail before anything starts
@@ -273,20 +288,30 @@ def _run(
         "groups_file": str(groups_path),
         **({"profiles_file": str(profiles_path)} if profiles_path else {}),
     }
-    result = train_run(
-        vlm,
-        tasks,
-        groups,
-        out,
-        config,
-        profiles=profiles,
-        profiles_source=str(profiles_path),
-        accelerator=accelerator,
-        resume=resume,
-        force=force,
-        meta=meta,
-        progress=progress,
+    tracking = Tracking(
+        report_to,
+        out / TRACKING_DIR,
+        groups.get("method", "custom"),
+        config.seed,
+        {**config.to_dict(), "suite": suite, "model": model},
     )
+    if tracking.enabled:
+        meta["tracking"] = tracking.describe()
+    with tracking:
+        result = train_run(
+            vlm,
+            tasks,
+            groups,
+            out,
+            config,
+            profiles=profiles,
+            profiles_source=str(profiles_path),
+            accelerator=accelerator,
+            resume=resume,
+            force=force,
+            meta=meta,
+            progress=progress,
+        )
     if config.continual:
         if accelerator.is_main_process:
             _echo_continual(out, result)
@@ -298,6 +323,8 @@ def _run(
             f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
             f"parameters, {result['train_seconds']:.1f} s"
         )
+        if tracking.enabled:
+            click.echo(f"tracking ({report_to}): {out / TRACKING_DIR}")
         for g, a in result["adapters"].items():
             click.echo(
                 f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,
     "max_train": None,
     "max_test": None,
+    "report_to": "none",
     "predict": {
         "modes": "both,image,text",
         "split": "train",
@@ -111,6 +112,9 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise MintError(f"{source}: {key}: expected a positive integer or null, got {v!r}")
+    from mint.tuning.tracking import check_report_to
+
+    check_report_to(cfg["report_to"], f"{source}: report_to")
     methods = cfg["cluster"]["methods"]
     if isinstance(methods, str):
         methods = cfg["cluster"]["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
@@ -130,8 +134,12 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
             raise MintError(f"{source}: cluster.affinity.{key}: unknown option")
     if len(set(methods)) != len(methods):
         raise MintError(f"{source}: cluster.methods: a method is listed twice")
-    if cfg["plot"]["format"] not in ("png", "svg"):
-        raise MintError(f"{source}: plot.format: expected png or svg, got {cfg['plot']['format']!r}")
+    from mint.plotting.style import FORMATS
+
+    if cfg["plot"]["format"] not in FORMATS:
+        raise MintError(
+            f"{source}: plot.format: expected one of {', '.join(FORMATS)}, got {cfg['plot']['format']!r}"
+        )
     tune = {k.replace("-", "_"): v for k, v in cfg["tune"].items()}
     clash = [k for k in tune if k in RUN_KEYS]
     if clash:

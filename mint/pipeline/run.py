@@ -46,6 +46,7 @@ def run_pipeline(
     from mint.tuning import TuneConfig, build_report, evaluate_run
     from mint.tuning.modes import make_run_accelerator, train_run
     from mint.tuning.precision import training_precision
+    from mint.tuning.tracking import TRACKING_DIR, Tracking
     from mint.tuning.trainer import launch_device_kind
 
     c = cfg.data
@@ -200,24 +201,40 @@ def run_pipeline(
         run_dir = out / "runs" / row
 
         def do_tune(
-            resume: bool, method: str = method, run_dir: Path = run_dir, tcfg: TuneConfig = tcfg
+            resume: bool,
+            method: str = method,
+            run_dir: Path = run_dir,
+            tcfg: TuneConfig = tcfg,
+            row: str = row,
         ) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            train_run(
-                vlm,
-                tasks(),
-                read_json(group_files[method]),
-                run_dir,
-                tcfg,
-                profiles=profiles,
-                profiles_source=str(profiles_path),
-                accelerator=make_run_accelerator(tcfg, training_precision(c["dtype"], launch_device_kind())),
-                resume=resumable,
-                force=not resumable,
-                meta={**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)},
-                progress=progress,
+            # one tracker run per group, named <setting>/<group>/seed<seed>, all in <out>/tracking
+            tracking = Tracking(
+                c["report_to"],
+                out / TRACKING_DIR,
+                row,
+                tcfg.seed,
+                {**tcfg.to_dict(), "suite": c["suite"], "model": c["model"], "groups": method},
             )
+            run_meta = {**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)}
+            with tracking:
+                train_run(
+                    vlm,
+                    tasks(),
+                    read_json(group_files[method]),
+                    run_dir,
+                    tcfg,
+                    profiles=profiles,
+                    profiles_source=str(profiles_path),
+                    accelerator=make_run_accelerator(
+                        tcfg, training_precision(c["dtype"], launch_device_kind())
+                    ),
+                    resume=resumable,
+                    force=not resumable,
+                    meta={**run_meta, "tracking": tracking.describe()} if tracking.enabled else run_meta,
+                    progress=progress,
+                )
 
         k_tune = stages.run(
             f"tune/{row}",
@@ -263,8 +280,15 @@ def run_pipeline(
     stages.run(
         "report",
         {"evaluations": eval_keys, "format": fmt, "plot": k_plot},
-        [report_path, out / "report.md"],
-        lambda resume: build_report(evals, out, force=True, fmt=fmt, profile_figures=profile_figures),
+        [report_path, out / "report.md", out / "report.html"],
+        lambda resume: build_report(
+            evals,
+            out,
+            force=True,
+            fmt=fmt,
+            profile_figures=profile_figures,
+            config={"source": cfg.source, **c},
+        ),
     )
     atomic_write_json(
         out / "pipeline.json",
@@ -283,14 +307,36 @@ def run_pipeline(
     return read_json(report_path, "report.json")
 
 
-def summary_table(report: dict[str, Any]) -> str:
-    """A short terminal table: one line per compared setting (mean score, groups, params, seconds)."""
-    width = max([len("setting"), *(len(name) for name in report["rows"])])
-    head = f"{'setting':<{width}} {'mean':>6} {'groups':>6} {'trainable':>10} {'train s':>8}"
+def summary_table(report: dict[str, Any], files: list[Path] = (), width: int = 100) -> str:
+    """The terminal summary: one line per compared setting (mean, its 95% interval when the report has
+    one, groups, trainable parameters, training seconds; ``*`` marks the best mean), the comparisons'
+    verdict sentences when present, and the report ``files``; no line but the files' is wider than
+    ``width``."""
+    import textwrap
+
+    rows = report["rows"]
+    with_ci = any(isinstance(r.get("ci95"), list) and len(r["ci95"]) == 2 for r in rows.values())
+    fixed = 8 + (17 if with_ci else 0) + 7 + 12 + 9  # the numeric columns and their separators
+    name_w = max(7, min(max(len(n) for n in rows), width - fixed - 2))
+    head = f"{'setting':<{name_w}} {'mean':>6} " + (f" {'95% interval':>16}" if with_ci else "")
+    head += f" {'groups':>6} {'trainable':>11} {'train s':>8}"
     lines = [head, "-" * len(head)]
-    for name, row in report["rows"].items():
+    best = max((r["mean"] for r in rows.values() if r.get("mean") is not None), default=None)
+    for name, row in rows.items():
+        label = name if len(name) <= name_w else name[: name_w - 1] + "~"
         mean = "n/a" if row.get("mean") is None else f"{row['mean']:.3f}"
+        mark = "*" if best is not None and row.get("mean") == best else " "
+        line = f"{label:<{name_w}} {mean:>6}{mark}"
+        if with_ci:
+            ci = row.get("ci95")
+            line += f" {f'[{ci[0]:.3f}, {ci[1]:.3f}]' if isinstance(ci, list) and len(ci) == 2 else '':>16}"
         params = row.get("trainable_params") or 0
         secs = row.get("train_seconds") or 0.0
-        lines.append(f"{name:<{width}} {mean:>6} {len(row.get('groups') or {}):>6} {params:>10} {secs:>8.1f}")
+        line += f" {len(row.get('groups') or {}):>6} {params:>11,} {secs:>8.1f}"
+        lines.append(line)
+    lines.append("* best mean" + (f" ({report['metric']})" if report.get("metric") else ""))
+    for c in report.get("comparisons") or []:
+        if c.get("sentence"):
+            lines += textwrap.wrap(str(c["sentence"]), width, initial_indent="- ", subsequent_indent="  ")
+    lines += [f"report: {f}" for f in files]  # whole, so that the path can be copied
     return "\n".join(lines)

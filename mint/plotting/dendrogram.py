@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
 
 from mint.clustering.distances import condensed, profile_distance, score_distance
@@ -41,7 +42,10 @@ def dendrogram_chart(
     d = score_distance(ps.score) if distance == "score" else profile_distance(ps)
     z, leaves = leaf_order(d)
     side = max(4.0, task_height(n, 0.24, 1.0))
-    height = side + 1.2
+    names = [ps.tasks[i] for i in leaves]
+    fontsize = 8 if n <= 30 else 7
+    label_h = 0.075 * fontsize / 8 * max(len(t) for t in names) + 0.15  # task names above the columns
+    height = side + 1.2 + label_h
     fig = new_figure(side + 4.0, height)
     gs = fig.add_gridspec(
         2,
@@ -52,7 +56,7 @@ def dendrogram_chart(
         hspace=0.08,
         left=0.04,
         right=0.72,
-        top=1 - 0.75 / height,
+        top=1 - (0.75 + label_h) / height,
         bottom=0.06,
     )
     ax_d = fig.add_subplot(gs[0, 0])
@@ -66,29 +70,35 @@ def dendrogram_chart(
     ordered = d[np.ix_(leaves, leaves)]
     im = ax_h.imshow(
         ordered,
+        vmin=0.0,  # distances: the scale starts at 0 (and stays readable when all are 0)
+        vmax=max(float(ordered.max()), 1e-6),
         cmap="viridis_r",
         origin="lower",
         aspect="auto",
         extent=(-0.5, n - 0.5, -0.5, n - 0.5),
         interpolation="nearest",
     )
-    ax_h.set_xticks([])
-    names = [ps.tasks[i] for i in leaves]
-    ax_h.set_yticks(np.arange(n), names, fontsize=8 if n <= 30 else 7)
+    # both axes name the tasks (rows on the right, columns on top), in the dendrogram's leaf order
+    ax_h.set_yticks(np.arange(n), names, fontsize=fontsize)
     ax_h.yaxis.tick_right()
+    ax_h.set_xticks(np.arange(n), names, fontsize=fontsize, rotation=90)
+    ax_h.xaxis.tick_top()
+    ax_h.tick_params(length=2)
     assign = task_groups(ps.tasks, groups)
     if groups is not None:
         colors = group_colors(ordered_groups(assign))
-        for tick, t in zip(ax_h.get_yticklabels(), names):
+        for tick, t in [*zip(ax_h.get_yticklabels(), names), *zip(ax_h.get_xticklabels(), names)]:
             tick.set_color(colors[assign[t]])
     what = (
         "d(A,B) = |MINT(A) - MINT(B)|" if distance == "score" else "distance of standardised profile vectors"
     )
     cb = fig.colorbar(im, cax=ax_c, orientation="horizontal")
     cb.set_label(what, fontsize=8)
+    cb.ax.xaxis.set_major_locator(MaxNLocator(5))
+    cb.ax.tick_params(labelsize=7)
     fig.suptitle(
         f"Task dendrogram (average linkage, optimal leaf order) and distances\n{what}; "
-        "columns in the order of the rows" + ("; names coloured by group" if groups is not None else ""),
+        "rows and columns in leaf order" + ("; names coloured by group" if groups is not None else ""),
         fontsize=10,
         x=0.42,
         y=1 - 0.1 / height,

@@ -46,7 +46,7 @@ def plot_all(
     dpi: int = 150,
     force: bool = False,
 ) -> list[Path]:
-    """Write every figure into ``out_dir`` as ``fmt`` (png or svg), plus ``index.json`` listing what was
+    """Write every figure into ``out_dir`` as ``fmt`` (png, svg or pdf), plus ``index.json`` listing what was
     written and what was skipped and why. Returns the paths written (index.json last).
 
     Inputs are checked before anything is written; existing files are refused unless ``force``.

@@ -1,4 +1,5 @@
-"""Charts of a report.json (docs/design.md, file formats): per-task scores of each setting and mean scores."""
+"""Charts of a report.json (docs/design.md, file formats): a heatmap of every task's score for every
+compared setting, and the mean score per setting with its 95% interval when the report has one."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from mint.errors import MintError
-from mint.plotting.scores import task_height
-from mint.plotting.style import check_format, new_figure, save, short
+from mint.plotting.style import check_format, distinct_colors, new_figure, save, short
 
 #: settings in display order; others follow in file order
 KNOWN_ROWS = ("zero_shot", "all", "random", "single", "mint")
@@ -23,7 +24,6 @@ _ROW_COLORS = {
     "single": "#9467bd",
     "mint": "#d62728",
 }
-_OTHER = ["#1f77b4", "#2ca02c", "#ff7f0e", "#17becf", "#bcbd22", "#e377c2"]
 
 
 def _score(v: Any, where: str) -> float:
@@ -55,72 +55,156 @@ def validate_report(report: Any, source: str = "report") -> dict[str, Any]:
             raise MintError(f"{w}.tasks: expected an object task -> score")
         for t, v in row["tasks"].items():
             _score(v, f"{w}.tasks.{t}")
+        if row.get("ci95") is not None and interval(row) is None:
+            raise MintError(f"{w}.ci95: expected [low, high] (two numbers), got {row['ci95']!r}")
     return report
 
 
-def _rows(report: dict[str, Any]) -> list[str]:
+def setting_order(report: dict[str, Any]) -> list[str]:
+    """The compared settings in display order: the usual ones first, then the others in file order."""
     rows = list(report["rows"])
     return [r for r in KNOWN_ROWS if r in rows] + [r for r in rows if r not in KNOWN_ROWS]
 
 
-def _colors(rows: list[str]) -> dict[str, str]:
-    others = iter(_OTHER * (1 + len(rows) // len(_OTHER)))
-    return {r: _ROW_COLORS.get(r) or next(others) for r in rows}
+def setting_colors(rows: list[str]) -> dict[str, str]:
+    """A different colour for every compared setting: fixed ones for the usual rows, distinct ones for
+    the others (however many there are)."""
+    others = [r for r in rows if r not in _ROW_COLORS]
+    free = iter(distinct_colors(len(others), avoid=list(_ROW_COLORS.values())))
+    return {r: _ROW_COLORS.get(r) or next(free) for r in rows}
+
+
+def interval(row: dict[str, Any]) -> tuple[float, float] | None:
+    """The row's 95% interval of its mean (``ci95``), when the report has one."""
+    ci = row.get("ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_number(v) for v in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def task_matrix(report: dict[str, Any]) -> tuple[list[str], list[str], np.ndarray]:
+    """(tasks, settings, scores[task, setting]) with NaN where a row has no score."""
+    rows = setting_order(report)
+    tasks = list(report.get("tasks") or dict.fromkeys(t for r in rows for t in report["rows"][r]["tasks"]))
+    values = np.array(
+        [[_score(report["rows"][r]["tasks"].get(t), f"rows.{r}.tasks.{t}") for r in rows] for t in tasks],
+        dtype=float,
+    ).reshape(len(tasks), len(rows))
+    return tasks, rows, values
 
 
 def results_tasks_figure(report: dict[str, Any]) -> Figure:
-    """Grouped horizontal bars: for every task, one bar per compared setting."""
+    """Heatmap of the score of every task (rows) for every setting (columns), each cell annotated, the
+    best score of each task in bold: readable with a dozen settings where grouped bars are not."""
     validate_report(report)
-    rows = _rows(report)
-    tasks = list(dict.fromkeys(t for r in rows for t in report["rows"][r]["tasks"]))
+    tasks, rows, values = task_matrix(report)
     metric = str(report.get("metric", "score"))
     n, m = len(tasks), len(rows)
-    fig = new_figure(8.5, task_height(n, 0.16 * max(m, 2), 1.6))
-    ax = fig.add_subplot()
-    colors = _colors(rows)
-    h = 0.8 / m
-    y = np.arange(n)
-    for j, r in enumerate(rows):
-        vals = [_score(report["rows"][r]["tasks"].get(t), r) for t in tasks]
-        ax.barh(y - 0.4 + h * (j + 0.5), vals, height=h, color=colors[r], label=r)
-    ax.set_yticks(y, [short(t, 40) for t in tasks], fontsize=8)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(metric)
-    ax.set_title(f"{metric} per task for each setting")
-    ax.grid(axis="x", color="0.92")
-    ax.set_axisbelow(True)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title="setting")
+    label_w = 0.065 * max(len(short(t, 40)) for t in tasks) + 0.3
+    head_h = 0.068 * max(len(short(r, 28)) for r in rows) + 0.2  # setting names upright above the columns
+    cell_w, cell_h = 0.62, 0.3
+    width = label_w + cell_w * m + 1.3
+    height = head_h + cell_h * n + 1.0
+    fig = new_figure(max(width, 4.5), max(height, 2.5))
+    left, right = label_w / fig.get_figwidth(), 1 - 1.15 / fig.get_figwidth()
+    top, bottom = 1 - (head_h + 0.45) / fig.get_figheight(), 0.3 / fig.get_figheight()
+    ax = fig.add_axes((left, bottom, right - left, top - bottom))
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    cmap = colormaps["YlGnBu"]
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+    best = np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=1)
+    worst = np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=1)
+    best[best <= worst] = np.inf  # every setting scores the same: no best to mark
+    for i in range(n):
+        for j in range(m):
+            v = values[i, j]
+            if not math.isfinite(v):
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.4")
+                continue
+            dark = (v - lo) / (hi - lo) > 0.55  # light text on the dark end of the map
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "black",
+                fontweight="bold" if v >= best[i] - 1e-12 else "normal",
+            )
+    ax.set_yticks(np.arange(n), [short(t, 40) for t in tasks], fontsize=8)
+    ax.set_xticks(np.arange(m), [short(r, 28) for r in rows], fontsize=8, rotation=90, ha="center")
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    ax.set_xticks(np.arange(m + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.5)
+    ax.tick_params(which="minor", length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    cax = fig.add_axes((right + 0.2 / fig.get_figwidth(), bottom, 0.14 / fig.get_figwidth(), top - bottom))
+    bar = fig.colorbar(im, cax=cax)
+    bar.set_label(metric, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(
+        f"{metric} per task (rows) and setting (columns); the best of each task in bold (not on ties)",
+        fontsize=10,
+        x=0.02,
+        ha="left",
+        y=1 - 0.12 / fig.get_figheight(),
+        va="top",
+    )
     return fig
 
 
 def results_mean_figure(report: dict[str, Any]) -> Figure:
-    """One bar per setting: the mean score over tasks, with its value written on the bar."""
+    """One horizontal bar per setting: the mean score over tasks, with its 95% interval where the report
+    has one (``rows[*].ci95``), and its value written beside it."""
     validate_report(report)
-    rows = _rows(report)
+    rows = setting_order(report)
     metric = str(report.get("metric", "score"))
-    fig = new_figure(max(4.5, 1.0 * len(rows) + 2.0), 4.5)
+    m = len(rows)
+    label_w = 0.07 * max(len(short(r, 28)) for r in rows) + 0.4
+    fig = new_figure(max(6.0, label_w + 5.0), max(2.4, 0.36 * m + 1.3))
     ax = fig.add_subplot()
-    colors = _colors(rows)
-    means = [_score(report["rows"][r]["mean"], r) for r in rows]
-    bars = ax.bar(np.arange(len(rows)), np.nan_to_num(means), color=[colors[r] for r in rows], width=0.65)
-    for b, v in zip(bars, means):
-        ax.annotate(
-            "n/a" if math.isnan(v) else f"{v:.3g}",
-            (b.get_x() + b.get_width() / 2, b.get_height()),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=9,
-        )
-    ax.set_xticks(np.arange(len(rows)), rows, rotation=20 if len(rows) > 5 else 0)
-    top = np.nanmax(means) if not all(math.isnan(v) for v in means) else 1.0
-    ax.set_ylim(0, max(top * 1.15, 1e-3))
-    ax.set_ylabel(f"mean {metric} over tasks")
-    ax.set_xlabel("setting")
-    ax.set_title(f"Mean {metric} per setting")
-    ax.grid(axis="y", color="0.92")
+    colors = setting_colors(rows)
+    means = np.array([_score(report["rows"][r]["mean"], f"rows.{r}.mean") for r in rows])
+    cis = [interval(report["rows"][r]) for r in rows]
+    y = np.arange(m)
+    ax.barh(y, np.nan_to_num(means), color=[colors[r] for r in rows], height=0.66)
+    ends = []
+    for i, (v, ci) in enumerate(zip(means, cis)):
+        if ci is not None:
+            ax.errorbar(
+                v,
+                i,
+                xerr=[[max(v - ci[0], 0.0)], [max(ci[1] - v, 0.0)]],
+                fmt="none",
+                ecolor="0.15",
+                capsize=3,
+                linewidth=1.0,
+            )
+        end = max(v if math.isfinite(v) else 0.0, ci[1] if ci else -math.inf)
+        ends.append(end)
+        text = "n/a" if math.isnan(v) else f"{v:.3f}" + (f"  [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        ax.annotate(text, (end, i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, [short(r, 28) for r in rows], fontsize=9)
+    ax.set_ylim(m - 0.5, -0.5)
+    top = max([e for e in ends if math.isfinite(e)], default=1.0)
+    ax.set_xlim(0, max(top * (1.45 if any(cis) else 1.2), 1e-3))
+    ax.set_xlabel(f"mean {metric} over tasks" + (" (bars: 95% interval)" if any(cis) else ""))
+    ax.set_title(f"Mean {metric} per setting", fontsize=10)
+    ax.grid(axis="x", color="0.92")
     ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
     return fig
 
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from mint.errors import MintError
 from mint.io import atomic_path
 
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")
 UNGROUPED = "(no group)"
 _FIXED = {
     "redundancy": "#1f77b4",
@@ -55,21 +55,39 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def distinct_colors(n: int, avoid: Sequence[str] = ()) -> list[str]:
+    """``n`` different colours, none of them in ``avoid``: the qualitative cycle first, then hues spaced
+    around the colour wheel (alternating in lightness) for as many more as are needed."""
+    import colorsys
+
+    taken = {c.lower() for c in avoid}
+    out = [c for c in _CYCLE if c.lower() not in taken][:n]
+    k = 0
+    while len(out) < n:
+        # golden-ratio hue steps never repeat; three lightness/saturation levels keep neighbours apart
+        hue = (0.13 + 0.618034 * k) % 1.0
+        light, sat = ((0.42, 0.75), (0.6, 0.65), (0.32, 0.55))[k % 3]
+        r, g, b = colorsys.hls_to_rgb(hue, light, sat)
+        c = f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+        if c not in taken and c not in out:
+            out.append(c)
+        k += 1
+    return out
+
+
 def group_colors(names: Sequence[str]) -> dict[str, str]:
-    """A colour per group name: fixed colours for interaction names, a cycle for the rest."""
+    """A different colour per group name: fixed colours for interaction names, distinct ones for the rest."""
     colors: dict[str, str] = {}
     uniq = ["#ff7f0e", "#8c564b"]  # uniqueness_<mod1>, uniqueness_<mod2>
     used = {_FIXED[n] for n in names if n in _FIXED} | set(uniq)
-    free = [c for c in _CYCLE if c not in used] + [c for c in _CYCLE if c in used]
-    i = 0
+    free = iter(distinct_colors(len(names), avoid=sorted(used)))
     for n in names:
         if n in _FIXED:
             colors[n] = _FIXED[n]
         elif n.startswith("uniqueness_") and uniq:
             colors[n] = uniq.pop(0)
         else:
-            colors[n] = free[i % len(free)]
-            i += 1
+            colors[n] = next(free)
     return colors
 
 
@@ -110,10 +128,24 @@ def check_format(fmt: str) -> str:
 
 
 def save(fig: Figure, path: str | os.PathLike, fmt: str = "png", dpi: int = 150) -> Path:
-    """Write ``fig`` atomically as ``fmt``."""
+    """Write ``fig`` atomically as ``fmt`` (png, svg or pdf)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=check_format(fmt), dpi=dpi, bbox_inches="tight", pad_inches=0.15)
+        fig.savefig(tmp, **save_options(fmt, dpi))
     return Path(path)
+
+
+def save_options(fmt: str, dpi: int = 150) -> dict[str, Any]:
+    """``savefig`` options for ``fmt``: tight bounds, and no creation date in svg / pdf files (so that the
+    same figure gives the same bytes)."""
+    options: dict[str, Any] = {
+        "format": check_format(fmt),
+        "dpi": dpi,
+        "bbox_inches": "tight",
+        "pad_inches": 0.15,
+    }
+    if fmt in ("svg", "pdf"):
+        options["metadata"] = {"Date": None} if fmt == "svg" else {"CreationDate": None}
+    return options
 
 
 def short(name: str, width: int = 30) -> str:

@@ -280,7 +280,7 @@ def _train(
     try:
         for t in range(start, len(plan)):
             step = plan[t]
-            losses, skipped = _step(
+            losses, norms, skipped = _step(
                 vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params
             )
             if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
@@ -300,6 +300,8 @@ def _train(
                     "lr": lrs[gi],
                     "seconds": round(seconds, 4),
                     "concurrent_step": t + 1,
+                    "grad_norm": norms[g],
+                    "samples": sum(len(b) for b in step[g][1]),
                     **({"skipped": True} if skipped else {}),
                 }
                 log.write(rows[g])
@@ -363,9 +365,10 @@ def _step(
     rank: int,
     nproc: int,
     params: dict[str, list[torch.nn.Parameter]],
-) -> tuple[dict[str, float], bool]:
-    """One concurrent optimizer step; returns each present group's mean answer-token loss and whether the
-    step was skipped (a non-finite loss or gradient norm in any group: the step is one for all)."""
+) -> tuple[dict[str, float], dict[str, float], bool]:
+    """One concurrent optimizer step; returns each present group's mean answer-token loss and gradient norm
+    (before clipping), and whether the step was skipped (a non-finite loss or gradient norm in any group: the
+    step is one for all)."""
     names = list(step)
     rounds = max(len(batches) for _, batches in step.values())
     micro = []  # (batch, segments, group indices, weights)
@@ -406,15 +409,16 @@ def _step(
         for loss, gi, w in zip(losses, gis, weights):
             loss_sums[gi] += loss.detach() * w
     accelerator.unscale_gradients()
-    # each adapter clipped on its own, as when it is trained alone (max_norm inf: measured, not clipped)
-    norms = [torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm or math.inf) for g in names]
+    norms = {  # each adapter clipped on its own, as when it is trained alone (inf: measured, not clipped)
+        g: float(torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm or math.inf)) for g in names
+    }
     sums = accelerator.reduce(loss_sums, "sum").double().cpu()
     out = {}
     for gi, g in enumerate(names):
         value = float(sums[gi]) / max(float(total[gi]), 1.0)
         out[g] = value if math.isfinite(value) else float("nan")
-    skipped = optimizer_step(accelerator, optimizer, is_finite(*norms, *out.values()))
-    return out, skipped
+    skipped = optimizer_step(accelerator, optimizer, is_finite(*norms.values(), *out.values()))
+    return out, norms, skipped
 
 
 def _checkpoint(

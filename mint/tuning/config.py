@@ -37,6 +37,7 @@ RUN_KEYS = (
     "device_map",
     "attn_implementation",
     "quantize",
+    "report_to",
 )
 
 

@@ -27,6 +27,7 @@ from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, stamp
 from mint.tasks.demos import task_demos
 from mint.tuning import checkpoint as ckpt
+from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
@@ -313,6 +314,9 @@ def tune_continual(
                 state["snapshot"] = _snapshot_name(si + 1)
                 _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
             state["evals"][str(si)] = evals
+            tracking.log_eval(  # --report-to: the seen tasks' scores, in the stage's run
+                group, {t: v["score"] for t, v in evals.items()}, trained["steps"]
+            )
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines
             ckpt.write_state(ckpt_dir, state)

@@ -19,6 +19,7 @@ from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_jsonl, read_json, stamp
 from mint.tuning.routing import Router
 from mint.tuning.serving import Item
+from mint.tuning.tracking import log_run_evaluation
 
 EVAL = "eval.json"
 
@@ -274,4 +275,5 @@ def evaluate_run(
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
     atomic_write_json(existing, out)
     atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows)
+    log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
     return out

@@ -174,7 +174,8 @@ def report_markdown(
             lines += ["", f"## {title}", ""]
             for f in paths:
                 rel = os.path.relpath(f, base) if base else str(f)
-                lines.append(f"![{Path(f).stem}]({rel})")
+                image = "" if Path(f).suffix == ".pdf" else "!"  # a PDF is linked, not shown
+                lines.append(f"{image}[{Path(f).stem}]({rel})")
     return "\n".join(lines) + "\n"
 
 
@@ -193,15 +194,19 @@ def build_report(
     figures: bool = True,
     fmt: str = "png",
     profile_figures: list[Path] = (),
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write report.json, report.md and the result figures for ``{row name: eval.json}``; return the report.
+    """Write report.json, report.md, report.html and the result figures for ``{row name: eval.json}``;
+    return the report.
 
     ``out`` is the report.json path or its folder; existing reports are kept unless ``force``.
-    ``profile_figures``: figures of the task profiles already written (``mint plot``), linked from report.md.
+    ``profile_figures``: figures of the task profiles already written (``mint plot``), linked from report.md
+    and embedded in report.html; ``config``: the configuration shown in report.html.
     """
     json_path, md_path, fig_dir = report_paths(out)
-    check_output(json_path, force)
-    check_output(md_path, force)
+    html_path = json_path.with_suffix(".html")
+    for path in (json_path, md_path, html_path):
+        check_output(path, force)
     report = make_report(eval_results)
     written: list[Path] = []
     if figures:
@@ -210,4 +215,10 @@ def build_report(
         written = results_chart(report, fig_dir, fmt=fmt)
     atomic_write_json(json_path, report)
     atomic_write_text(md_path, report_markdown(report, written, json_path.parent, list(profile_figures)))
+    from mint.tuning.report_html import report_html
+
+    page = report_html(
+        report, profile_figures=profile_figures, base=json_path.parent, config=config, result_figures=figures
+    )
+    atomic_write_text(html_path, page)
     return report

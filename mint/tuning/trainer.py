@@ -29,6 +29,7 @@ import torch
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, dumps_json, read_json, stamp
 from mint.tuning import checkpoint as ckpt
+from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
@@ -46,8 +47,10 @@ RUN_OUTPUTS = (
     "eval_predictions.jsonl",
     "report.json",
     "report.md",
+    "report.html",
     "figures",
     "continual.json",
+    tracking.TRACKING_DIR,
 )
 
 
@@ -377,6 +380,7 @@ class TrainingLog:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(dumps_json(row, indent=None))
             self.lines += 1
+            tracking.log_step(row)  # --report-to: the same record to the active tracker, if any
 
 
 def resume_point(
@@ -600,7 +604,7 @@ def train_group(
     try:
         for epoch in range(start_epoch, config.epochs):
             for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
-                last_loss, skipped = _step(
+                last_loss, grad_norm, skipped = _step(
                     vlm,
                     model,
                     optimizer,
@@ -624,6 +628,8 @@ def train_group(
                     "loss": last_loss,
                     "lr": scheduler.get_last_lr()[0],
                     "seconds": round(seconds, 4),
+                    "grad_norm": grad_norm,
+                    "samples": sum(len(b) for b in plans[epoch][si]),
                     **({"skipped": True} if skipped else {}),
                 }
                 log.write(row)
@@ -731,9 +737,10 @@ def _step(
     rank: int,
     nproc: int,
     params: list[torch.nn.Parameter],
-) -> tuple[float, bool]:
-    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss and
-    whether the step was skipped (a non-finite loss or gradient norm, the same on every process)."""
+) -> tuple[float, float | None, bool]:
+    """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss, the
+    gradient norm before clipping, and whether the step was skipped (a non-finite loss or gradient norm, the
+    same on every process)."""
     micro = []
     for global_batch in step:
         mine = shard(global_batch, rank, nproc)
@@ -749,11 +756,13 @@ def _step(
             loss, _ = answer_loss(model, batch)
             accelerator.backward(loss * (weight * nproc / max(total_tokens, 1.0)))
         loss_sum += loss.detach() * weight
-    # the norm of the reduced (and unscaled) gradients: max_norm inf measures without clipping
-    norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)
+    # max_grad_norm 0 (no clipping): an infinite bound only measures the norm (the gradients are scaled by 1)
+    norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)  # None under DeepSpeed
     global_loss = float(accelerator.reduce(loss_sum.reshape(1), "sum").item()) / max(total_tokens, 1.0)
-    skipped = optimizer_step(accelerator, optimizer, is_finite(norm, global_loss))
-    return (global_loss if math.isfinite(global_loss) else float("nan")), skipped
+    finite = is_finite(global_loss) and (norm is None or is_finite(norm))
+    skipped = optimizer_step(accelerator, optimizer, finite)
+    loss = global_loss if math.isfinite(global_loss) else float("nan")
+    return loss, None if norm is None else float(norm), skipped
 
 
 def _checkpoint(
