@@ -13,7 +13,7 @@ from mint.errors import MintError
 from mint.pipeline import load_run_config, run_pipeline
 
 
-def _config(tmp: Path, model: str, **tune) -> Path:
+def _config(tmp: Path, model: str, top: dict | None = None, **tune) -> Path:
     cfg = {
         "suite": "builtin:mini",
         "model": model,
@@ -30,6 +30,7 @@ def _config(tmp: Path, model: str, **tune) -> Path:
             "mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
             "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}},
         },
+        **(top or {}),
     }
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -61,8 +62,8 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "groups/all.json",
         "groups/single.json",
         "figures/index.json",
-        "runs/mint/tune.json",
-        "runs/all/eval.json",
+        "runs/mint/seed-0/tune.json",
+        "runs/all/seed-0/eval.json",
         "report.json",
         "report.md",
         "report.html",
@@ -79,22 +80,22 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "mint_continual",
     ]
     for method in ("mint", "all", "single", "instruction", "mint_auto", "mint_continual"):
-        ev = json.loads((out / "runs" / method / "eval.json").read_text())
+        ev = json.loads((out / "runs" / method / "seed-0" / "eval.json").read_text())
         row = report["rows"][method]
         assert row["tasks"] == {t: v["score"] for t, v in ev["tasks"].items()}
         assert row["mean"] == pytest.approx(sum(row["tasks"].values()) / len(row["tasks"]))
         assert row["trainable_params"] > 0
-    zs = json.loads((out / "runs" / "mint" / "eval.json").read_text())["zero_shot"]
+    zs = json.loads((out / "runs" / "mint" / "seed-0" / "eval.json").read_text())["zero_shot"]
     assert report["rows"]["zero_shot"]["tasks"] == {t: v["score"] for t, v in zs["tasks"].items()}
     assert len(report["rows"]["single"]["groups"]) == len(report["tasks"])
     assert report["rows"]["mint_auto"]["groups"] == report["rows"]["mint"]["groups"]
-    towers = json.loads((out / "runs" / "mint_auto" / "tune.json").read_text())["towers"]
+    towers = json.loads((out / "runs" / "mint_auto" / "seed-0" / "tune.json").read_text())["towers"]
     assert set(towers) == set(report["rows"]["mint"]["groups"]) and set(towers.values()) <= {
         "vision",
         "language",
         "both",
     }
-    assert (out / "runs" / "mint_continual" / "continual.json").is_file()
+    assert (out / "runs" / "mint_continual" / "seed-0" / "continual.json").is_file()
     assert "zero_shot" in result.output and f"report: {out / 'report.html'}" in result.output
     lines = result.output.splitlines()
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("setting")) :]
@@ -148,7 +149,34 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
     run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
     stages = _stages(out)
     assert all(stages[s] for s in ("predict", "profile", "cluster/mint", "plot"))
-    assert not any(stages[s] for s in ("tune/mint", "evaluate/mint", "tune/all", "report"))
+    assert not any(
+        stages[s] for s in ("tune/mint/seed-0", "evaluate/mint/seed-0", "tune/all/seed-0", "report")
+    )
+
+    # one more seed: only that seed of each row is tuned and evaluated; the report pools both
+    _config(tmp, model, top={"seeds": [0, 1], "variants": {}}, lr=0.01)
+    report = run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
+    stages = _stages(out)
+    for row in ("mint", "all", "single", "instruction"):
+        assert stages[f"tune/{row}/seed-0"] and stages[f"evaluate/{row}/seed-0"]
+        assert not stages[f"tune/{row}/seed-1"]
+        assert json.loads((out / "runs" / row / "seed-1" / "tune.json").read_text())["seed"] == 1
+        ev0, ev1 = (json.loads((out / "runs" / row / f"seed-{s}" / "eval.json").read_text()) for s in (0, 1))
+        # one suite sample for every seed: the same test samples, per-sample scores kept
+        for t, v in ev0["tasks"].items():
+            assert v["ids"] == ev1["tasks"][t]["ids"] and len(v["sample_scores"]) == v["n"]
+        assert report["rows"][row]["seeds"] == [0, 1]
+        assert report["rows"][row]["tasks"] == {
+            t: pytest.approx((v["score"] + ev1["tasks"][t]["score"]) / 2) for t, v in ev0["tasks"].items()
+        }
+    assert report["seeds"] == [0, 1] and all("ci95" in r for r in report["rows"].values())
+    assert {(c["row"], c["baseline"]) for c in report["comparisons"]} == {
+        (r, b) for r in ("mint", "instruction") for b in ("zero_shot", "all", "single")
+    }
+    assert set(report["transfer"]) == set(report["tasks"])
+    assert (
+        "## Comparisons" in (out / "report.md").read_text() and (out / "figures" / "transfer.png").is_file()
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,6 +187,8 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
         ({"cluster": {"methods": ["mint", "nope"]}}, "unknown method 'nope'"),
         ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
         ({"max_test": 0}, "max_test"),
+        ({"seeds": [0, 0]}, "seeds: a seed is listed twice"),
+        ({"seeds": "0"}, "seeds: expected a non-empty list of integers"),
         ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
         ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
         ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
@@ -181,13 +211,17 @@ def test_missing_config_file(tmp_path):
     assert result.exit_code == 2 and "no such run config" in result.output
 
 
-def test_demo_config_is_valid():
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_full.yaml"])
+def test_demo_configs_are_valid(name):
     from importlib import resources
 
-    with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:
+    with resources.as_file(resources.files("mint") / "configs" / name) as path:
         cfg = load_run_config(path, {"out": "somewhere"})
     assert cfg["suite"] == "builtin:default" and cfg["model"] == "tiny"
     assert cfg.out == Path("somewhere")
+    # the main rows, each repeated over at least three seeds
+    assert {"mint", "all", "random", "single"} <= set(cfg["cluster"]["methods"])
+    assert len(cfg["seeds"]) >= 3 and cfg["evaluate"]["zero_shot"]
 
 
 def test_summary_table_fits_100_columns_and_names_the_files():

@@ -171,21 +171,29 @@ def command(
     )
     if out is None:
         return
-    rows = dict(zip(row_names(evals), evals))
-    config = {
-        name: {
-            "run": str(r),
-            **{k: tune.get(k) for k in ("suite", "model", "seed", "method") if tune.get(k) is not None},
-            "tune": tune.get("config"),
-        }
-        for name, r, tune in zip(rows, runs, tunes)
-    }
+    names = row_names(evals)
+    rows: dict[str, list] = {}
+    for name, ev in zip(names, evals):
+        rows.setdefault(name, []).append(ev)  # runs of one method with different seeds: one row
+    config: dict[str, dict] = {}
+    for name, r, tune in zip(names, runs, tunes):  # a row's first run stands for its configuration
+        config.setdefault(
+            name,
+            {
+                "run": str(r),
+                **{k: tune.get(k) for k in ("suite", "model", "seed", "method") if tune.get(k) is not None},
+                "tune": tune.get("config"),
+            },
+        )
     report = build_report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
     json_path, md_path, _ = report_paths(out)
     click.echo(f"wrote {json_path}, {md_path} and {json_path.with_suffix('.html')}")
     width = max(len(n) for n in report["rows"])
     for name, row in report["rows"].items():
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
+        ci = f" [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]" if row.get("ci95") else ""
         click.echo(
-            f"  {name:<{width}}  {mean}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
+            f"  {name:<{width}}  {mean}{ci}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
         )
+    for c in report.get("comparisons") or []:
+        click.echo(f"  {c['sentence']}")

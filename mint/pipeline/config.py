@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "tiny",
     "out": "mint-run",
     "seed": 0,
+    "seeds": None,  # tuning repeats: every compared grouping tuned and evaluated once per seed ([seed])
     "device": "auto",
     "dtype": "float32",
     "threads": None,
@@ -108,6 +109,16 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
             raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
         raise MintError(f"{source}: seed: expected an integer, got {cfg['seed']!r}")
+    seeds = cfg["seeds"] if cfg["seeds"] is not None else [cfg["seed"]]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)
+    ):
+        raise MintError(f"{source}: seeds: expected a non-empty list of integers, got {cfg['seeds']!r}")
+    if len(set(seeds)) != len(seeds):
+        raise MintError(f"{source}: seeds: a seed is listed twice ({seeds})")
+    cfg["seeds"] = seeds
     for key in ("max_train", "max_test", "threads"):
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

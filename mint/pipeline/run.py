@@ -3,7 +3,7 @@
 Output folder layout::
 
     predictions.jsonl (+ .meta.json)   .mint-cache/   profiles.json   groups/<method>.json
-    figures/   runs/<method>/ (mint tune run folders, with eval.json)   report.json   report.md
+    figures/   runs/<row>/seed-<s>/ (mint tune run folders, with eval.json)   report.json   report.md
     pipeline.json   .stages/
 
 Each stage is cached by a hash of its inputs (see :mod:`mint.pipeline.stages`), so a re-run only redoes
@@ -181,8 +181,9 @@ def run_pipeline(
         "dtype": c["dtype"],
         "max_train": tune_cfg.max_train,
         "max_test": c["max_test"],
+        "data_seed": seed,  # the suite is sampled once; the tuning seeds vary only the training
     }
-    evals: dict[str, dict[str, Any]] = {}
+    evals: dict[str, list[dict[str, Any]]] = {}
     eval_keys: dict[str, str] = {}
     ev = c["evaluate"]
     # one row per grouping method with the common tuning options, then one per variant of a grouping
@@ -195,8 +196,14 @@ def run_pipeline(
         )
         for name, v in c["variants"].items()
     ]
-    for i, (row, method, tcfg) in enumerate(settings):
-        run_dir = out / "runs" / row
+    runs = [
+        (row, method, TuneConfig.from_dict({**tcfg.to_dict(), "seed": s}, cfg.source), s)
+        for row, method, tcfg in settings
+        for s in c["seeds"]
+    ]
+    for i, (row, method, tcfg, tune_seed) in enumerate(runs):
+        run_dir = out / "runs" / row / f"seed-{tune_seed}"
+        stage = f"{row}/seed-{tune_seed}"
 
         def do_tune(
             resume: bool,
@@ -233,11 +240,12 @@ def run_pipeline(
                 )
 
         k_tune = stages.run(
-            f"tune/{row}",
+            f"tune/{stage}",
             {
                 "suite": c["suite"],
                 "model": model_id,
                 "dtype": c["dtype"],
+                "data_seed": seed,
                 "groups": group_keys[method],
                 "tune": tcfg.to_dict(),
                 "max_test": c["max_test"],
@@ -260,13 +268,13 @@ def run_pipeline(
                 force=True,
             )
 
-        eval_keys[row] = stages.run(
-            f"evaluate/{row}",
-            {"tune": k_tune, "zero_shot": zero_shot, "batch_size": ev["batch_size"]},
+        eval_keys[stage] = stages.run(
+            f"evaluate/{stage}",
+            {"tune": k_tune, "zero_shot": zero_shot, "batch_size": ev["batch_size"], "per_sample": True},
             [run_dir / "eval.json"],
             do_eval,
         )
-        evals[row] = read_json(run_dir / "eval.json", "eval.json")
+        evals.setdefault(row, []).append(read_json(run_dir / "eval.json", "eval.json"))
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"

@@ -43,7 +43,8 @@ def load_tune(run_dir: str | Path) -> dict[str, Any]:
 
 
 def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int | None = None) -> list[Any]:
-    """The run's suite (or ``suite``), loaded with the run's seed and caps."""
+    """The run's suite (or ``suite``), loaded with the seed it was sampled with (tune.json ``data_seed``,
+    else the run's seed) and the run's caps."""
     from mint.tasks import load_suite
 
     spec = suite or tune.get("suite")
@@ -51,7 +52,7 @@ def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int
         raise MintError("the run's tune.json names no suite; pass --suite")
     return load_suite(
         spec,
-        seed=int(tune.get("seed", 0)),
+        seed=int(tune.get("data_seed", tune.get("seed", 0))),
         max_train=tune.get("max_train"),
         max_test=max_test if max_test is not None else tune.get("max_test"),
     )
@@ -157,6 +158,8 @@ def cached_eval(
         )
     if zero_shot and not old.get("zero_shot"):
         return None  # the zero-shot part is missing: evaluate again (a superset of the old file)
+    if any("sample_scores" not in v for v in (old.get("tasks") or {}).values()):
+        return None  # written before per-sample scores were kept: evaluate again
     return old
 
 
@@ -236,6 +239,9 @@ def evaluate_run(
             "n": len(scores),
             "metric": task.metric,
             **({"group": adapter} if adapter else {}),
+            # per-sample scores, so that intervals and paired tests can be redone (mint.tuning.stats)
+            "ids": [str(s.id) for s in task.test],
+            "sample_scores": scores,
         }
         pred_rows.extend(
             {
