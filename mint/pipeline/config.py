@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "size": None,
         "similarity": "exact",
         "thresholds": [1.5, 0.5],
-        "decide_by": "raw",
+        "decide_by": "corrected",
         "bins": 20,
         "pid_target": "answer",
     },
