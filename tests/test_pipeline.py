@@ -12,6 +12,8 @@ from mint.cli import main
 from mint.errors import MintError
 from mint.pipeline import load_run_config, run_pipeline
 
+HOLDOUT = "vqa_color_presence"  # kept out of grouping and training, routed and scored as unseen
+
 
 def _config(tmp: Path, model: str, top: dict | None = None, **tune) -> Path:
     cfg = {
@@ -30,6 +32,7 @@ def _config(tmp: Path, model: str, top: dict | None = None, **tune) -> Path:
             "mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
             "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}},
         },
+        "holdout": [HOLDOUT],
         **(top or {}),
     }
     path = tmp / "run.yaml"
@@ -44,12 +47,51 @@ def _stages(out: Path) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
+    import mint.tuning.trainer as trainer
+
     tmp = tmp_path_factory.mktemp("pipeline")
     model = make_tiny_llava(tmp / "model")
     cfg_path = _config(tmp, model)
-    result = CliRunner().invoke(main, ["run", str(cfg_path), "--no-progress"])
+    seen: list[str] = []  # the tasks of every example any trainer was given
+
+    def recording(tasks, *args, **kwargs):
+        examples = group_examples(tasks, *args, **kwargs)
+        seen.extend(ex.task.name for ex in examples)
+        return examples
+
+    group_examples = trainer.group_examples
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer, "group_examples", recording)
+        result = CliRunner().invoke(main, ["run", str(cfg_path), "--no-progress"])
     assert result.exit_code == 0, result.output
+    result.seen_tasks = set(seen)
     return tmp, model, cfg_path, result
+
+
+def test_holdout_tasks_never_train_and_are_routed_and_scored(first_run):
+    tmp, _, _, result = first_run
+    out = tmp / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert result.seen_tasks and HOLDOUT not in result.seen_tasks  # the data the trainers saw
+    assert (
+        HOLDOUT not in report["tasks"] and HOLDOUT in json.loads((out / "profiles.json").read_text())["tasks"]
+    )
+    for method in ("mint", "all", "single", "instruction"):
+        groups = json.loads((out / "groups" / f"{method}.json").read_text())
+        assert HOLDOUT not in groups["assignment"]
+        routed = json.loads((out / "routes" / f"{method}.json").read_text())["routes"]
+        assert list(routed) == [HOLDOUT] and routed[HOLDOUT] in groups["groups"]
+        tune = json.loads((out / "runs" / method / "seed-0" / "tune.json").read_text())
+        assert all(HOLDOUT not in a["tasks"] for a in tune["adapters"].values())
+        ev = json.loads((out / "runs" / method / "seed-0" / "eval.json").read_text())
+        assert ev["unseen"][HOLDOUT]["group"] == routed[HOLDOUT] and HOLDOUT not in ev["tasks"]
+        entry = report["unseen"][HOLDOUT][method]
+        assert entry["group"] == routed[HOLDOUT] and entry["score"] == ev["unseen"][HOLDOUT]["score"]
+        zs = json.loads((out / "runs" / "mint" / "seed-0" / "eval.json").read_text())["zero_shot"]
+        assert entry["zero_shot"] == zs["unseen"][HOLDOUT]["score"]
+        assert entry["diff"] == pytest.approx(entry["score"] - entry["zero_shot"])
+    assert report["unseen"][HOLDOUT]["all"]["group"] == "all"
+    assert "## Unseen tasks" in (out / "report.md").read_text()
 
 
 def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
@@ -189,6 +231,7 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
         ({"max_test": 0}, "max_test"),
         ({"seeds": [0, 0]}, "seeds: a seed is listed twice"),
         ({"seeds": "0"}, "seeds: expected a non-empty list of integers"),
+        ({"holdout": "vqa_color"}, "holdout: expected a list of task names"),
         ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
         ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
         ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "out": "mint-run",
     "seed": 0,
     "seeds": None,  # tuning repeats: every compared grouping tuned and evaluated once per seed ([seed])
+    "holdout": [],  # tasks kept out of grouping and training, routed to a group and scored as unseen tasks
     "device": "auto",
     "dtype": "float32",
     "threads": None,
@@ -119,6 +120,12 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
     if len(set(seeds)) != len(seeds):
         raise MintError(f"{source}: seeds: a seed is listed twice ({seeds})")
     cfg["seeds"] = seeds
+    holdout = cfg["holdout"] if cfg["holdout"] is not None else []
+    if not isinstance(holdout, list) or not all(isinstance(t, str) and t for t in holdout):
+        raise MintError(f"{source}: holdout: expected a list of task names, got {cfg['holdout']!r}")
+    if len(set(holdout)) != len(holdout):
+        raise MintError(f"{source}: holdout: a task is listed twice ({holdout})")
+    cfg["holdout"] = holdout
     for key in ("max_train", "max_test", "threads"):
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

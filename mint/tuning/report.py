@@ -14,7 +14,7 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, check_output, read_json, stamp
-from mint.tuning.stats import RowScores, compare, macro_estimate, task_effects
+from mint.tuning.stats import RowScores, compare, macro_estimate, paired_difference, task_effects
 
 ZERO_SHOT = "zero_shot"
 _METRIC_NAMES = {
@@ -139,6 +139,35 @@ def _statistics(report: dict[str, Any], scores: dict[str, RowScores], tasks: lis
     return extra
 
 
+def _unseen(runs: dict[str, list[dict[str, Any]]], zs_source: dict[str, Any] | None) -> dict[str, Any]:
+    """``{task: {row: {"group", "score", "zero_shot", "diff", "ci95"}}}`` for the tasks kept out of
+    training and routed to a group (eval.json ``unseen``); ``diff`` is the score minus zero-shot's, its
+    interval paired on the same samples (:mod:`mint.tuning.stats`)."""
+    zs = ((zs_source or {}).get(ZERO_SHOT) or {}).get("unseen") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, evs in runs.items():
+        blocks = [ev.get("unseen") or {} for ev in evs]
+        for t in blocks[0]:
+            entries = [b[t] for b in blocks if t in b]
+            if len(entries) != len(evs):
+                raise MintError(f"row {name!r}: unseen task {t!r} was not scored for every seed")
+            entry: dict[str, Any] = {
+                "group": entries[0].get("group"),
+                "score": float(np.mean([e["score"] for e in entries])),
+                "zero_shot": zs[t]["score"] if t in zs else None,
+            }
+            if t in zs:
+                ids: dict[str, list[str]] = {}
+                z = _sample_matrix([zs], [t], ids, ZERO_SHOT)
+                m = _sample_matrix([{t: e} for e in entries], [t], ids, name)
+                if z is not None and m is not None:
+                    seeds = [ev.get("seed") for ev in evs]
+                    est = paired_difference(RowScores(seeds, m), RowScores([None], z))
+                    entry.update({"diff": est.value, "ci95": est.ci95})
+            out.setdefault(t, {})[name] = entry
+    return out
+
+
 def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) -> dict[str, Any]:
     """The report.json payload for ``{row name: eval.json or [eval.json of each seed]}``; the ``zero_shot``
     row comes from the first eval.json that has zero-shot scores (unless a row of that name is given).
@@ -214,6 +243,9 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
         "seeds": sorted({s for n, ss in seeds_of.items() if n != ZERO_SHOT for s in ss if s is not None}),
         "rows": rows,
     }
+    unseen = _unseen(runs, zs_source)
+    if unseen:
+        report["unseen"] = unseen
     if all(m is not None for m in matrices.values()):
         scores = {n: RowScores(seeds_of[n], m) for n, m in matrices.items() if m is not None}
         report.update(_statistics(report, scores, tasks))
@@ -285,6 +317,7 @@ def report_markdown(
         label = _METRIC_NAMES.get(m, "embedding cosine" if m.startswith("embedding:") else m)
         lines.append(f"| {t} | {label} | " + " | ".join(_fmt(r["tasks"][t]) for r in rows.values()) + " |")
     lines += _transfer_markdown(report)
+    lines += _unseen_markdown(report)
     lines += ["", "## Groups", ""]
     for name, r in rows.items():
         if r["groups"]:
@@ -299,6 +332,40 @@ def report_markdown(
                 image = "" if Path(f).suffix == ".pdf" else "!"  # a PDF is linked, not shown
                 lines.append(f"{image}[{Path(f).stem}]({rel})")
     return "\n".join(lines) + "\n"
+
+
+def _unseen_markdown(report: dict[str, Any]) -> list[str]:
+    """Tasks kept out of training: per grouping, the group each was routed to and its score against the
+    zero-shot backbone's."""
+    unseen = report.get("unseen")
+    if not unseen:
+        return []
+    rows = list(dict.fromkeys(r for per in unseen.values() for r in per))
+    lines = [
+        "",
+        "## Unseen tasks",
+        "",
+        "Tasks kept out of training, profiled like the others and routed to a group by the rule of each "
+        'grouping (docs/pipeline.md, "Unseen tasks"): group, score, and the difference from zero-shot '
+        "with its 95% interval.",
+        "",
+        "| task | zero_shot | " + " | ".join(rows) + " |",
+        "|---|---:|" + "---:|" * len(rows),
+    ]
+    for t, per in unseen.items():
+        zs = next((e["zero_shot"] for e in per.values() if e.get("zero_shot") is not None), None)
+        cells = []
+        for r in rows:
+            e = per.get(r)
+            if e is None:
+                cells.append("n/a")
+                continue
+            cell = f"{e['group']}: {_fmt(e['score'])}"
+            if "diff" in e:
+                cell += f" ({e['diff']:+.3f} [{e['ci95'][0]:+.3f}, {e['ci95'][1]:+.3f}])"
+            cells.append(cell)
+        lines.append(f"| {t} | {_fmt(zs)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _transfer_markdown(report: dict[str, Any]) -> list[str]:
