@@ -190,3 +190,11 @@ def test_compare_pairs_in_given_order():
     }
     (c,) = compare(rows, [("x", "y")])
     assert c["diff"] == pytest.approx(0.5) and c["p_holm"] == c["p"]
+
+
+def test_make_report_on_different_test_samples_skips_the_statistics():
+    a, b = _eval(0, {"a": np.ones(4)}, "mint"), _eval(1, {"a": np.zeros(4)}, "all")
+    b["tasks"]["a"]["ids"] = ["x", "y", "z", "w"]  # e.g. a builtin suite sampled with another seed
+    report = make_report({"mint": a, "all": b})
+    assert report["statistics"].startswith("not computed") and "other test samples" in report["statistics"]
+    assert "comparisons" not in report and report["rows"]["all"]["mean"] == 0.0

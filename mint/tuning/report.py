@@ -127,7 +127,8 @@ def _statistics(report: dict[str, Any], scores: dict[str, RowScores], tasks: lis
     if pairs:
         extra["comparisons"] = compare(scores, pairs)
     if OWN_ADAPTER in scores:
-        tuned = {n: rs for n, rs in scores.items() if n != ZERO_SHOT}
+        own = set(scores[OWN_ADAPTER].seeds)
+        tuned = {n: rs for n, rs in scores.items() if n != ZERO_SHOT and set(rs.seeds) & own}
         effects = task_effects(tuned, OWN_ADAPTER)
         extra["transfer"] = {t: {g: e["delta"] for g, e in effects[t].items()} for t in tasks if t in effects}
         extra["transfer_effects"] = [
@@ -158,8 +159,11 @@ def _unseen(runs: dict[str, list[dict[str, Any]]], zs_source: dict[str, Any] | N
             }
             if t in zs:
                 ids: dict[str, list[str]] = {}
-                z = _sample_matrix([zs], [t], ids, ZERO_SHOT)
-                m = _sample_matrix([{t: e} for e in entries], [t], ids, name)
+                try:
+                    z = _sample_matrix([zs], [t], ids, ZERO_SHOT)
+                    m = _sample_matrix([{t: e} for e in entries], [t], ids, name)
+                except MintError:  # scored on other samples: no paired interval
+                    z = m = None
                 if z is not None and m is not None:
                     seeds = [ev.get("seed") for ev in evs]
                     est = paired_difference(RowScores(seeds, m), RowScores([None], z))
@@ -185,7 +189,7 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
         raise MintError(f"row {first_name!r}: eval.json has no task scores")
     metrics = {t: first["tasks"][t].get("metric", "exact") for t in tasks}
     rows: dict[str, dict[str, Any]] = {}
-    matrices: dict[str, dict[str, np.ndarray] | None] = {}
+    blocks_of: dict[str, list[dict[str, Any]]] = {}
     seeds_of: dict[str, list[Any]] = {}
     ids: dict[str, list[str]] = {}
     zs_source = next((ev for evs in runs.values() for ev in evs if ev.get(ZERO_SHOT)), None)
@@ -200,7 +204,7 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
             "method": ZERO_SHOT,
             "run": zs_source.get("run"),
         }
-        matrices[ZERO_SHOT] = _sample_matrix([block], tasks, ids, ZERO_SHOT)
+        blocks_of[ZERO_SHOT] = [block]
         seeds_of[ZERO_SHOT] = [None]
     for name, evs in runs.items():
         sources = [str(ev.get("run", name)) for ev in evs]
@@ -226,7 +230,7 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
             "seeds": seeds,
             **({"runs": [ev.get("run") for ev in evs]} if len(evs) > 1 else {}),
         }
-        matrices[name] = _sample_matrix(blocks, tasks, ids, name)
+        blocks_of[name] = blocks
         seeds_of[name] = seeds
     kinds = sorted(
         {
@@ -246,6 +250,11 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
     unseen = _unseen(runs, zs_source)
     if unseen:
         report["unseen"] = unseen
+    try:
+        matrices = {n: _sample_matrix(b, tasks, ids, n) for n, b in blocks_of.items()}
+    except MintError as e:  # e.g. runs tuned on other samples of a builtin suite (mint tune --seed)
+        report["statistics"] = f"not computed: {e}"
+        return stamp(report)
     if all(m is not None for m in matrices.values()):
         scores = {n: RowScores(seeds_of[n], m) for n, m in matrices.items() if m is not None}
         report.update(_statistics(report, scores, tasks))
