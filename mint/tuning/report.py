@@ -398,7 +398,7 @@ def _transfer_markdown(report: dict[str, Any]) -> list[str]:
     effects = report.get("transfer_effects") or []
     for kind, title in (("hurts", "hurts (negative transfer)"), ("helps", "helps (positive transfer)")):
         found = [e for e in effects if e["effect"] == kind]
-        lines += ["", f"Training together measurably {title}: " + ("none." if not found else "")]
+        lines += ["", f"Training together measurably {title}:" + (" none." if not found else "")]
         lines += [
             f"- {e['task']} under {e['grouping']}: {e['delta']:+.3f} [{e['ci95'][0]:+.3f}, {e['ci95'][1]:+.3f}]"
             for e in found
