@@ -168,7 +168,7 @@ def test_run_tracks_every_setting_and_group_in_one_folder(first_run):
     for row, data in report["rows"].items():
         if row == "zero_shot":
             continue
-        tune = json.loads((out / "runs" / row / "tune.json").read_text())
+        tune = json.loads((out / "runs" / row / "seed-0" / "tune.json").read_text())
         assert tune["tracking"] == {"report_to": "tensorboard", "dir": str(out / "tracking"), "grouping": row}
         for group in data["groups"]:
             series = scalars(out / "tracking" / row / group / "seed0")
