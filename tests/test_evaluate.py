@@ -132,3 +132,13 @@ def test_report_rows_are_computed_from_eval_json(runs):
 def test_evaluate_bad_run_folder(tmp_path):
     res = _cli(["evaluate", tmp_path / "nope"])
     assert res.exit_code == 2 and res.output.startswith("Error:") and "no such run folder" in res.output
+
+
+def test_evaluate_bad_routes_file_is_one_line_error(runs, tmp_path):
+    _, run = runs
+    bad = tmp_path / "routes.json"
+    bad.write_text(json.dumps({"routes": ["vqa_color"]}))
+    res = _cli(["evaluate", run["mint"], "--routes", bad, "--quiet"])
+    assert (
+        res.exit_code == 2 and res.output.startswith("Error:") and "routes: expected an object" in res.output
+    )

@@ -12,8 +12,10 @@ from mint.cli import main
 from mint.errors import MintError
 from mint.pipeline import load_run_config, run_pipeline
 
+HOLDOUT = "vqa_color_presence"  # kept out of grouping and training, routed and scored as unseen
 
-def _config(tmp: Path, model: str, **tune) -> Path:
+
+def _config(tmp: Path, model: str, top: dict | None = None, **tune) -> Path:
     cfg = {
         "suite": "builtin:mini",
         "model": model,
@@ -30,6 +32,8 @@ def _config(tmp: Path, model: str, **tune) -> Path:
             "mint_auto": {"groups": "mint", "tune": {"tower": "auto"}},
             "mint_continual": {"groups": "mint", "tune": {"continual": "per-group"}},
         },
+        "holdout": [HOLDOUT],
+        **(top or {}),
     }
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -43,12 +47,51 @@ def _stages(out: Path) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
+    import mint.tuning.trainer as trainer
+
     tmp = tmp_path_factory.mktemp("pipeline")
     model = make_tiny_llava(tmp / "model")
     cfg_path = _config(tmp, model)
-    result = CliRunner().invoke(main, ["run", str(cfg_path), "--no-progress"])
+    seen: list[str] = []  # the tasks of every example any trainer was given
+
+    def recording(tasks, *args, **kwargs):
+        examples = group_examples(tasks, *args, **kwargs)
+        seen.extend(ex.task.name for ex in examples)
+        return examples
+
+    group_examples = trainer.group_examples
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer, "group_examples", recording)
+        result = CliRunner().invoke(main, ["run", str(cfg_path), "--no-progress"])
     assert result.exit_code == 0, result.output
+    result.seen_tasks = set(seen)
     return tmp, model, cfg_path, result
+
+
+def test_holdout_tasks_never_train_and_are_routed_and_scored(first_run):
+    tmp, _, _, result = first_run
+    out = tmp / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert result.seen_tasks and HOLDOUT not in result.seen_tasks  # the data the trainers saw
+    assert (
+        HOLDOUT not in report["tasks"] and HOLDOUT in json.loads((out / "profiles.json").read_text())["tasks"]
+    )
+    for method in ("mint", "all", "single", "instruction"):
+        groups = json.loads((out / "groups" / f"{method}.json").read_text())
+        assert HOLDOUT not in groups["assignment"]
+        routed = json.loads((out / "routes" / f"{method}.json").read_text())["routes"]
+        assert list(routed) == [HOLDOUT] and routed[HOLDOUT] in groups["groups"]
+        tune = json.loads((out / "runs" / method / "seed-0" / "tune.json").read_text())
+        assert all(HOLDOUT not in a["tasks"] for a in tune["adapters"].values())
+        ev = json.loads((out / "runs" / method / "seed-0" / "eval.json").read_text())
+        assert ev["unseen"][HOLDOUT]["group"] == routed[HOLDOUT] and HOLDOUT not in ev["tasks"]
+        entry = report["unseen"][HOLDOUT][method]
+        assert entry["group"] == routed[HOLDOUT] and entry["score"] == ev["unseen"][HOLDOUT]["score"]
+        zs = json.loads((out / "runs" / "mint" / "seed-0" / "eval.json").read_text())["zero_shot"]
+        assert entry["zero_shot"] == zs["unseen"][HOLDOUT]["score"]
+        assert entry["diff"] == pytest.approx(entry["score"] - entry["zero_shot"])
+    assert report["unseen"][HOLDOUT]["all"]["group"] == "all"
+    assert "## Unseen tasks" in (out / "report.md").read_text()
 
 
 def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
@@ -61,8 +104,8 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "groups/all.json",
         "groups/single.json",
         "figures/index.json",
-        "runs/mint/tune.json",
-        "runs/all/eval.json",
+        "runs/mint/seed-0/tune.json",
+        "runs/all/seed-0/eval.json",
         "report.json",
         "report.md",
         "report.html",
@@ -79,22 +122,22 @@ def test_run_writes_every_stage_and_a_report_from_eval_json(first_run):
         "mint_continual",
     ]
     for method in ("mint", "all", "single", "instruction", "mint_auto", "mint_continual"):
-        ev = json.loads((out / "runs" / method / "eval.json").read_text())
+        ev = json.loads((out / "runs" / method / "seed-0" / "eval.json").read_text())
         row = report["rows"][method]
         assert row["tasks"] == {t: v["score"] for t, v in ev["tasks"].items()}
         assert row["mean"] == pytest.approx(sum(row["tasks"].values()) / len(row["tasks"]))
         assert row["trainable_params"] > 0
-    zs = json.loads((out / "runs" / "mint" / "eval.json").read_text())["zero_shot"]
+    zs = json.loads((out / "runs" / "mint" / "seed-0" / "eval.json").read_text())["zero_shot"]
     assert report["rows"]["zero_shot"]["tasks"] == {t: v["score"] for t, v in zs["tasks"].items()}
     assert len(report["rows"]["single"]["groups"]) == len(report["tasks"])
     assert report["rows"]["mint_auto"]["groups"] == report["rows"]["mint"]["groups"]
-    towers = json.loads((out / "runs" / "mint_auto" / "tune.json").read_text())["towers"]
+    towers = json.loads((out / "runs" / "mint_auto" / "seed-0" / "tune.json").read_text())["towers"]
     assert set(towers) == set(report["rows"]["mint"]["groups"]) and set(towers.values()) <= {
         "vision",
         "language",
         "both",
     }
-    assert (out / "runs" / "mint_continual" / "continual.json").is_file()
+    assert (out / "runs" / "mint_continual" / "seed-0" / "continual.json").is_file()
     assert "zero_shot" in result.output and f"report: {out / 'report.html'}" in result.output
     lines = result.output.splitlines()
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("setting")) :]
@@ -125,7 +168,7 @@ def test_run_tracks_every_setting_and_group_in_one_folder(first_run):
     for row, data in report["rows"].items():
         if row == "zero_shot":
             continue
-        tune = json.loads((out / "runs" / row / "tune.json").read_text())
+        tune = json.loads((out / "runs" / row / "seed-0" / "tune.json").read_text())
         assert tune["tracking"] == {"report_to": "tensorboard", "dir": str(out / "tracking"), "grouping": row}
         for group in data["groups"]:
             series = scalars(out / "tracking" / row / group / "seed0")
@@ -148,7 +191,34 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
     run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
     stages = _stages(out)
     assert all(stages[s] for s in ("predict", "profile", "cluster/mint", "plot"))
-    assert not any(stages[s] for s in ("tune/mint", "evaluate/mint", "tune/all", "report"))
+    assert not any(
+        stages[s] for s in ("tune/mint/seed-0", "evaluate/mint/seed-0", "tune/all/seed-0", "report")
+    )
+
+    # one more seed: only that seed of each row is tuned and evaluated; the report pools both
+    _config(tmp, model, top={"seeds": [0, 1], "variants": {}}, lr=0.01)
+    report = run_pipeline(load_run_config(cfg_path), progress=False, log=lambda m: None)
+    stages = _stages(out)
+    for row in ("mint", "all", "single", "instruction"):
+        assert stages[f"tune/{row}/seed-0"] and stages[f"evaluate/{row}/seed-0"]
+        assert not stages[f"tune/{row}/seed-1"]
+        assert json.loads((out / "runs" / row / "seed-1" / "tune.json").read_text())["seed"] == 1
+        ev0, ev1 = (json.loads((out / "runs" / row / f"seed-{s}" / "eval.json").read_text()) for s in (0, 1))
+        # one suite sample for every seed: the same test samples, per-sample scores kept
+        for t, v in ev0["tasks"].items():
+            assert v["ids"] == ev1["tasks"][t]["ids"] and len(v["sample_scores"]) == v["n"]
+        assert report["rows"][row]["seeds"] == [0, 1]
+        assert report["rows"][row]["tasks"] == {
+            t: pytest.approx((v["score"] + ev1["tasks"][t]["score"]) / 2) for t, v in ev0["tasks"].items()
+        }
+    assert report["seeds"] == [0, 1] and all("ci95" in r for r in report["rows"].values())
+    assert {(c["row"], c["baseline"]) for c in report["comparisons"]} == {
+        (r, b) for r in ("mint", "instruction") for b in ("zero_shot", "all", "single")
+    }
+    assert set(report["transfer"]) == set(report["tasks"])
+    assert (
+        "## Comparisons" in (out / "report.md").read_text() and (out / "figures" / "transfer.png").is_file()
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,6 +229,9 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
         ({"cluster": {"methods": ["mint", "nope"]}}, "unknown method 'nope'"),
         ({"profile": {"sample": 3}}, "profile.sample: unknown option"),
         ({"max_test": 0}, "max_test"),
+        ({"seeds": [0, 0]}, "seeds: a seed is listed twice"),
+        ({"seeds": "0"}, "seeds: expected a non-empty list of integers"),
+        ({"holdout": "vqa_color"}, "holdout: expected a list of task names"),
         ({"cluster": {"affinity": {"nope": 1}}}, "cluster.affinity.nope: unknown option"),
         ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
         ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
@@ -181,13 +254,17 @@ def test_missing_config_file(tmp_path):
     assert result.exit_code == 2 and "no such run config" in result.output
 
 
-def test_demo_config_is_valid():
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_full.yaml"])
+def test_demo_configs_are_valid(name):
     from importlib import resources
 
-    with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:
+    with resources.as_file(resources.files("mint") / "configs" / name) as path:
         cfg = load_run_config(path, {"out": "somewhere"})
     assert cfg["suite"] == "builtin:default" and cfg["model"] == "tiny"
     assert cfg.out == Path("somewhere")
+    # the main rows, each repeated over at least three seeds
+    assert {"mint", "all", "random", "single"} <= set(cfg["cluster"]["methods"])
+    assert len(cfg["seeds"]) >= 3 and cfg["evaluate"]["zero_shot"]
 
 
 def test_summary_table_fits_100_columns_and_names_the_files():

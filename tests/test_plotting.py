@@ -308,3 +308,24 @@ def test_ties_and_equal_distances_stay_readable(planted):
     fig = dendrogram_chart(same)  # every distance 0: the scale starts at 0, its labels apart
     for (ta, a), (tb, b) in itertools.combinations(visible_text_boxes(fig), 2):
         assert not a.overlaps(b), (ta, tb)
+
+
+@pytest.mark.parametrize("decide_by", ["raw", "corrected"])
+def test_score_chart_and_dendrogram_draw_the_deciding_score(planted, decide_by):
+    from mint.plotting import dendrogram_chart
+
+    p = copy.deepcopy(planted)
+    p.setdefault("config", {})["decide_by"] = decide_by
+    for i, rec in enumerate(p["tasks"].values()):  # a corrected score far from the raw one
+        rec["chance_corrected"] = {"mean": 0.1 * i - 0.3, "ci95": [0.1 * i - 0.4, 0.1 * i - 0.2]}
+    ps = ProfileSet.from_dict(p)
+    expected = ps.cc if decide_by == "corrected" else ps.score
+    fig = score_chart(p)
+    ax = fig.axes[0]
+    drawn = np.concatenate([line.get_xdata() for line in ax.lines if line.get_marker() == "o"])
+    assert sorted(drawn) == pytest.approx(sorted(expected))
+    name = "chance-corrected score" if decide_by == "corrected" else "MINT score"
+    assert name in ax.get_xlabel() and "decides the label" in ax.get_title()
+    dendro = dendrogram_chart(p)
+    image = dendro.axes[1].get_images()[0].get_array()
+    assert float(np.max(image)) == pytest.approx(float(np.ptp(expected)))

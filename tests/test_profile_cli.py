@@ -104,7 +104,7 @@ def test_hand_computed_file(tmp_path):
         "seed": 0,
         "similarity": "exact",
         "thresholds": [1.5, 0.5],
-        "decide_by": "raw",
+        "decide_by": "corrected",
         "bins": 20,
         "pid_target": "answer",
         "modalities": ["image", "text"],
@@ -131,16 +131,19 @@ def test_planted_interactions_recovered(tmp_path):
     assert "1 redundancy, 2 uniqueness, 1 synergy" in r.stderr
 
 
-def test_yes_no_synergy_needs_chance_correction(tmp_path):
+def test_yes_no_synergy_is_synergy_by_default(tmp_path):
     rows = [
         r for r in planted(n=400, seed=1, classes=["yes", "no"]) if r["task"] in ("synergy", "image_unique")
     ]
-    raw, _ = profile(tmp_path, rows)
-    # independent yes/no answers agree half the time: the raw score (~1) calls it uniqueness
+    raw, _ = profile(tmp_path, rows, "--decide-by", "raw")
+    # independent yes/no answers agree half the time: the raw score (~1), the paper's rule, calls it
+    # uniqueness; it is still reported under the default
+    assert raw["config"]["decide_by"] == "raw"
     assert raw["tasks"]["synergy"]["mint_score"]["mean"] == pytest.approx(1.0, abs=0.15)
     assert raw["tasks"]["synergy"]["interaction"] == "uniqueness"
-    cor, _ = profile(tmp_path, rows, "--decide-by", "corrected")
+    cor, _ = profile(tmp_path, rows)
     assert cor["config"]["decide_by"] == "corrected"
+    assert cor["tasks"]["synergy"]["mint_score"] == raw["tasks"]["synergy"]["mint_score"]
     assert cor["tasks"]["synergy"]["interaction"] == "synergy"
     assert cor["tasks"]["image_unique"]["interaction"] == "uniqueness"
     assert cor["tasks"]["image_unique"]["dominant_modality"] == "image"
@@ -148,13 +151,13 @@ def test_yes_no_synergy_needs_chance_correction(tmp_path):
 
 def test_thresholds_option_moves_the_cut(tmp_path):
     rows = [r for r in planted(n=100) if r["task"] == "image_unique"]
-    prof, _ = profile(tmp_path, rows)
+    prof, _ = profile(tmp_path, rows, "--decide-by", "raw")  # the thresholds cut the raw score
     score = prof["tasks"]["image_unique"]["mint_score"]["mean"]
     assert 1.05 < score < 1.45 and prof["tasks"]["image_unique"]["interaction"] == "uniqueness"
-    prof, _ = profile(tmp_path, rows, "--thresholds", f"1.9,{score + 0.01}")
+    prof, _ = profile(tmp_path, rows, "--decide-by", "raw", "--thresholds", f"1.9,{score + 0.01}")
     assert prof["tasks"]["image_unique"]["interaction"] == "synergy"
     assert prof["config"]["thresholds"] == [1.9, score + 0.01]
-    prof, _ = profile(tmp_path, rows, "--thresholds", f"{score},0.2")
+    prof, _ = profile(tmp_path, rows, "--decide-by", "raw", "--thresholds", f"{score},0.2")
     assert prof["tasks"]["image_unique"]["interaction"] == "redundancy"  # >= HIGH is redundancy
 
 

@@ -21,17 +21,17 @@ def profiles(tmp_path_factory):
     kinds = {t.name: (t.kind, t.dominant) for t in tasks}
     corrected = profile_predictions(rows, samples=10, seed=0, decide_by="corrected", warn=None)["tasks"]
     raw = profile_predictions(rows, samples=10, seed=0, decide_by="raw", warn=None)["tasks"]
-    return kinds, corrected, raw
+    return kinds, corrected, raw, rows
 
 
 def test_every_kind_is_present(profiles):
-    kinds, _, _ = profiles
+    kinds, _, _, _ = profiles
     assert {k for k, _ in kinds.values()} == {"redundancy", "uniqueness", "synergy"}
     assert {d for k, d in kinds.values() if k == "uniqueness"} == {"image", "text"}
 
 
 def test_chance_corrected_profile_matches_documented_kinds(profiles):
-    kinds, corrected, _ = profiles
+    kinds, corrected, _, _ = profiles
     for name, (kind, dominant) in kinds.items():
         p = corrected[name]
         assert (p["interaction"], p["dominant_modality"]) == (kind, dominant), (name, p["chance_corrected"])
@@ -39,7 +39,7 @@ def test_chance_corrected_profile_matches_documented_kinds(profiles):
 
 def test_raw_score_agrees_except_on_yes_no_synergy(profiles):
     """Raw agreement is inflated by chance on yes/no answers (0.5 + 0.5 = 1); elsewhere it agrees."""
-    kinds, _, raw = profiles
+    kinds, _, raw, _ = profiles
     for name, (kind, dominant) in kinds.items():
         score = raw[name]["mint_score"]["mean"]
         if kind == "synergy":  # inflated towards 1 by chance agreement, but not to redundancy
@@ -48,3 +48,18 @@ def test_raw_score_agrees_except_on_yes_no_synergy(profiles):
             assert raw[name]["interaction"] == kind, (name, score)
             if kind == "uniqueness":
                 assert raw[name]["dominant_modality"] == dominant
+
+
+def test_default_and_demo_options_give_every_task_its_documented_kind(profiles):
+    """What `mint profile` and `mint demo` do without a decide_by: every built-in task gets its kind."""
+    from importlib import resources
+
+    from mint.pipeline import load_run_config
+
+    kinds, _, _, rows = profiles
+    with resources.as_file(resources.files("mint") / "configs" / "demo.yaml") as path:
+        demo = load_run_config(path, {"out": "unused"})["profile"]
+    for options in ({}, demo):
+        found = profile_predictions(rows, warn=None, **{"seed": 0, **options})["tasks"]
+        for name, (kind, dominant) in kinds.items():
+            assert (found[name]["interaction"], found[name]["dominant_modality"]) == (kind, dominant), name

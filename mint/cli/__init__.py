@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "tune": "mint.cli.tune_cmd",
     "evaluate": "mint.cli.evaluate_cmd",
     "export": "mint.cli.export_cmd",
+    "route": "mint.cli.route_cmd",
     "run": "mint.cli.run_cmd",
     "demo": "mint.cli.demo_cmd",
 }

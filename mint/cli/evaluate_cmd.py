@@ -78,6 +78,14 @@ from mint.tasks.demos import DEMO_SELECTION
     default=None,
     help="Open-answer tasks: 1 = greedy, more = beam search [default: 1].",
 )
+@click.option(
+    "--routes",
+    "routes_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="routes.json from mint route for RUN's groups: also score these tasks, in no group of RUN, with "
+    "the adapter each is routed to (the report's unseen tasks).",
+)
 @click.option("--force", is_flag=True, help="Re-evaluate existing eval.json files and overwrite the report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(
@@ -100,6 +108,7 @@ def command(
     num_beams: int | None = None,
     device_map: str | None = None,
     attn_implementation: str | None = None,
+    routes_path: Path | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
     from mint.models.devices import single_process
@@ -131,8 +140,24 @@ def command(
             check_output(p, force)
     tunes = [load_tune(r) for r in runs]
     generation = generation_setting(max_new_tokens, num_beams)
+    routes = None
+    if routes_path is not None:
+        from mint.clustering.route import validate_routes
+        from mint.io import read_json
+
+        routes = validate_routes(read_json(routes_path, "routes file"), str(routes_path))
     requests = [
-        eval_request(t, suite, model, max_test, in_context, demo_selection, generation) for t in tunes
+        eval_request(
+            t,
+            suite,
+            model,
+            max_test,
+            in_context,
+            demo_selection,
+            generation,
+            routes=routes if i == 0 else None,
+        )
+        for i, t in enumerate(tunes)
     ]
     for key in ("suite", "model"):
         if len({str(q[key]) for q in requests}) > 1:
@@ -165,6 +190,7 @@ def command(
                 demo_selection=demo_selection,
                 max_new_tokens=max_new_tokens,
                 num_beams=num_beams,
+                routes=routes if i == 0 else None,
             )
         )
     main = evals[0]
@@ -174,21 +200,29 @@ def command(
     )
     if out is None:
         return
-    rows = dict(zip(row_names(evals), evals))
-    config = {
-        name: {
-            "run": str(r),
-            **{k: tune.get(k) for k in ("suite", "model", "seed", "method") if tune.get(k) is not None},
-            "tune": tune.get("config"),
-        }
-        for name, r, tune in zip(rows, runs, tunes)
-    }
+    names = row_names(evals)
+    rows: dict[str, list] = {}
+    for name, ev in zip(names, evals):
+        rows.setdefault(name, []).append(ev)  # runs of one method with different seeds: one row
+    config: dict[str, dict] = {}
+    for name, r, tune in zip(names, runs, tunes):  # a row's first run stands for its configuration
+        config.setdefault(
+            name,
+            {
+                "run": str(r),
+                **{k: tune.get(k) for k in ("suite", "model", "seed", "method") if tune.get(k) is not None},
+                "tune": tune.get("config"),
+            },
+        )
     report = build_report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
     json_path, md_path, _ = report_paths(out)
     click.echo(f"wrote {json_path}, {md_path} and {json_path.with_suffix('.html')}")
     width = max(len(n) for n in report["rows"])
     for name, row in report["rows"].items():
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
+        ci = f" [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]" if row.get("ci95") else ""
         click.echo(
-            f"  {name:<{width}}  {mean}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
+            f"  {name:<{width}}  {mean}{ci}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
         )
+    for c in report.get("comparisons") or []:
+        click.echo(f"  {c['sentence']}")

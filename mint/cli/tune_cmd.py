@@ -86,6 +86,13 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="random (seeded per sample) or similar (nearest train samples, pixel + word embedding).",
 )
+@click.option(
+    "--mix",
+    default="proportional",
+    show_default=True,
+    metavar="proportional|equal|temperature:T",
+    help="How the tasks of a group share its epochs: by their sizes, equally, or n_t ** (1/T).",
+)
 @click.option("--rank", type=int, default=8, show_default=True)
 @click.option("--alpha", type=float, default=16.0, show_default=True)
 @click.option("--dropout", type=float, default=0.05, show_default=True)

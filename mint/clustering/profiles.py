@@ -207,6 +207,19 @@ class ProfileSet:
         when the profiles were made with ``decide_by: corrected``."""
         return self.cc if self.decide_by == "corrected" and self.cc is not None else self.score
 
+    def decider_ci(self) -> np.ndarray:
+        """(T, 2) 95% intervals of :meth:`decider`'s score."""
+        return self.cc_ci if self.decide_by == "corrected" and self.cc_ci is not None else self.score_ci
+
+    @property
+    def decider_name(self) -> str:
+        """``chance-corrected score`` or ``MINT score``: the name of :meth:`decider`'s score."""
+        return (
+            "chance-corrected score"
+            if self.decide_by == "corrected" and self.cc is not None
+            else "MINT score"
+        )
+
     def interactions(self) -> list[str]:
         """Interaction type of each task from its deciding score and the cut-points."""
         return [interaction_of(s, self.thresholds) for s in self.decider()]

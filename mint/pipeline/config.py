@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "model": "tiny",
     "out": "mint-run",
     "seed": 0,
+    "seeds": None,  # tuning repeats: every compared grouping tuned and evaluated once per seed ([seed])
+    "holdout": [],  # tasks kept out of grouping and training, routed to a group and scored as unseen tasks
     "device": "auto",
     "dtype": "float32",
     "threads": None,
@@ -39,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "size": None,
         "similarity": "exact",
         "thresholds": [1.5, 0.5],
-        "decide_by": "raw",
+        "decide_by": "corrected",
         "bins": 20,
         "pid_target": "answer",
     },
@@ -108,6 +110,22 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
             raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
         raise MintError(f"{source}: seed: expected an integer, got {cfg['seed']!r}")
+    seeds = cfg["seeds"] if cfg["seeds"] is not None else [cfg["seed"]]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)
+    ):
+        raise MintError(f"{source}: seeds: expected a non-empty list of integers, got {cfg['seeds']!r}")
+    if len(set(seeds)) != len(seeds):
+        raise MintError(f"{source}: seeds: a seed is listed twice ({seeds})")
+    cfg["seeds"] = seeds
+    holdout = cfg["holdout"] if cfg["holdout"] is not None else []
+    if not isinstance(holdout, list) or not all(isinstance(t, str) and t for t in holdout):
+        raise MintError(f"{source}: holdout: expected a list of task names, got {cfg['holdout']!r}")
+    if len(set(holdout)) != len(holdout):
+        raise MintError(f"{source}: holdout: a task is listed twice ({holdout})")
+    cfg["holdout"] = holdout
     for key in ("max_train", "max_test", "threads"):
         v = cfg[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

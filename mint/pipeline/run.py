@@ -3,7 +3,8 @@
 Output folder layout::
 
     predictions.jsonl (+ .meta.json)   .mint-cache/   profiles.json   groups/<method>.json
-    figures/   runs/<method>/ (mint tune run folders, with eval.json)   report.json   report.md
+    routes/<method>.json (with ``holdout``: where each held-out task is routed)
+    figures/   runs/<row>/seed-<s>/ (mint tune run folders, with eval.json)   report.json   report.md
     pipeline.json   .stages/
 
 Each stage is cached by a hash of its inputs (see :mod:`mint.pipeline.stages`), so a re-run only redoes
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.pipeline.config import RunConfig
 from mint.pipeline.stages import StageCache
@@ -39,6 +41,7 @@ def run_pipeline(
     from mint.clustering import group
     from mint.clustering.affinity import affinity_grouping
     from mint.clustering.methods import AFFINITY_METHODS
+    from mint.clustering.route import route_tasks
     from mint.models import load_model
     from mint.plotting import plot_all
     from mint.profiling import profile_predictions
@@ -98,17 +101,29 @@ def run_pipeline(
         "profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile
     )
     profiles = read_json(profiles_path, "profiles.json")
+    holdout = list(c["holdout"])
+    for t in holdout:
+        if t not in profiles["tasks"]:
+            raise MintError(f"{cfg.source}: holdout: task {t!r} is not in the suite")
+    if len(profiles["tasks"]) - len(holdout) < 1:
+        raise MintError(f"{cfg.source}: holdout: every task is held out; nothing is left to train on")
+    # the groupings see only the training tasks; the held-out ones are routed to a group afterwards
+    train_profiles = {**profiles, "tasks": {t: v for t, v in profiles["tasks"].items() if t not in holdout}}
 
     tune_cfg = TuneConfig.from_dict(dict(c["tune"]), f"{cfg.source}: tune")
     tasks_cache: list[Any] = []
 
     def tasks() -> list[Any]:
-        """The suite as tuning and evaluation see it (loaded once, on first use)."""
+        """The suite as evaluation sees it (loaded once, on first use)."""
         if not tasks_cache:
             tasks_cache.extend(
                 load_suite(c["suite"], seed=seed, max_train=tune_cfg.max_train, max_test=c["max_test"])
             )
         return tasks_cache
+
+    def train_tasks() -> list[Any]:
+        """The tasks tuning and the learned-affinity groupings see: the suite without the held-out ones."""
+        return [t for t in tasks() if t.name not in holdout]
 
     # ------------------------------------------------------------------ groupings
     cl = c["cluster"]
@@ -127,6 +142,7 @@ def run_pipeline(
             "split_uniqueness": cl["split_uniqueness"],
             "bootstrap": cl["bootstrap"],
             "like": group_keys.get("mint") if like else None,
+            "holdout": holdout,
         }
 
         if method in AFFINITY_METHODS:  # learned from the model, not from the profiles
@@ -138,6 +154,7 @@ def run_pipeline(
                 "seed": seed,
                 "k": cl["k"],
                 "max_train": c["max_train"],
+                "holdout": holdout,
                 **cl["affinity"],
             }
 
@@ -147,11 +164,11 @@ def run_pipeline(
             if method in AFFINITY_METHODS:
                 vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
                 payload = affinity_grouping(
-                    vlm, tasks(), method, cl["k"], seed=seed, progress=progress, **cl["affinity"]
+                    vlm, train_tasks(), method, cl["k"], seed=seed, progress=progress, **cl["affinity"]
                 )
             else:
                 payload = group(
-                    profiles,
+                    train_profiles,
                     method=method,
                     k=cl["k"],
                     seed=seed,
@@ -176,6 +193,20 @@ def run_pipeline(
         lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True),
     )
 
+    # ------------------------------------------------------------------ route the held-out tasks
+    routes: dict[str, dict[str, str]] = {}
+    for method in methods if holdout else ():
+        path = out / "routes" / f"{method}.json"
+
+        def do_route(resume: bool, method: str = method, path: Path = path) -> None:
+            atomic_write_json(
+                path,
+                route_tasks(profiles, read_json(group_files[method]), holdout, str(profiles_path), str(path)),
+            )
+
+        stages.run(f"route/{method}", {"profile": k_profile, "groups": group_keys[method]}, [path], do_route)
+        routes[method] = read_json(path, "routes.json")["routes"]
+
     # ------------------------------------------------------------------ tune + evaluate each grouping
     meta = {
         "suite": c["suite"],
@@ -183,8 +214,9 @@ def run_pipeline(
         "dtype": c["dtype"],
         "max_train": tune_cfg.max_train,
         "max_test": c["max_test"],
+        "data_seed": seed,  # the suite is sampled once; the tuning seeds vary only the training
     }
-    evals: dict[str, dict[str, Any]] = {}
+    evals: dict[str, list[dict[str, Any]]] = {}
     eval_keys: dict[str, str] = {}
     ev = c["evaluate"]
     # one row per grouping method with the common tuning options, then one per variant of a grouping
@@ -197,8 +229,14 @@ def run_pipeline(
         )
         for name, v in c["variants"].items()
     ]
-    for i, (row, method, tcfg) in enumerate(settings):
-        run_dir = out / "runs" / row
+    runs = [
+        (row, method, TuneConfig.from_dict({**tcfg.to_dict(), "seed": s}, cfg.source), s)
+        for row, method, tcfg in settings
+        for s in c["seeds"]
+    ]
+    for i, (row, method, tcfg, tune_seed) in enumerate(runs):
+        run_dir = out / "runs" / row / f"seed-{tune_seed}"
+        stage = f"{row}/seed-{tune_seed}"
 
         def do_tune(
             resume: bool,
@@ -221,7 +259,7 @@ def run_pipeline(
             with tracking:
                 train_run(
                     vlm,
-                    tasks(),
+                    train_tasks(),
                     read_json(group_files[method]),
                     run_dir,
                     tcfg,
@@ -237,11 +275,13 @@ def run_pipeline(
                 )
 
         k_tune = stages.run(
-            f"tune/{row}",
+            f"tune/{stage}",
             {
                 "suite": c["suite"],
                 "model": model_id,
                 "dtype": c["dtype"],
+                "data_seed": seed,
+                "holdout": holdout,
                 "groups": group_keys[method],
                 "tune": tcfg.to_dict(),
                 "max_test": c["max_test"],
@@ -252,7 +292,9 @@ def run_pipeline(
         )
         zero_shot = bool(ev["zero_shot"]) and i == 0
 
-        def do_eval(resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot) -> None:
+        def do_eval(
+            resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot, method: str = method
+        ) -> None:
             vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
             evaluate_run(
                 run_dir,
@@ -262,15 +304,22 @@ def run_pipeline(
                 batch_size=ev["batch_size"],
                 progress=progress,
                 force=True,
+                routes=routes.get(method),
             )
 
-        eval_keys[row] = stages.run(
-            f"evaluate/{row}",
-            {"tune": k_tune, "zero_shot": zero_shot, "batch_size": ev["batch_size"]},
+        eval_keys[stage] = stages.run(
+            f"evaluate/{stage}",
+            {
+                "tune": k_tune,
+                "zero_shot": zero_shot,
+                "batch_size": ev["batch_size"],
+                "per_sample": True,
+                "routes": routes.get(method),
+            },
             [run_dir / "eval.json"],
             do_eval,
         )
-        evals[row] = read_json(run_dir / "eval.json", "eval.json")
+        evals.setdefault(row, []).append(read_json(run_dir / "eval.json", "eval.json"))
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"

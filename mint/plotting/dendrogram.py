@@ -30,7 +30,8 @@ def dendrogram_chart(
 ) -> Figure | None:
     """Average-linkage dendrogram (optimal leaf ordering) beside the distance heatmap in leaf order.
 
-    ``distance``: ``score`` for the MINT distance |score(A) - score(B)|, ``profile`` for the Euclidean
+    ``distance``: ``score`` for |score(A) - score(B)| of the score that decides the labels (the
+    chance-corrected score, or the MINT score with ``decide_by: raw``), ``profile`` for the Euclidean
     distance of standardised profile vectors. ``None`` for fewer than two tasks.
     """
     if distance not in DISTANCES:
@@ -39,7 +40,7 @@ def dendrogram_chart(
     n = len(ps.tasks)
     if n < 2:
         return None
-    d = score_distance(ps.score) if distance == "score" else profile_distance(ps)
+    d = score_distance(ps.decider()) if distance == "score" else profile_distance(ps)
     z, leaves = leaf_order(d)
     side = max(4.0, task_height(n, 0.24, 1.0))
     names = [ps.tasks[i] for i in leaves]
@@ -89,8 +90,11 @@ def dendrogram_chart(
         colors = group_colors(ordered_groups(assign))
         for tick, t in [*zip(ax_h.get_yticklabels(), names), *zip(ax_h.get_xticklabels(), names)]:
             tick.set_color(colors[assign[t]])
+    symbol = "MINT" if ps.decider_name == "MINT score" else "corrected"
     what = (
-        "d(A,B) = |MINT(A) - MINT(B)|" if distance == "score" else "distance of standardised profile vectors"
+        f"d(A,B) = |{symbol}(A) - {symbol}(B)| ({ps.decider_name})"
+        if distance == "score"
+        else "distance of standardised profile vectors"
     )
     cb = fig.colorbar(im, cax=ax_c, orientation="horizontal")
     cb.set_label(what, fontsize=8)

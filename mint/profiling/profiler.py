@@ -115,7 +115,7 @@ def profile_task(
     size: int | None = None,
     seed: int = 0,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    decide_by: str = "raw",
+    decide_by: str = "corrected",
     bins: int = 20,
     pid_target: str = "answer",
     n_boot: int = 1000,
@@ -205,7 +205,7 @@ def profile_predictions(
     seed: int = 0,
     similarity: str | Similarity = "exact",
     thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
-    decide_by: str = "raw",
+    decide_by: str = "corrected",
     bins: int = 20,
     pid_target: str = "answer",
     modalities: Sequence[str] | None = None,
@@ -217,7 +217,9 @@ def profile_predictions(
     ``records``: a :class:`PredictionSet` (from :func:`load_predictions`), a path to a predictions
     JSONL file, or an iterable of record dicts in the file format. ``size=None`` means
     ``min(50, n)`` per task; a larger explicit size is shrunk to n with a warning. ``decide_by``:
-    ``raw`` (MINT score) or ``corrected`` (chance-corrected score) picks the interaction label.
+    ``corrected`` (the chance-corrected score, default: right on small answer sets, where raw agreement
+    is inflated by chance) or ``raw`` (the MINT score, the paper's rule) picks the interaction label;
+    both scores are reported either way.
     ``warn`` receives warning lines (default: stderr); each is also kept in the task's ``warnings``.
     """
     if isinstance(records, (str, os.PathLike)):

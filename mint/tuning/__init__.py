@@ -2,7 +2,7 @@
 
 ``tune_groups(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group and writes a run
 folder; ``evaluate_run(run_dir)`` answers every task with its group's adapter and writes eval.json;
-``build_report({row: eval.json}, out)`` writes report.json + report.md + figures/.
+``build_report({row: eval.json or [one per seed]}, out)`` writes report.json + report.md + figures/.
 """
 
 from mint.tuning.concurrent import concurrent_accelerator, tune_concurrent

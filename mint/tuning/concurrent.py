@@ -81,7 +81,9 @@ def concurrent_plan(examples: dict[str, list[Example]], config: TuneConfig, proc
         per_group[g] = [
             (e, step)
             for e in range(config.epochs)
-            for step in step_plan(exs, config.batch_size, processes, config.grad_accum, config.seed, g, e)
+            for step in step_plan(
+                exs, config.batch_size, processes, config.grad_accum, config.seed, g, e, config.mix
+            )
         ]
     total = max(len(s) for s in per_group.values())
     return [{g: steps[t] for g, steps in per_group.items() if t < len(steps)} for t in range(total)]

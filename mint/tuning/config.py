@@ -12,6 +12,7 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.tasks.demos import DEMO_SELECTION
+from mint.tuning.data import parse_mix
 
 TOWERS = (
     "language",
@@ -68,6 +69,9 @@ class TuneConfig:
     )
     in_context: int = 0  # demonstrations from the task's train split in every prompt (mint.tasks.demos)
     demo_selection: str = "random"  # random | similar: how the demonstrations are chosen
+    mix: str = (
+        "proportional"  # proportional | equal | temperature:T: tasks' shares of a group's epoch (data.py)
+    )
     gradient_checkpointing: bool = False  # recompute activations in the backward pass (less memory)
 
     def __post_init__(self) -> None:
@@ -94,6 +98,10 @@ class TuneConfig:
             raise bad(
                 "continual", "a continual run trains its stages one after another; it cannot be concurrent"
             )
+        try:
+            parse_mix(self.mix)
+        except MintError as e:
+            raise bad("mix", str(e).split(": ", 1)[1]) from None
         if self.in_context < 0:
             raise bad("in_context", f"must be 0 (no demonstrations) or positive, got {self.in_context}")
         if self.demo_selection not in DEMO_SELECTION:

@@ -4,15 +4,27 @@ An example is a (task, sample) pair; its prompt is the model's chat-formatted in
 (``vlm.build_prompt``) and its target the sample's answer, with the loss on the answer tokens only
 (``vlm.collate`` masks the rest). The order of the batches is a pure function of (seed, group, epoch),
 so a resumed run only needs the position (epoch, step) to see exactly the same data.
+
+Mixing (``mix``): how the tasks of a group share an epoch of ``N`` examples (``N`` = the group's
+examples). ``proportional`` (default): every example once, so a task's share is its size. ``equal``: every
+task ``N / K`` of them. ``temperature:T``: a task's share is proportional to ``n_t ** (1 / T)`` (T = 1
+proportional, large T equal), as the mixing probabilities of multi-task instruction tuning (LLaMA-Factory's
+``interleave_probs``, ms-swift's ``--interleave_prob``). A task given more than its size cycles through its
+examples in a seeded order; one given fewer takes a seeded subset, different each epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mint.errors import MintError
+
+MIX_KINDS = ("proportional", "equal", "temperature:T")
 
 
 @dataclass(frozen=True)
@@ -50,23 +62,83 @@ def group_examples(
     return out
 
 
+def parse_mix(mix: str) -> float:
+    """The temperature of a mixing rule: 1 for ``proportional``, ``inf`` for ``equal``, ``T`` for
+    ``temperature:T`` (T > 0); anything else is a :class:`MintError`."""
+    if mix == "proportional":
+        return 1.0
+    if mix == "equal":
+        return math.inf
+    if isinstance(mix, str) and mix.startswith("temperature:"):
+        try:
+            t = float(mix.split(":", 1)[1])
+        except ValueError:
+            t = math.nan
+        if math.isfinite(t) and t > 0:
+            return t
+    raise MintError(f"mix: expected proportional, equal or temperature:T with T > 0, got {mix!r}")
+
+
+def mix_shares(sizes: list[int], mix: str) -> np.ndarray:
+    """Each task's share of an epoch under ``mix`` (sums to 1)."""
+    t = parse_mix(mix)
+    n = np.asarray(sizes, dtype=float)
+    w = np.ones_like(n) if math.isinf(t) else n ** (1.0 / t)
+    w[n == 0] = 0.0
+    return w / w.sum()
+
+
+def mix_counts(sizes: list[int], mix: str) -> list[int]:
+    """Examples each task gives to an epoch of ``sum(sizes)``: the shares rounded by largest remainder."""
+    total = sum(sizes)
+    raw = mix_shares(sizes, mix) * total
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts), kind="stable")[: total - counts.sum()]:
+        counts[i] += 1
+    return [int(c) for c in counts]
+
+
+def epoch_examples(examples: list[Example], mix: str, rng: np.random.Generator) -> list[int]:
+    """The example indices of one epoch under ``mix`` (each index once for ``proportional``)."""
+    if mix == "proportional":
+        return list(range(len(examples)))
+    by_task: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_task.setdefault(ex.task.name, []).append(i)
+    tasks = list(by_task)
+    counts = mix_counts([len(by_task[t]) for t in tasks], mix)
+    out: list[int] = []
+    for t, m in zip(tasks, counts):
+        idx = by_task[t]
+        cycles = -(-m // len(idx))  # ceil: as many seeded passes over the task as needed
+        order = np.concatenate([rng.permutation(len(idx)) for _ in range(cycles)])[:m]
+        out += [idx[j] for j in order]
+    return out
+
+
 def _rng(seed: int, group: str, epoch: int) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}/{group}/{epoch}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def epoch_batches(
-    examples: list[Example], global_batch: int, seed: int, group: str, epoch: int
+    examples: list[Example],
+    global_batch: int,
+    seed: int,
+    group: str,
+    epoch: int,
+    mix: str = "proportional",
 ) -> list[list[int]]:
-    """Global batches (lists of example indices) of one epoch, shuffled with a seeded generator.
+    """Global batches (lists of example indices) of one epoch, shuffled with a seeded generator; the
+    epoch's examples drawn by ``mix`` (module docstring).
 
     Examples with different numbers of images never share a batch (processors stack images per
     sample): each image-count bucket is shuffled and cut into batches, then the batches are shuffled.
     """
     rng = _rng(seed, group, epoch)
     buckets: dict[int, list[int]] = {}
-    for i, ex in enumerate(examples):
-        buckets.setdefault(ex.n_images, []).append(i)
+    for i in epoch_examples(examples, mix, rng):
+        buckets.setdefault(examples[i].n_images, []).append(i)
     batches: list[list[int]] = []
     for k in sorted(buckets):
         idx = [buckets[k][j] for j in rng.permutation(len(buckets[k]))]
@@ -82,10 +154,11 @@ def step_plan(
     seed: int,
     group: str,
     epoch: int,
+    mix: str = "proportional",
 ) -> list[list[list[int]]]:
     """Optimizer steps of one epoch: each a list of ``grad_accum`` (or fewer, at the end) global batches
     of at most ``batch_size * processes`` examples."""
-    batches = epoch_batches(examples, batch_size * processes, seed, group, epoch)
+    batches = epoch_batches(examples, batch_size * processes, seed, group, epoch, mix)
     return [batches[i : i + grad_accum] for i in range(0, len(batches), grad_accum)]
 
 

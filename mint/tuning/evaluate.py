@@ -43,7 +43,8 @@ def load_tune(run_dir: str | Path) -> dict[str, Any]:
 
 
 def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int | None = None) -> list[Any]:
-    """The run's suite (or ``suite``), loaded with the run's seed and caps."""
+    """The run's suite (or ``suite``), loaded with the seed it was sampled with (tune.json ``data_seed``,
+    else the run's seed) and the run's caps."""
     from mint.tasks import load_suite
 
     spec = suite or tune.get("suite")
@@ -51,7 +52,7 @@ def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int
         raise MintError("the run's tune.json names no suite; pass --suite")
     return load_suite(
         spec,
-        seed=int(tune.get("seed", 0)),
+        seed=int(tune.get("data_seed", tune.get("seed", 0))),
         max_train=tune.get("max_train"),
         max_test=max_test if max_test is not None else tune.get("max_test"),
     )
@@ -105,6 +106,7 @@ def eval_request(
     in_context: int | None = None,
     demo_selection: str | None = None,
     generation: dict[str, int] | None = None,
+    routes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable);
     the in-context setting only when the prompts carry demonstrations, the open-answer generation
@@ -121,6 +123,8 @@ def eval_request(
         request["in_context"] = in_context_setting(k, selection, int(tune.get("seed", 0)))
     if generation and generation != GENERATION_DEFAULTS:
         request["generation"] = generation
+    if routes:
+        request["routes"] = dict(sorted(routes.items()))
     return request
 
 
@@ -157,6 +161,8 @@ def cached_eval(
         )
     if zero_shot and not old.get("zero_shot"):
         return None  # the zero-shot part is missing: evaluate again (a superset of the old file)
+    if any("sample_scores" not in v for v in (old.get("tasks") or {}).values()):
+        return None  # written before per-sample scores were kept: evaluate again
     return old
 
 
@@ -177,8 +183,13 @@ def evaluate_run(
     demo_selection: str | None = None,
     max_new_tokens: int | None = None,
     num_beams: int | None = None,
+    routes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
+
+    ``routes`` (task -> group, :func:`mint.clustering.route.route_tasks`) sends tasks that are in no group
+    of the run (unseen in training) to a group's adapter; they are scored under ``unseen`` (and under
+    ``zero_shot.unseen``), apart from the run's own tasks, whose mean they do not enter.
 
     ``tasks`` default to the run's suite (``suite`` overrides it), ``vlm`` to a fresh load of the run's
     model (``model`` overrides it); the run's adapters are loaded onto ``vlm`` (replacing other adapters).
@@ -192,7 +203,9 @@ def evaluate_run(
     run = Path(run_dir)
     tune = load_tune(run)
     generation = generation_setting(max_new_tokens, num_beams)
-    request = eval_request(tune, suite, model, max_test, in_context, demo_selection, generation)
+    request = eval_request(
+        tune, suite, model, max_test, in_context, demo_selection, generation, routes=routes
+    )
     k, selection = run_in_context(tune, in_context, demo_selection)
     existing = run / EVAL
     if tasks is None:
@@ -204,8 +217,20 @@ def evaluate_run(
     vlm.max_new_tokens, vlm.num_beams = generation["max_new_tokens"], generation["num_beams"]
     check_multi_image(vlm, tasks, k)
     router = Router(run, vlm, batch_size=batch_size)
+    routes = dict(routes or {})
+    for task, group in routes.items():
+        if task in router.assignment:
+            raise MintError(
+                f"routes: task {task!r} is in group {router.assignment[task]!r} of the run already"
+            )
+        if group not in set(router.assignment.values()):
+            raise MintError(f"routes: task {task!r} is routed to {group!r}, which is no group of {run}")
     demos = {t.name: task_demos(t, k, selection, int(tune.get("seed", 0))) for t in tasks}
-    names = [t.name for t in tasks]
+    absent = sorted(set(routes) - {t.name for t in tasks})
+    if absent:
+        raise MintError(f"routes: task {absent[0]!r} is not in the suite evaluated (pass --suite with it)")
+    unseen = [t.name for t in tasks if t.name in routes]
+    names = [t.name for t in tasks if t.name not in routes]
     by_name = {t.name: t for t in tasks}
     for t in tasks:
         if not t.test:
@@ -217,8 +242,10 @@ def evaluate_run(
 
     # every setting's tasks in one routed pass: each sample through its group's adapter (or none, zero-shot)
     plan = [("tuned", adapter, name) for adapter, group in router.plan(names).items() for name in group]
+    plan += [("unseen", routes[name], name) for name in unseen]  # tasks in no group: their routed adapter
     if zero_shot:
         plan += [("zero_shot", None, name) for name in names]
+        plan += [("zero_shot_unseen", None, name) for name in unseen]
     items = [
         Item(by_name[name], s, adapter, shown(name, s))
         for _, adapter, name in plan
@@ -236,6 +263,9 @@ def evaluate_run(
             "n": len(scores),
             "metric": task.metric,
             **({"group": adapter} if adapter else {}),
+            # per-sample scores, so that intervals and paired tests can be redone (mint.tuning.stats)
+            "ids": [str(s.id) for s in task.test],
+            "sample_scores": scores,
         }
         pred_rows.extend(
             {
@@ -270,9 +300,13 @@ def evaluate_run(
             "mean": _mean([v["score"] for v in tuned.values()]),
         }
     )
+    if unseen:
+        out["unseen"] = {n: results["unseen"][n] for n in unseen}
     if zero_shot:
         zs = {n: results["zero_shot"][n] for n in names}
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
+        if unseen:
+            out["zero_shot"]["unseen"] = {n: results["zero_shot_unseen"][n] for n in unseen}
     atomic_write_json(existing, out)
     atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows)
     log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked

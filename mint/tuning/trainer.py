@@ -570,7 +570,7 @@ def train_group(
 
     rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     plans = [
-        step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e)
+        step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e, config.mix)
         for e in range(config.epochs)
     ]
     total = sum(len(p) for p in plans)

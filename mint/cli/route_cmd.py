@@ -1,0 +1,48 @@
+"""``mint route``: send tasks that took no part in training to a group of a grouping (mint/clustering/route.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("route")
+@click.option(
+    "--profiles",
+    "profiles_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="profiles.json with the new tasks and the grouped ones (mint profile of both).",
+)
+@click.option(
+    "--groups",
+    "groups_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="groups.json to route into.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="routes.json to write.")
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    help="A task to route (repeatable; default: every profiled task in no group).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out.")
+def command(profiles_path: Path, groups_path: Path, out: Path, tasks: tuple[str, ...], force: bool) -> None:
+    """Route each new task of --profiles to a group of --groups by the grouping's rule; write routes.json
+    (for mint evaluate --routes)."""
+    from mint.clustering import load_profiles
+    from mint.clustering.route import route_tasks
+    from mint.io import atomic_write_json, check_output, read_json
+
+    check_output(out, force)
+    profiles = load_profiles(profiles_path)
+    groups = read_json(groups_path, "groups file")
+    routes = route_tasks(profiles, groups, list(tasks) or None, str(profiles_path), str(groups_path))
+    atomic_write_json(out, routes)
+    for task, detail in routes["details"].items():
+        reason = f" ({detail['reason']})" if detail.get("reason") else ""
+        click.echo(f"{task} -> {detail['group']}{reason}")
+    click.echo(f"wrote {out}")
