@@ -2,22 +2,26 @@
 
 - ``sequential``: ONE shared LoRA adapter (named :data:`SHARED`) carries over from stage to stage, with a fresh
   optimizer and scheduler per stage: the usual sequential-LoRA baseline, exposed to forgetting;
-- ``per-group``: one adapter per group, trained in stage order (earlier adapters are never touched again).
+- ``per-group``: one adapter per group, trained in stage order (earlier adapters are never touched again);
+- the continual-learning methods of :mod:`mint.tuning.continual_methods` (``replay``, ``o-lora``, ``reglora``),
+  each a :class:`~mint.tuning.continual_methods.base.Method` that this trainer calls at fixed points.
 
 After each stage every task seen so far is evaluated on its test split with its task metric (for
 ``per-group`` each task with its own group's adapter) and the row is saved at once (``checkpoints/state.json``
 and ``continual.json``), so a resumed run never redoes it. ``continual.json`` holds the stage x task matrix
 (``null`` for tasks not yet seen) and the metrics of :mod:`mint.tuning.continual_metrics`.
 
-Resume: ``sequential`` keeps a snapshot of the shared adapter after the last finished stage
-(``checkpoints/sequential-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a stage that was
-interrupted restarts from its own last checkpoint, or from that snapshot. The result equals an uninterrupted run.
+Resume: a shared-adapter method (``sequential``, ``replay``) keeps a snapshot of the shared adapter after the last
+finished stage (``checkpoints/<adapter>-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a
+stage that was interrupted restarts from its own last checkpoint, or from that snapshot. The result equals an
+uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from mint.tasks.demos import task_demos
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
+from mint.tuning.continual_methods import get_method
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
 from mint.tuning.trainer import (
@@ -69,18 +74,14 @@ def stage_order(groups: dict[str, list[str]], order: str | list[str] | None = No
 
 
 def stage_adapters(stages: list[str], mode: str) -> dict[str, str]:
-    """``{stage group: adapter name}``: the shared adapter for ``sequential``, the group's own for ``per-group``."""
-    if mode == "sequential":
-        return dict.fromkeys(stages, SHARED)
-    if mode == "per-group":
-        return {g: g for g in stages}
-    raise MintError(f"continual: expected sequential or per-group, got {mode!r}")
+    """``{stage group: adapter name}``: the shared adapter (``sequential``, ``replay``) or the group's own."""
+    return get_method(mode).stage_adapters(stages)
 
 
 def adapter_groups(
     groups: dict[str, list[str]], mode: str, order: str | list[str] | None = None
 ) -> dict[str, list[str]]:
-    """``{adapter: [tasks]}``: what each adapter of a continual run is trained on (for ``--tower auto``)."""
+    """``{adapter: [tasks]}``: what each trained adapter of a continual run learns (for ``--tower auto``)."""
     out: dict[str, list[str]] = {}
     for g, a in stage_adapters(stage_order(groups, order), mode).items():
         out.setdefault(a, []).extend(groups[g])
@@ -94,17 +95,17 @@ def evaluate_seen(
     progress: bool = False,
     demos_for: Callable[[Any], Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active;
-    ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations)."""
+    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active (a tuple
+    of names: those adapters active together, their updates summed); ``demos_for(task)``: the ``demos`` argument
+    of ``vlm.predict`` (in-context demonstrations)."""
     from mint.tuning.evaluate import score_predictions
-    from mint.tuning.routing import active_adapter
 
     out: dict[str, dict[str, Any]] = {}
-    by_adapter: dict[str, list[Any]] = {}
+    by_adapter: dict[Any, list[Any]] = {}
     for task, adapter in seen:
         by_adapter.setdefault(adapter, []).append(task)
     for adapter, tasks in by_adapter.items():
-        with active_adapter(vlm, adapter):
+        with _active(vlm, adapter):
             for task in tasks:
                 preds = vlm.predict(
                     task,
@@ -119,6 +120,24 @@ def evaluate_seen(
     return out
 
 
+@contextlib.contextmanager
+def _active(vlm: Any, adapter: str | tuple[str, ...]) -> Iterator[None]:
+    """:func:`mint.tuning.routing.active_adapter`, or several adapters active together (frozen)."""
+    from mint.tuning.routing import active_adapter
+
+    if isinstance(adapter, str):
+        with active_adapter(vlm, adapter):
+            yield
+        return
+    model = vlm.model
+    previous = model.active_adapter
+    model.base_model.set_adapter(list(adapter), inference_mode=True)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous if isinstance(previous, str) else adapter[-1], inference_mode=True)
+
+
 def continual_payload(
     stages: list[str],
     groups: dict[str, list[str]],
@@ -127,6 +146,7 @@ def continual_payload(
     mode: str,
     seed: int,
     metrics_of: dict[str, str],
+    method: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``continual.json`` from the per-stage evaluations done so far (``evals[str(stage)]``)."""
     tasks = [t for g in stages for t in groups[g]]
@@ -137,6 +157,7 @@ def continual_payload(
     return stamp(
         {
             "mode": mode,
+            **({"params": method["params"]} if method and method.get("params") else {}),
             "seed": seed,
             "metric": "task score (accuracy for exact/choice, token F1 for f1)",
             "stages": stages,
@@ -152,15 +173,15 @@ def continual_payload(
     )
 
 
-def _snapshot_name(stage: int) -> str:
-    return f"{SHARED}-after-{stage:03d}.safetensors"
+def _snapshot_name(adapter: str, stage: int) -> str:
+    return f"{adapter}-after-{stage:03d}.safetensors"
 
 
-def _write_snapshot(peft_model: Any, path: Path) -> None:
+def _write_snapshot(peft_model: Any, adapter: str, path: Path) -> None:
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    weights = get_peft_model_state_dict(peft_model, adapter_name=SHARED)
+    weights = get_peft_model_state_dict(peft_model, adapter_name=adapter)
     with atomic_path(path) as tmp:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in weights.items()},
@@ -185,7 +206,7 @@ def tune_continual(
     towers: dict[str, str] | None = None,
     eval_batch_size: int = 8,
 ) -> dict[str, Any]:
-    """Train the groups as stages (``config.continual``: ``sequential`` or ``per-group``, order
+    """Train the groups as stages (``config.continual``: a method of :mod:`mint.tuning.continual_methods`, order
     ``config.stage_order`` or groups.json's), evaluate the seen tasks after each stage, write the run folder
     with ``continual.json``; returns the content of ``tune.json``.
 
@@ -198,7 +219,8 @@ def tune_continual(
 
     mode = config.continual
     if mode is None:
-        raise MintError("continual: set config.continual to sequential or per-group")
+        raise MintError("continual: set config.continual to a continual method (e.g. sequential)")
+    method = get_method(mode, config.continual_params)
     out = Path(out_dir)
     by_name = {t.name: t for t in tasks}
     if isinstance(groups, dict) and "groups" not in groups:
@@ -206,7 +228,7 @@ def tune_continual(
     payload = validate_groups(groups, "groups", by_name)
     members_of = payload["groups"]
     stages = stage_order(members_of, config.stage_order)
-    adapter_of = stage_adapters(stages, mode)
+    adapter_of = method.stage_adapters(stages)
     adapter_names = list(dict.fromkeys(adapter_of.values()))
     chosen = resolve_towers(adapter_names, config, towers)
     for t in tasks:
@@ -242,9 +264,9 @@ def tune_continual(
         return finished
 
     peft_model = attach_adapters(vlm, adapter_names, config, chosen)
-    if mode == "sequential" and state.get("snapshot"):  # the shared adapter after the last finished stage
+    if method.shared and state.get("snapshot"):  # the shared adapter after the last finished stage
         set_peft_model_state_dict(
-            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED
+            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=method.shared
         )
     position, log = resume_point(out, state, rank, is_main, resume)
     metrics_of = {t.name: t.metric for t in tasks}
@@ -254,7 +276,7 @@ def tune_continual(
         adapter = adapter_of[group]
         members = members_of[group]
         if group in state["done"]:  # finished (and evaluated) before the interruption
-            if mode == "per-group":
+            if not method.shared:
                 set_peft_model_state_dict(
                     peft_model,
                     load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
@@ -262,7 +284,9 @@ def tune_continual(
                 )
             summary[group] = state["done"][group]
             continue
-        examples = training_examples(by_name, members, config, group)
+        examples, extra = method.stage_examples(
+            si, stages, lambda g: training_examples(by_name, members_of[g], config, g), config.seed
+        )
         trained = train_group(
             vlm,
             peft_model,
@@ -279,18 +303,24 @@ def tune_continual(
             on_step,
             progress,
             adapter=adapter,
+            hooks=method.stage_hooks(peft_model, si, stages, adapter_of),
         )
         position = None
         peft_model = accelerator.unwrap_model(peft_model)
+        peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
         vlm.model = peft_model
-        summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained}
+        summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
         if is_main:
             save_adapter(peft_model, adapter, adapters_dir)
             old_snapshot = state.get("snapshot")
-            if mode == "sequential":
-                state["snapshot"] = _snapshot_name(si + 1)
-                _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
-            seen = [(by_name[t], adapter_of[g]) for g in stages[: si + 1] for t in members_of[g]]
+            if method.shared:
+                state["snapshot"] = _snapshot_name(method.shared, si + 1)
+                _write_snapshot(peft_model, method.shared, ckpt_dir / state["snapshot"])
+            seen = [
+                (by_name[t], method.eval_adapter(si, g, stages, adapter_of))
+                for g in stages[: si + 1]
+                for t in members_of[g]
+            ]
             t0 = time.perf_counter()
             state["evals"][str(si)] = evaluate_seen(
                 vlm,
@@ -312,13 +342,22 @@ def tune_continual(
             atomic_write_json(
                 out / CONTINUAL,
                 continual_payload(
-                    stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of
+                    stages,
+                    members_of,
+                    adapter_of,
+                    state["evals"],
+                    mode,
+                    config.seed,
+                    metrics_of,
+                    method.describe(),
                 ),
             )
         accelerator.wait_for_everyone()
 
     state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
-    report = continual_payload(stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of)
+    report = continual_payload(
+        stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of, method.describe()
+    )
     adapters: dict[str, dict[str, Any]] = {}
     for g in stages:
         a = adapter_of[g]
@@ -341,6 +380,7 @@ def tune_continual(
         entry["train_seconds"] = round(entry["train_seconds"] + summary[g]["train_seconds"], 3)
         entry["trainable_params"] = summary[g]["trainable_params"]
         entry["final_loss"] = summary[g]["final_loss"]
+    adapters.update(method.finish(peft_model, adapters_dir, stages, adapter_of, accelerator))
     if is_main:
         atomic_write_json(out / CONTINUAL, report)
     return finish_run(
@@ -356,16 +396,17 @@ def tune_continual(
             "groups": members_of,
             "continual": {
                 "mode": mode,
+                **({"params": method.params} if method.params else {}),
                 "stages": stages,
                 "adapters": adapter_of,
                 "metrics": report["metrics"],
             },
-            "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
+            "routing": method.routing(stages, members_of, adapter_of),
             "stages": [summary[g] for g in stages],
             "adapters": adapters,
             "towers": chosen,
             "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
-            "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
+            "trainable_params": sum(a.get("trainable_params", 0) for a in adapters.values()),
             "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
         },
     )
