@@ -30,6 +30,8 @@ METHODS = {
     "replay": {"fraction": 0.5},
     "o-lora": {"lambda_orth": 0.5, "lambda_l2": 0.01},
     "reglora": {"top": 0.05, "weight": 100.0},
+    "moe-lora": {"experts": 2},
+    "mr-lora": {"samples": 8},
 }
 
 
@@ -162,6 +164,67 @@ def test_combined_adapter_equals_the_sum(llava, tmp_path):
     assert not torch.allclose(one, both, atol=1e-4)
 
 
+# ---------------------------------------------------------------------------- moe-lora
+def test_moe_router_weights_sum_to_one_and_every_expert_learns(llava):
+    from peft import LoraConfig, get_peft_model
+
+    from mint.tuning.continual_methods.moe_lora import attach_router, router_weights
+    from mint.tuning.continual_methods.stacked import lora_layers
+    from mint.tuning.targets import lora_targets
+
+    rank, experts = 4, 2
+    vlm = load_model(llava)
+    cfg = LoraConfig(r=rank + experts, lora_alpha=6, target_modules=lora_targets(vlm.model), lora_dropout=0.0)
+    torch.manual_seed(0)
+    model = get_peft_model(vlm.model, cfg, adapter_name="moe-lora")
+    assert (
+        attach_router(model, "moe-lora", rank, experts) == attach_router(model, "moe-lora", rank, experts) > 0
+    )
+    name, layer = lora_layers(model)[0]
+    with torch.no_grad():
+        layer.lora_B["moe-lora"].weight[:, :rank].normal_()
+    x = torch.randn(2, 3, layer.in_features)
+    g = router_weights(layer, "moe-lora", x, rank)
+    assert g.shape == (2, 3, experts) and torch.allclose(g.sum(-1), torch.ones(2, 3))
+    # the layer's update is sum_i g_i B_i A_i x * alpha / rank (alpha scaled by (rank + experts) / rank)
+    a, b = layer.lora_A["moe-lora"].weight, layer.lora_B["moe-lora"].weight
+    manual = sum(
+        g[..., i : i + 1] * (x @ a[2 * i : 2 * i + 2].T @ b[:, 2 * i : 2 * i + 2].T) * (6 / (rank + experts))
+        for i in range(experts)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x) - layer.base_layer(x), manual, rtol=1e-4, atol=1e-5)
+    # one backward pass: every expert's A and B blocks and the router receive gradients, the router's B columns none
+    task = make_tasks()[0]
+    vlm.model = model
+    prompt, images = vlm.build_prompt(task, task.test[0])
+    batch = vlm.collate([prompt], [images], [task.test[0].answer])
+    from mint.tuning.trainer import answer_loss
+
+    model.train()
+    loss, _ = answer_loss(model, batch)
+    loss.backward()
+    for _, lay in lora_layers(model):
+        ga, gb = lay.lora_A["moe-lora"].weight.grad, lay.lora_B["moe-lora"].weight.grad
+        if lay is layer:
+            assert all(ga[2 * i : 2 * i + 2].abs().sum() > 0 for i in range(experts))
+            assert ga[rank:].abs().sum() > 0  # the router
+        assert all(gb[:, 2 * i : 2 * i + 2].abs().sum() > 0 for i in range(experts))
+        assert gb[:, rank:].abs().sum() == 0
+
+
+def test_moe_lora_rank_must_split_over_experts(llava, tmp_path):
+    with pytest.raises(MintError, match="rank 8 must be a multiple of experts 3"):
+        tune_continual(
+            load_model(llava),
+            make_tasks(),
+            GROUPS,
+            tmp_path / "run",
+            TuneConfig(**CFG, continual="moe-lora", continual_params={"experts": 3}),
+            progress=False,
+        )
+
+
 # ---------------------------------------------------------------------------- runs
 @pytest.fixture(scope="module")
 def full_runs(llava, tmp_path_factory):
@@ -194,6 +257,42 @@ def test_run_outputs_work_with_mint_evaluate(full_runs, llava, name):
     ev = evaluate_run(run, make_tasks(), vlm=load_model(llava), zero_shot=False, progress=False)
     assert [ev["tasks"][t]["score"] for t in cont["tasks"]] == pytest.approx(cont["matrix"][1])
     assert ev["continual"] == name
+
+
+def test_moe_lora_run_saves_a_plain_adapter_with_its_router(full_runs):
+    _, run, result = full_runs["moe-lora"]
+    assert list(result["adapters"]) == ["moe-lora"]
+    assert _read(run / "adapters" / "moe-lora" / "moe.json")["experts"] == 2
+    assert _read(run / "adapters" / "moe-lora" / "adapter_config.json")["r"] == 10  # rank 8 + 2 router rows
+
+
+def test_mr_lora_router_sends_stage_specific_samples_to_their_stage(full_runs, llava, tmp_path):
+    """Planted stage-specific samples: stage 1 holds the colour tasks, stage 2 the digit task; the router,
+    trained on a few samples of each (shipped tiny backbone), sends every test sample to its own stage's expert,
+    which answers it; mint evaluate loads the router and the experts it names from the run folder."""
+    from mint.tasks import load_suite
+    from mint.tuning.continual_methods.mr_lora import ROUTER, predict_routed
+    from mint.tuning.routing import active_adapter, load_adapters
+
+    _, run, result = full_runs["mr-lora"]
+    assert result["adapters"][ROUTER]["routes_to"] == ["g1", "g2"]
+    assert set(result["routing"].values()) == {ROUTER}
+    assert result["stages"][1][ROUTER]["examples"] == 3 * 8  # 8 samples of each seen task
+    names = ("vqa_color", "text_color", "digit_read")
+    tasks = [t for t in load_suite("builtin:default", seed=0, max_train=8, max_test=6) if t.name in names]
+    groups = {"colours": ["vqa_color", "text_color"], "digits": ["digit_read"]}
+    cfg = TuneConfig(batch_size=4, epochs=2, lr=0.01, checkpoint_every=0, seed=1, max_train=8)
+    cfg = TuneConfig(**{**cfg.to_dict(), "continual": "mr-lora", "continual_params": {"samples": 8}})
+    tune_continual(load_model("tiny"), tasks, groups, tmp_path / "run", cfg, progress=False)
+    vlm = load_model("tiny")
+    load_adapters(vlm, tmp_path / "run")  # what mint evaluate loads: the router, and the experts it names
+    assert {"colours", "digits", ROUTER} <= set(vlm.model.peft_config)
+    for task in tasks:
+        answers, picks = predict_routed(vlm, task, task.test, ["colours", "digits"])
+        expert = 0 if task.name in groups["colours"] else 1
+        assert picks == [expert] * len(task.test), task.name
+        with active_adapter(vlm, ["colours", "digits"][expert]):
+            assert answers == vlm.predict(task, task.test, "both", progress=False)
 
 
 def test_replay_trains_the_shared_adapter_on_the_buffer(full_runs):
@@ -260,7 +359,17 @@ def _kill_at(group, step):
     return on_step
 
 
-@pytest.mark.parametrize("name,group,step", [("replay", "g2", 1), ("o-lora", "g2", 4), ("reglora", "g1", 5)])
+@pytest.mark.parametrize(
+    "name,group,step",
+    [
+        ("replay", "g2", 1),
+        ("o-lora", "g2", 4),
+        ("reglora", "g1", 5),
+        ("moe-lora", "g2", 2),
+        ("mr-lora", "g1.router", 3),
+        ("mr-lora", "g2", 2),
+    ],
+)
 def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, name, group, step):
     full_vlm, full_run, _ = full_runs[name]
     out = tmp_path / "run"
@@ -271,7 +380,10 @@ def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, name, group, st
         )
     vlm = load_model(llava)
     tune_continual(vlm, make_tasks(), GROUPS, out, cfg, resume=True, progress=False)
-    names = ["replay"] if name == "replay" else ["g1", "g2", name]
+    names = [name] if name in ("replay", "moe-lora") else ["g1", "g2", name]
+    if name == "mr-lora":
+        log_groups = [json.loads(x)["group"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+        assert list(dict.fromkeys(log_groups)) == ["g1", "g1.router", "g2", "g2.router"]
     for adapter in names:
         a, b = adapter_tensors(full_vlm.model, adapter), adapter_tensors(vlm.model, adapter)
         assert a.keys() == b.keys()

@@ -20,6 +20,7 @@ uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -105,9 +106,11 @@ def evaluate_seen(
     for task, adapter in seen:
         by_adapter.setdefault(adapter, []).append(task)
     for adapter, tasks in by_adapter.items():
-        with _active(vlm, adapter):
+        routed = hasattr(adapter, "predict")  # per-sample routing (mr-lora): the router picks each adapter
+        with contextlib.nullcontext() if routed else _active(vlm, adapter):
             for task in tasks:
-                preds = vlm.predict(
+                predict = functools.partial(adapter.predict, vlm) if routed else vlm.predict
+                preds = predict(
                     task,
                     task.test,
                     "both",
@@ -263,7 +266,12 @@ def tune_continual(
     if finished is not None:
         return finished
 
-    peft_model = attach_adapters(vlm, adapter_names, config, chosen)
+    extra_names = method.extra_adapters()
+    extra_towers = dict.fromkeys(extra_names, "language" if config.tower == "auto" else config.tower)
+    peft_model = attach_adapters(
+        vlm, adapter_names + extra_names, method.adapter_config(config), {**chosen, **extra_towers}
+    )
+    method.setup(peft_model, config)
     if method.shared and state.get("snapshot"):  # the shared adapter after the last finished stage
         set_peft_model_state_dict(
             peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=method.shared
@@ -275,41 +283,81 @@ def tune_continual(
     for si, group in enumerate(stages):
         adapter = adapter_of[group]
         members = members_of[group]
-        if group in state["done"]:  # finished (and evaluated) before the interruption
-            if not method.shared:
+        trained_before = state.get("trained", {})  # stages whose own training ended before an extra phase
+        if group in state["done"] or group in trained_before:  # finished before the interruption
+            for name in ([] if method.shared else [adapter]) + [
+                a for a in extra_names if (adapters_dir / a / "adapter_model.safetensors").is_file()
+            ]:
                 set_peft_model_state_dict(
                     peft_model,
-                    load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
-                    adapter_name=adapter,
+                    load_file(str(adapters_dir / name / "adapter_model.safetensors")),
+                    adapter_name=name,
                 )
+        if group in state["done"]:
             summary[group] = state["done"][group]
             continue
-        examples, extra = method.stage_examples(
-            si, stages, lambda g: training_examples(by_name, members_of[g], config, g), config.seed
-        )
-        trained = train_group(
-            vlm,
-            peft_model,
-            accelerator,
-            config,
-            group,
-            si,
-            members,
-            examples,
-            log,
-            position if position and position["position"]["group"] == group else None,
-            ckpt_dir,
-            state,
-            on_step,
-            progress,
-            adapter=adapter,
-            hooks=method.stage_hooks(peft_model, si, stages, adapter_of),
-        )
+        if group in trained_before:
+            summary[group] = trained_before[group]
+        else:
+            examples, extra = method.stage_examples(
+                si, stages, lambda g: training_examples(by_name, members_of[g], config, g), config.seed
+            )
+            trained = train_group(
+                vlm,
+                peft_model,
+                accelerator,
+                config,
+                group,
+                si,
+                members,
+                examples,
+                log,
+                position if position and position["position"]["group"] == group else None,
+                ckpt_dir,
+                state,
+                on_step,
+                progress,
+                adapter=adapter,
+                hooks=method.stage_hooks(peft_model, si, stages, adapter_of),
+            )
+            peft_model = accelerator.unwrap_model(peft_model)
+            peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
+            vlm.model = peft_model
+            summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
+        phase = method.extra_phase(si, stages, members_of, by_name, config.seed)
+        if phase is not None:  # e.g. mr-lora's router, trained after the stage's expert
+            if is_main and group not in trained_before:
+                save_adapter(peft_model, adapter, adapters_dir)
+                state.setdefault("trained", {})[group] = summary[group]
+                state["checkpoint"], state["log_lines"] = None, log.lines
+                ckpt.write_state(ckpt_dir, state)
+                ckpt.prune(ckpt_dir, None)
+            accelerator.wait_for_everyone()
+            label, phase_adapter, phase_examples = phase
+            method.prepare_phase(peft_model, si, config.seed)
+            phase_trained = train_group(
+                vlm,
+                peft_model,
+                accelerator,
+                config,
+                label,
+                si,
+                members,
+                phase_examples,
+                log,
+                position if position and position["position"]["group"] == label else None,
+                ckpt_dir,
+                state,
+                on_step,
+                progress,
+                adapter=phase_adapter,
+            )
+            peft_model = accelerator.unwrap_model(peft_model)
+            vlm.model = peft_model
+            summary[group][phase_adapter] = {k: phase_trained[k] for k in ("examples", "steps", "final_loss")}
+            if is_main:
+                save_adapter(peft_model, phase_adapter, adapters_dir)
         position = None
-        peft_model = accelerator.unwrap_model(peft_model)
-        peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
-        vlm.model = peft_model
-        summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
         if is_main:
             save_adapter(peft_model, adapter, adapters_dir)
             old_snapshot = state.get("snapshot")
@@ -331,7 +379,7 @@ def tune_continual(
             )
             summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
             tracking.log_eval(  # --report-to: the seen tasks' scores, in the stage's run
-                group, {t: v["score"] for t, v in state["evals"][str(si)].items()}, trained["steps"]
+                group, {t: v["score"] for t, v in state["evals"][str(si)].items()}, summary[group]["steps"]
             )
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines

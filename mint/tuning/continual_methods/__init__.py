@@ -9,6 +9,9 @@ adapters answer the evaluation after a stage, and which adapter ``mint evaluate`
 ``per-group``      one LoRA per stage, each task answered by its own stage's LoRA (routing by task name)
 ``replay``         ``sequential`` plus a seeded buffer of earlier stages' samples mixed into each stage
 ``o-lora``         one LoRA per stage, orthogonal to the earlier ones (Wang et al. 2023); all summed at inference
+``moe-lora``       a shared MoELoRA: LoRA experts per layer mixed by a learned router (CoIN, Chen et al. 2024)
+``mr-lora``        one expert LoRA per stage and a learned router LoRA choosing the expert per sample
+                   (MLLM-CL, Zhao et al. 2025)
 ``reglora``        one LoRA per stage, its update kept off the earlier stages' key elements (SEFE's RegLoRA,
                    Chen et al. 2025); all summed at inference
 =================  ===========================================================================================
@@ -26,7 +29,7 @@ from typing import Any
 from mint.errors import MintError
 
 #: every ``--continual`` value, in the order the docs list them
-METHODS = ("sequential", "per-group", "replay", "o-lora", "reglora")
+METHODS = ("sequential", "per-group", "replay", "o-lora", "mr-lora", "moe-lora", "reglora")
 
 #: ``{method: {param: (type, default, description)}}``; ``None`` default: unset
 PARAMS: dict[str, dict[str, tuple[type, Any, str]]] = {
@@ -43,6 +46,12 @@ PARAMS: dict[str, dict[str, tuple[type, Any, str]]] = {
     "o-lora": {
         "lambda_orth": (float, 0.5, "weight of the orthogonality penalty sum |A_old A_new^T|"),
         "lambda_l2": (float, 0.0, "weight of the L2 penalty on the new stage's LoRA weights"),
+    },
+    "mr-lora": {
+        "samples": (int, 16, "training samples per seen task in the router's replay set"),
+    },
+    "moe-lora": {
+        "experts": (int, 4, "LoRA experts per target layer (each of rank rank / experts)"),
     },
     "reglora": {
         "top": (float, 0.02, "fraction of each earlier stage's update elements kept as key elements"),
@@ -111,6 +120,12 @@ def _check(method: str, p: dict[str, Any], where: str) -> None:
         for key in ("lambda_orth", "lambda_l2"):
             if p[key] < 0:
                 raise MintError(f"{where}: {key}: must not be negative, got {p[key]}")
+    elif method == "mr-lora":
+        if p["samples"] < 1:
+            raise MintError(f"{where}: samples: must be at least 1, got {p['samples']}")
+    elif method == "moe-lora":
+        if p["experts"] < 1:
+            raise MintError(f"{where}: experts: must be at least 1, got {p['experts']}")
     elif method == "reglora":
         if not 0 < p["top"] <= 1:
             raise MintError(f"{where}: top: must be in (0, 1], got {p['top']}")
@@ -137,6 +152,14 @@ def get_method(name: str, params: dict[str, Any] | None = None) -> Any:
         from mint.tuning.continual_methods.o_lora import OLoRA
 
         return OLoRA(resolved)
+    if name == "mr-lora":
+        from mint.tuning.continual_methods.mr_lora import MRLoRA
+
+        return MRLoRA(resolved)
+    if name == "moe-lora":
+        from mint.tuning.continual_methods.moe_lora import MoELoRA
+
+        return MoELoRA(resolved)
     if name == "reglora":
         from mint.tuning.continual_methods.reglora import RegLoRA
 
@@ -144,3 +167,13 @@ def get_method(name: str, params: dict[str, Any] | None = None) -> Any:
     from mint.tuning.continual_methods.base import PerGroup, Sequential
 
     return Sequential() if name == "sequential" else PerGroup()
+
+
+def attach_saved(peft_model: Any, adapter: str, folder: Any) -> None:
+    """After loading adapter ``adapter`` from ``folder``: put back what a method keeps beside the LoRA weights
+    (moe-lora's router hooks, mr-lora's experts and router); no-op for plain adapters."""
+    from mint.tuning.continual_methods.moe_lora import attach_saved_router as attach_moe
+    from mint.tuning.continual_methods.mr_lora import attach_saved_router as attach_mr
+
+    attach_moe(peft_model, adapter, folder)
+    attach_mr(peft_model, adapter, folder)

@@ -40,6 +40,26 @@ class Method:
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = dict(params or {})
 
+    def adapter_config(self, config: Any) -> Any:
+        """The tuning config the method's adapters are created with (default: the run's)."""
+        return config
+
+    def setup(self, peft_model: Any, config: Any) -> None:
+        """Called once the adapters are attached, before any weights are loaded or trained."""
+
+    def extra_adapters(self) -> list[str]:
+        """Adapters the method trains besides the stages' (attached after them)."""
+        return []
+
+    def extra_phase(
+        self, si: int, stages: list[str], members: dict[str, list[str]], tasks: dict[str, Any], seed: int
+    ) -> tuple[str, str, list[Any]] | None:
+        """A second training after stage ``si``'s: ``(label, adapter, examples)``, or None."""
+        return None
+
+    def prepare_phase(self, peft_model: Any, si: int, seed: int) -> None:
+        """Called before the extra phase of stage ``si`` trains (before any checkpoint is restored)."""
+
     def stage_adapters(self, stages: list[str]) -> dict[str, str]:
         """``{stage group: adapter it trains}``."""
         return {g: self.shared or g for g in stages}
