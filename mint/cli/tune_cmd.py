@@ -57,6 +57,14 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     "--stage-order", default=None, help="Continual stage order: g1,g2,... (default: groups.json's)."
 )
 @click.option(
+    "--continual-param",
+    "continual_params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A hyper-parameter of the --continual method (repeatable), e.g. fraction=0.2 for replay, "
+    "lambda_orth=0.5 for o-lora (docs/tuning.md lists them).",
+)
+@click.option(
     "--gradient-checkpointing",
     "gradient_checkpointing",
     is_flag=True,
@@ -162,6 +170,7 @@ def command(
 
     if resume and force:
         raise MintError("--resume and --force contradict each other (continue the run, or start over)")
+    options["continual_params"] = _continual_params(options.get("continual_params") or ())
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _SET_BY_USER}
     from_file = (
         {str(k).replace("-", "_"): v for k, v in read_config(config_path, "tune config").items()}
@@ -229,6 +238,13 @@ def command(
         profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None,
         report_to=report_to,
     )
+
+
+def _continual_params(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    """``--continual-param KEY=VALUE`` options as a mapping (values checked by the method), None if none."""
+    from mint.tuning.continual_methods import parse_param
+
+    return dict(parse_param(p) for p in pairs) or None
 
 
 def _run(

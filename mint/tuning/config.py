@@ -12,6 +12,7 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.tasks.demos import DEMO_SELECTION
+from mint.tuning.continual_methods import METHODS, resolve_params
 from mint.tuning.data import parse_mix
 
 TOWERS = (
@@ -22,7 +23,7 @@ TOWERS = (
 )  # auto: per group, from the tasks' profiles (mint.tuning.towers)
 SCHEDULERS = ("linear", "cosine", "constant")
 MODES = ("both", "image", "text")
-CONTINUAL = ("sequential", "per-group")
+CONTINUAL = METHODS  # mint.tuning.continual_methods
 IN_CONTEXT_KEYS = ("in_context", "demo_selection")
 
 #: keys a tune config file may hold besides the training options (the run's inputs and output)
@@ -64,6 +65,9 @@ class TuneConfig:
     seed: int = 0
     continual: str | None = None  # sequential | per-group: groups trained as stages (mint.tuning.continual)
     stage_order: str | None = None  # continual stage order, comma-separated group names (None: groups.json's)
+    continual_params: dict[str, Any] | None = (
+        None  # the continual method's hyper-parameters (continual_methods)
+    )
     concurrent: bool = (
         False  # all group adapters in one pass, mixed batches (mint.tuning.concurrent); dropout 0
     )
@@ -92,6 +96,16 @@ class TuneConfig:
             raise bad(
                 "continual", f"expected one of {', '.join(CONTINUAL)} (or null), got {self.continual!r}"
             )
+        if self.continual_params is not None:
+            if not isinstance(self.continual_params, dict):
+                raise bad(
+                    "continual_params", f"expected a mapping of KEY: VALUE, got {self.continual_params!r}"
+                )
+            if self.continual is None:
+                raise bad("continual_params", "only applies to a continual run (set continual)")
+            given = {str(k).replace("-", "_") for k in self.continual_params}
+            resolved = resolve_params(self.continual, self.continual_params, source)
+            self.continual_params = {k: v for k, v in resolved.items() if k in given}  # typed, as given
         if self.stage_order is not None and self.continual is None:
             raise bad("stage_order", "only applies to a continual run (set continual)")
         if self.continual is not None and getattr(self, "concurrent", False):
@@ -164,6 +178,8 @@ class TuneConfig:
         ``in_context`` > 0 and ``gradient_checkpointing`` only when on, so runs without them record (and
         resume) exactly as before."""
         d = asdict(self)
+        if not self.continual_params:
+            d.pop("continual_params", None)  # runs without method parameters record (and resume) as before
         if not self.in_context:
             for key in IN_CONTEXT_KEYS:
                 d.pop(key, None)

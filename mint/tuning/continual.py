@@ -2,22 +2,27 @@
 
 - ``sequential``: ONE shared LoRA adapter (named :data:`SHARED`) carries over from stage to stage, with a fresh
   optimizer and scheduler per stage: the usual sequential-LoRA baseline, exposed to forgetting;
-- ``per-group``: one adapter per group, trained in stage order (earlier adapters are never touched again).
+- ``per-group``: one adapter per group, trained in stage order (earlier adapters are never touched again);
+- the continual-learning methods of :mod:`mint.tuning.continual_methods` (``replay``, ``o-lora``, ``reglora``),
+  each a :class:`~mint.tuning.continual_methods.base.Method` that this trainer calls at fixed points.
 
 After each stage every task seen so far is evaluated on its test split with its task metric (for
 ``per-group`` each task with its own group's adapter) and the row is saved at once (``checkpoints/state.json``
 and ``continual.json``), so a resumed run never redoes it. ``continual.json`` holds the stage x task matrix
 (``null`` for tasks not yet seen) and the metrics of :mod:`mint.tuning.continual_metrics`.
 
-Resume: ``sequential`` keeps a snapshot of the shared adapter after the last finished stage
-(``checkpoints/sequential-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a stage that was
-interrupted restarts from its own last checkpoint, or from that snapshot. The result equals an uninterrupted run.
+Resume: a shared-adapter method (``sequential``, ``replay``) keeps a snapshot of the shared adapter after the last
+finished stage (``checkpoints/<adapter>-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a
+stage that was interrupted restarts from its own last checkpoint, or from that snapshot. The result equals an
+uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ from mint.tasks.demos import task_demos
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
+from mint.tuning.continual_methods import get_method
 from mint.tuning.continual_metrics import continual_metrics
 from mint.tuning.groups import validate_groups
 from mint.tuning.trainer import (
@@ -69,18 +75,14 @@ def stage_order(groups: dict[str, list[str]], order: str | list[str] | None = No
 
 
 def stage_adapters(stages: list[str], mode: str) -> dict[str, str]:
-    """``{stage group: adapter name}``: the shared adapter for ``sequential``, the group's own for ``per-group``."""
-    if mode == "sequential":
-        return dict.fromkeys(stages, SHARED)
-    if mode == "per-group":
-        return {g: g for g in stages}
-    raise MintError(f"continual: expected sequential or per-group, got {mode!r}")
+    """``{stage group: adapter name}``: the shared adapter (``sequential``, ``replay``) or the group's own."""
+    return get_method(mode).stage_adapters(stages)
 
 
 def adapter_groups(
     groups: dict[str, list[str]], mode: str, order: str | list[str] | None = None
 ) -> dict[str, list[str]]:
-    """``{adapter: [tasks]}``: what each adapter of a continual run is trained on (for ``--tower auto``)."""
+    """``{adapter: [tasks]}``: what each trained adapter of a continual run learns (for ``--tower auto``)."""
     out: dict[str, list[str]] = {}
     for g, a in stage_adapters(stage_order(groups, order), mode).items():
         out.setdefault(a, []).extend(groups[g])
@@ -93,42 +95,50 @@ def evaluate_seen(
     batch_size: int = 8,
     progress: bool = False,
     demos_for: Callable[[Any], Any] | None = None,
-    accelerator: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active;
-    ``demos_for(task)``: the ``demos`` argument of ``vlm.predict`` (in-context demonstrations).
-
-    With an ``accelerator`` of several processes, each predicts every P-th test sample and the scores are
-    gathered (every process returns the whole result)."""
-    from mint.metrics import score_task
-    from mint.tuning.routing import active_adapter
-
-    rank, nproc = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active (a tuple
+    of names: those adapters active together, their updates summed); ``demos_for(task)``: the ``demos`` argument
+    of ``vlm.predict`` (in-context demonstrations)."""
+    from mint.tuning.evaluate import score_predictions
 
     out: dict[str, dict[str, Any]] = {}
-    by_adapter: dict[str, list[Any]] = {}
+    by_adapter: dict[Any, list[Any]] = {}
     for task, adapter in seen:
         by_adapter.setdefault(adapter, []).append(task)
     for adapter, tasks in by_adapter.items():
-        with active_adapter(vlm, adapter):
+        routed = hasattr(adapter, "predict")  # per-sample routing (mr-lora): the router picks each adapter
+        with contextlib.nullcontext() if routed else _active(vlm, adapter):
             for task in tasks:
-                samples = list(task.test)[rank::nproc]
-                preds = vlm.predict(
+                predict = functools.partial(adapter.predict, vlm) if routed else vlm.predict
+                preds = predict(
                     task,
-                    samples,
+                    task.test,
                     "both",
                     batch_size=batch_size,
                     progress=progress,
                     demos=demos_for(task) if demos_for else (),
                 )
-                scores = score_task(task, preds, samples)
-                if nproc > 1:
-                    from accelerate.utils import gather_object
-
-                    parts = gather_object([scores])  # one list per process, in rank order
-                    scores = [parts[i % nproc][i // nproc] for i in range(len(task.test))]
+                scores = score_predictions(task, preds)
                 out[task.name] = {"score": float(np.mean(scores)), "n": len(scores)}
     return out
+
+
+@contextlib.contextmanager
+def _active(vlm: Any, adapter: str | tuple[str, ...]) -> Iterator[None]:
+    """:func:`mint.tuning.routing.active_adapter`, or several adapters active together (frozen)."""
+    from mint.tuning.routing import active_adapter
+
+    if isinstance(adapter, str):
+        with active_adapter(vlm, adapter):
+            yield
+        return
+    model = vlm.model
+    previous = model.active_adapter
+    model.base_model.set_adapter(list(adapter), inference_mode=True)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous if isinstance(previous, str) else adapter[-1], inference_mode=True)
 
 
 def continual_payload(
@@ -139,6 +149,7 @@ def continual_payload(
     mode: str,
     seed: int,
     metrics_of: dict[str, str],
+    method: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``continual.json`` from the per-stage evaluations done so far (``evals[str(stage)]``)."""
     tasks = [t for g in stages for t in groups[g]]
@@ -149,6 +160,7 @@ def continual_payload(
     return stamp(
         {
             "mode": mode,
+            **({"params": method["params"]} if method and method.get("params") else {}),
             "seed": seed,
             "metric": "task score (accuracy for exact/choice, token F1 for f1)",
             "stages": stages,
@@ -164,15 +176,15 @@ def continual_payload(
     )
 
 
-def _snapshot_name(stage: int) -> str:
-    return f"{SHARED}-after-{stage:03d}.safetensors"
+def _snapshot_name(adapter: str, stage: int) -> str:
+    return f"{adapter}-after-{stage:03d}.safetensors"
 
 
-def _write_snapshot(peft_model: Any, path: Path) -> None:
+def _write_snapshot(peft_model: Any, adapter: str, path: Path) -> None:
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    weights = get_peft_model_state_dict(peft_model, adapter_name=SHARED)
+    weights = get_peft_model_state_dict(peft_model, adapter_name=adapter)
     with atomic_path(path) as tmp:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in weights.items()},
@@ -197,7 +209,7 @@ def tune_continual(
     towers: dict[str, str] | None = None,
     eval_batch_size: int = 8,
 ) -> dict[str, Any]:
-    """Train the groups as stages (``config.continual``: ``sequential`` or ``per-group``, order
+    """Train the groups as stages (``config.continual``: a method of :mod:`mint.tuning.continual_methods`, order
     ``config.stage_order`` or groups.json's), evaluate the seen tasks after each stage, write the run folder
     with ``continual.json``; returns the content of ``tune.json``.
 
@@ -210,7 +222,8 @@ def tune_continual(
 
     mode = config.continual
     if mode is None:
-        raise MintError("continual: set config.continual to sequential or per-group")
+        raise MintError("continual: set config.continual to a continual method (e.g. sequential)")
+    method = get_method(mode, config.continual_params)
     out = Path(out_dir)
     by_name = {t.name: t for t in tasks}
     if isinstance(groups, dict) and "groups" not in groups:
@@ -218,7 +231,7 @@ def tune_continual(
     payload = validate_groups(groups, "groups", by_name)
     members_of = payload["groups"]
     stages = stage_order(members_of, config.stage_order)
-    adapter_of = stage_adapters(stages, mode)
+    adapter_of = method.stage_adapters(stages)
     adapter_names = list(dict.fromkeys(adapter_of.values()))
     chosen = resolve_towers(adapter_names, config, towers)
     for t in tasks:
@@ -253,10 +266,15 @@ def tune_continual(
     if finished is not None:
         return finished
 
-    peft_model = attach_adapters(vlm, adapter_names, config, chosen)
-    if mode == "sequential" and state.get("snapshot"):  # the shared adapter after the last finished stage
+    extra_names = method.extra_adapters()
+    extra_towers = dict.fromkeys(extra_names, "language" if config.tower == "auto" else config.tower)
+    peft_model = attach_adapters(
+        vlm, adapter_names + extra_names, method.adapter_config(config), {**chosen, **extra_towers}
+    )
+    method.setup(peft_model, config)
+    if method.shared and state.get("snapshot"):  # the shared adapter after the last finished stage
         set_peft_model_state_dict(
-            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=SHARED
+            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=method.shared
         )
     position, log = resume_point(out, state, rank, is_main, resume)
     metrics_of = {t.name: t.metric for t in tasks}
@@ -265,57 +283,103 @@ def tune_continual(
     for si, group in enumerate(stages):
         adapter = adapter_of[group]
         members = members_of[group]
-        if group in state["done"]:  # finished (and evaluated) before the interruption
-            if mode == "per-group":
+        trained_before = state.get("trained", {})  # stages whose own training ended before an extra phase
+        if group in state["done"] or group in trained_before:  # finished before the interruption
+            for name in ([] if method.shared else [adapter]) + [
+                a for a in extra_names if (adapters_dir / a / "adapter_model.safetensors").is_file()
+            ]:
                 set_peft_model_state_dict(
                     peft_model,
-                    load_file(str(adapters_dir / adapter / "adapter_model.safetensors")),
-                    adapter_name=adapter,
+                    load_file(str(adapters_dir / name / "adapter_model.safetensors")),
+                    adapter_name=name,
                 )
+        if group in state["done"]:
             summary[group] = state["done"][group]
             continue
-        examples = training_examples(by_name, members, config, group)
-        trained = train_group(
-            vlm,
-            peft_model,
-            accelerator,
-            config,
-            group,
-            si,
-            members,
-            examples,
-            log,
-            position if position and position["position"]["group"] == group else None,
-            ckpt_dir,
-            state,
-            on_step,
-            progress,
-            adapter=adapter,
-        )
+        if group in trained_before:
+            summary[group] = trained_before[group]
+        else:
+            examples, extra = method.stage_examples(
+                si, stages, lambda g: training_examples(by_name, members_of[g], config, g), config.seed
+            )
+            trained = train_group(
+                vlm,
+                peft_model,
+                accelerator,
+                config,
+                group,
+                si,
+                members,
+                examples,
+                log,
+                position if position and position["position"]["group"] == group else None,
+                ckpt_dir,
+                state,
+                on_step,
+                progress,
+                adapter=adapter,
+                hooks=method.stage_hooks(peft_model, si, stages, adapter_of),
+            )
+            peft_model = accelerator.unwrap_model(peft_model)
+            peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
+            vlm.model = peft_model
+            summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
+        phase = method.extra_phase(si, stages, members_of, by_name, config.seed)
+        if phase is not None:  # e.g. mr-lora's router, trained after the stage's expert
+            if is_main and group not in trained_before:
+                save_adapter(peft_model, adapter, adapters_dir)
+                state.setdefault("trained", {})[group] = summary[group]
+                state["checkpoint"], state["log_lines"] = None, log.lines
+                ckpt.write_state(ckpt_dir, state)
+                ckpt.prune(ckpt_dir, None)
+            accelerator.wait_for_everyone()
+            label, phase_adapter, phase_examples = phase
+            method.prepare_phase(peft_model, si, config.seed)
+            phase_trained = train_group(
+                vlm,
+                peft_model,
+                accelerator,
+                config,
+                label,
+                si,
+                members,
+                phase_examples,
+                log,
+                position if position and position["position"]["group"] == label else None,
+                ckpt_dir,
+                state,
+                on_step,
+                progress,
+                adapter=phase_adapter,
+            )
+            peft_model = accelerator.unwrap_model(peft_model)
+            vlm.model = peft_model
+            summary[group][phase_adapter] = {k: phase_trained[k] for k in ("examples", "steps", "final_loss")}
+            if is_main:
+                save_adapter(peft_model, phase_adapter, adapters_dir)
         position = None
-        peft_model = accelerator.unwrap_model(peft_model)
-        vlm.model = peft_model
-        summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained}
-        seen = [(by_name[t], adapter_of[g]) for g in stages[: si + 1] for t in members_of[g]]
-        t0 = time.perf_counter()
-        evals = evaluate_seen(  # on every process, each its share of the samples
-            vlm,
-            seen,
-            eval_batch_size,
-            progress and is_main,
-            lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
-            accelerator,
-        )
-        summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
         if is_main:
             save_adapter(peft_model, adapter, adapters_dir)
             old_snapshot = state.get("snapshot")
-            if mode == "sequential":
-                state["snapshot"] = _snapshot_name(si + 1)
-                _write_snapshot(peft_model, ckpt_dir / state["snapshot"])
-            state["evals"][str(si)] = evals
+            if method.shared:
+                state["snapshot"] = _snapshot_name(method.shared, si + 1)
+                _write_snapshot(peft_model, method.shared, ckpt_dir / state["snapshot"])
+            seen = [
+                (by_name[t], method.eval_adapter(si, g, stages, adapter_of))
+                for g in stages[: si + 1]
+                for t in members_of[g]
+            ]
+            t0 = time.perf_counter()
+            state["evals"][str(si)] = evaluate_seen(
+                vlm,
+                seen,
+                eval_batch_size,
+                progress,
+                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
+            )
+            summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
             tracking.log_eval(  # --report-to: the seen tasks' scores, in the stage's run
-                group, {t: v["score"] for t, v in evals.items()}, trained["steps"]
+                group, {t: v["score"] for t, v in state["evals"][str(si)].items()}, summary[group]["steps"]
             )
             state["done"][group] = summary[group]
             state["checkpoint"], state["log_lines"] = None, log.lines
@@ -326,13 +390,22 @@ def tune_continual(
             atomic_write_json(
                 out / CONTINUAL,
                 continual_payload(
-                    stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of
+                    stages,
+                    members_of,
+                    adapter_of,
+                    state["evals"],
+                    mode,
+                    config.seed,
+                    metrics_of,
+                    method.describe(),
                 ),
             )
         accelerator.wait_for_everyone()
 
     state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
-    report = continual_payload(stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of)
+    report = continual_payload(
+        stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of, method.describe()
+    )
     adapters: dict[str, dict[str, Any]] = {}
     for g in stages:
         a = adapter_of[g]
@@ -355,6 +428,7 @@ def tune_continual(
         entry["train_seconds"] = round(entry["train_seconds"] + summary[g]["train_seconds"], 3)
         entry["trainable_params"] = summary[g]["trainable_params"]
         entry["final_loss"] = summary[g]["final_loss"]
+    adapters.update(method.finish(peft_model, adapters_dir, stages, adapter_of, accelerator))
     if is_main:
         atomic_write_json(out / CONTINUAL, report)
     return finish_run(
@@ -370,16 +444,17 @@ def tune_continual(
             "groups": members_of,
             "continual": {
                 "mode": mode,
+                **({"params": method.params} if method.params else {}),
                 "stages": stages,
                 "adapters": adapter_of,
                 "metrics": report["metrics"],
             },
-            "routing": {t: adapter_of[g] for g in stages for t in members_of[g]},
+            "routing": method.routing(stages, members_of, adapter_of),
             "stages": [summary[g] for g in stages],
             "adapters": adapters,
             "towers": chosen,
             "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
-            "trainable_params": sum(a["trainable_params"] for a in adapters.values()),
+            "trainable_params": sum(a.get("trainable_params", 0) for a in adapters.values()),
             "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
         },
     )

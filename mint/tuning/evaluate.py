@@ -251,6 +251,9 @@ def evaluate_run(
         for _, adapter, name in plan
         for s in by_name[name].test
     ]
+    from mint.tuning.continual_methods.mr_lora import route_items
+
+    items = route_items(router.vlm, items, batch_size)  # per-sample routing (continual mr-lora)
     answers = iter(router.answer_items(items, progress=progress))
     results: dict[str, dict[str, Any]] = {}
     pred_rows: list[dict[str, Any]] = []

@@ -83,6 +83,10 @@ def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
                     "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
                 )
                 model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+    from mint.tuning.continual_methods import attach_saved
+
+    for name, folder in folders.items():  # learned routers of continual methods (moe-lora, mr-lora)
+        attach_saved(model, name, folder)
     model.set_adapter(next(iter(folders)), inference_mode=True)
     model.eval()
     vlm.model = model

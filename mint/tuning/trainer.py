@@ -561,9 +561,12 @@ def train_group(
     on_step: Callable[[dict[str, Any]], None] | None,
     progress: bool,
     adapter: str | None = None,
+    hooks: Any = None,
 ) -> dict[str, Any]:
     """Train ``group``'s examples into adapter ``adapter`` (default: the group's own; fresh optimizer +
-    scheduler), from a checkpoint when one is given."""
+    scheduler), from a checkpoint when one is given. ``hooks`` (a continual method's, see
+    :class:`mint.tuning.continual_methods.base.StageHooks`) may activate other adapters alongside and add a
+    penalty to every step's loss."""
     from accelerate.utils import set_seed
     from peft.utils import set_peft_model_state_dict
     from tqdm.auto import tqdm
@@ -575,7 +578,10 @@ def train_group(
     ]
     total = sum(len(p) for p in plans)
     adapter = adapter or group
-    peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
+    if getattr(hooks, "activate", None) is not None:
+        hooks.activate(peft_model, adapter)  # other adapters active too, frozen
+    else:
+        peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
     params = _trainable(peft_model)
     n_params = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -615,6 +621,7 @@ def train_group(
                     rank,
                     nproc,
                     params,
+                    getattr(hooks, "penalty", None),
                 )
                 if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
                     scheduler.step()
@@ -737,10 +744,14 @@ def _step(
     rank: int,
     nproc: int,
     params: list[torch.nn.Parameter],
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> tuple[float, float | None, bool]:
     """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss, the
     gradient norm before clipping, and whether the step was skipped (a non-finite loss or gradient norm, the
-    same on every process)."""
+    same on every process).
+
+    ``penalty()`` (a continual method's regulariser) is added once per step: a share on every micro-batch of
+    every process, so the gradient DDP averages is the penalty's own."""
     micro = []
     for global_batch in step:
         mine = shard(global_batch, rank, nproc)
@@ -754,7 +765,10 @@ def _step(
         sync = i == len(micro) - 1
         with contextlib.nullcontext() if sync else accelerator.no_sync(model):
             loss, _ = answer_loss(model, batch)
-            accelerator.backward(loss * (weight * nproc / max(total_tokens, 1.0)))
+            scaled = loss * (weight * nproc / max(total_tokens, 1.0))
+            if penalty is not None:
+                scaled = scaled + penalty() / len(micro)
+            accelerator.backward(scaled)
         loss_sum += loss.detach() * weight
     # max_grad_norm 0 (no clipping): an infinite bound only measures the norm (the gradients are scaled by 1)
     norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)  # None under DeepSpeed
