@@ -9,7 +9,7 @@ import click
 from mint.clustering import METHODS, group, load_profiles
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
-from mint.io import atomic_write_json, check_output
+from mint.io import allow_replacing, atomic_write_json, check_output
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
 
@@ -90,6 +90,7 @@ def command(
     """
     if method not in ALL_METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
+    allow_replacing(force)
     check_output(out, force)
     if method in AFFINITY_METHODS:
         load = LoadOptions(dtype, device_map, attn_implementation).check(device)

@@ -111,7 +111,7 @@ def command(
     routes_path: Path | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
-    from mint.io import check_output
+    from mint.io import allow_replacing, check_output
     from mint.tuning.evaluate import (
         cached_eval,
         eval_request,
@@ -123,6 +123,7 @@ def command(
     )
     from mint.tuning.report import build_report, report_paths, row_names
 
+    allow_replacing(force)
     if batch_size < 1:
         raise MintError(f"--batch-size must be at least 1, got {batch_size}")
     LoadOptions(device_map=device_map, attn_implementation=attn_implementation).check(device)

@@ -189,10 +189,11 @@ def command(
     **predict_options,
 ) -> None:
     """Profile each task: how do the image and the text interact?"""
-    from mint.io import atomic_write_json, check_output
+    from mint.io import allow_replacing, atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
     from mint.profiling.reference import read_reference_csv
 
+    allow_replacing(force)
     check_output(out, force)
     high_low = parse_thresholds(thresholds)
     ref_labels = read_reference_csv(reference) if reference is not None else None

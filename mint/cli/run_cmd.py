@@ -15,7 +15,10 @@ import click
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def command(config: Path, out: str | None, seed: int | None, force: bool, progress: bool) -> None:
     """Predict, profile, cluster, plot, tune each grouping, evaluate and report, as CONFIG says."""
+    from mint.io import allow_replacing
     from mint.pipeline import load_run_config, run_pipeline, summary_table
+
+    allow_replacing(True)  # the pipeline's outputs are its cache: a stage whose inputs changed redoes them
 
     cfg = load_run_config(config, {"out": out, "seed": seed})
     report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))

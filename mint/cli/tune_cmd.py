@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from mint.errors import MintError
-from mint.io import read_config
+from mint.io import allow_replacing, read_config
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
 from mint.tasks.demos import DEMO_SELECTION
@@ -160,6 +160,7 @@ def command(
     """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
     from mint.tuning.checkpoint import read_state
 
+    allow_replacing(force)
     if resume and force:
         raise MintError("--resume and --force contradict each other (continue the run, or start over)")
     options["continual_params"] = _continual_params(options.get("continual_params") or ())
