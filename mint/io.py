@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mint import SCHEMA, __version__
-from mint.errors import MintError
+from mint.errors import MintError, first_line
 
 PathLike = str | os.PathLike
 
@@ -289,3 +289,16 @@ def read_config(path: PathLike, what: str = "config file") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MintError(f"{path}: expected a mapping at the top level of the {what}")
     return data
+
+
+def check_safetensors(folder: PathLike, what: str = "weights") -> None:
+    """Every ``*.safetensors`` file in ``folder`` has a readable header whose tensors fit in the file; an
+    empty, truncated or corrupt one is a :class:`MintError` naming it (before a loader fails obscurely)."""
+    from safetensors import safe_open
+
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                fh.keys()
+        except Exception as e:  # safetensors raises its own error type for a bad file
+            raise MintError(f"{path}: unreadable {what} ({first_line(e)})") from None

@@ -12,6 +12,7 @@ from mint.errors import MintError
 from mint.io import allow_replacing, atomic_write_json, check_output
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
+from mint.seeds import seed_type
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
@@ -31,7 +32,7 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
     "--seed",
     default=0,
     show_default=True,
-    type=int,
+    type=seed_type(),
     help="Seed for random/kmeans/spectral and the bootstrap.",
 )
 @click.option("--split-uniqueness", is_flag=True, help="mint: split uniqueness by dominant modality.")

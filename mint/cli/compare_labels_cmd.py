@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mint.seeds import seed_type
+
 
 @click.command("compare-labels")
 @click.argument("profiles", type=click.Path(path_type=Path))
@@ -28,7 +30,7 @@ import click
     type=click.Path(path_type=Path),
     help="Draw the interaction map with disagreeing tasks marked (.png or .svg).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the kappa bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=seed_type(), help="Seed of the kappa bootstrap.")
 @click.option(
     "--bootstrap",
     default=1000,

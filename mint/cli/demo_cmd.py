@@ -8,10 +8,12 @@ from importlib import resources
 
 import click
 
+from mint.seeds import seed_type
+
 
 @click.command("demo")
 @click.option("--out", default="mint-demo", show_default=True, help="Output folder.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=seed_type(), default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Redo every stage, even cached ones.")
 @click.option(
     "--full", is_flag=True, help="Also the learned-affinity baselines and MINT tuned in other ways (slower)."

@@ -17,6 +17,7 @@ import click
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
 from mint.models.prompts import TEXT_ONLY_IMAGE
+from mint.seeds import seed_type
 from mint.tasks.demos import DEMO_SELECTION
 
 DEFAULT_MODES = "both,image,text"
@@ -240,7 +241,7 @@ def run_predict(
     show_default=True,
     help="Also write pooled per-modality features (for the PID).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampling the suite.")
+@click.option("--seed", default=0, show_default=True, type=seed_type(), help="Seed for sampling the suite.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(
     suite: str,

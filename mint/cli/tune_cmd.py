@@ -17,6 +17,7 @@ from mint.errors import MintError
 from mint.io import allow_replacing, read_config
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
+from mint.seeds import seed_type
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 from mint.tuning.tracking import REPORT_TO, check_report_to
@@ -119,7 +120,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="Modalities of the training prompts.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=seed_type(), default=0, show_default=True)
 @click.option(
     "--max-test",
     type=int,

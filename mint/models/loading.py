@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError, first_line
+from mint.io import check_safetensors
 from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
@@ -158,6 +159,7 @@ def load_model(
     options = LoadOptions(dtype, device_map, attn_implementation, quantize).check()
     dev = resolve_device(device)
     source = resolve_model(spec)
+    check_safetensors(source, "model weights")
     hf_logging.disable_progress_bar()
     try:
         model = AutoModelForImageTextToText.from_pretrained(

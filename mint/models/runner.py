@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ class PredictionCache:
         path = self._path(task, mode, "json")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            return None  # missing, truncated or damaged: computed again
+        if not isinstance(data, dict) or not isinstance(data.get("predictions"), list):
             return None
         if data.get("fingerprint") != fingerprint:
             return None
@@ -140,8 +143,8 @@ class PredictionCache:
                 if str(z["fingerprint"]) != fingerprint:
                     return None
                 return {k: z[k] for k in ("image", "text")}
-        except (OSError, ValueError, KeyError):
-            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # missing, truncated or damaged: computed again
 
     def put_features(
         self, task: str, fingerprint: str, feats: dict[str, np.ndarray], part: str = "features"

@@ -28,9 +28,11 @@ class EmbeddingSimilarity:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from mint.io import check_safetensors
         from mint.models.loading import resolve_model
 
         source = resolve_model(spec)
+        check_safetensors(source, "encoder weights")
         hf_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
