@@ -51,10 +51,11 @@ def command(
     """Compare the interaction labels in PROFILES with --reference: confusion matrix, agreement, kappa."""
     from mint.clustering import load_profiles
     from mint.errors import MintError
-    from mint.io import atomic_write_json, check_output, stamp
+    from mint.io import allow_replacing, atomic_write_json, check_output, stamp
     from mint.plotting.style import FORMATS
     from mint.profiling.reference import attach_reference, read_reference_csv, summary_lines
 
+    allow_replacing(force)
     for path in (out, figure):
         if path is not None:
             check_output(path, force)
