@@ -4,8 +4,10 @@ runs, a damaged or missing piece is one ``Error:`` line naming the file (exit 2)
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -112,9 +114,34 @@ class _Payload:
 
 def test_intact_checkpoint_resumes(killed_run, tmp_path):
     model, groups, run, _ = _copy(killed_run, tmp_path)
-    res = _resume(model, groups, run)
+    old = os.umask(0o022)
+    try:
+        res = _resume(model, groups, run)
+    finally:
+        os.umask(old)
     assert res.exit_code == 0, res.output
     assert json.loads((run / "tune.json").read_text())["adapters"].keys() == GROUPS.keys()
+    written = [run / "tune.json", *(run / "adapters").rglob("*")]
+    modes = {str(p.relative_to(run)): stat.S_IMODE(p.stat().st_mode) for p in written}
+    assert modes == {k: 0o755 if (run / k).is_dir() else 0o644 for k in modes}
+
+
+def test_second_run_on_one_folder_fails(killed_run, tmp_path, monkeypatch):
+    """Two runs started on one --out: the one that writes its state second fails and changes nothing."""
+    import mint.tuning.trainer as trainer
+
+    model, groups, *_ = killed_run
+    out = tmp_path / "run"
+    real = trainer._clear_out
+
+    def checked_then_other_run_starts(*a, **k):
+        real(*a, **k)
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (out / "checkpoints" / "state.json").write_text('{"other": "run"}')
+
+    monkeypatch.setattr(trainer, "_clear_out", checked_then_other_run_starts)
+    _one_error(_cli(_tune_args(model, groups, out)), "state.json", "already exists")
+    assert json.loads((out / "checkpoints" / "state.json").read_text()) == {"other": "run"}
 
 
 def test_checkpoint_holds_no_pickle(killed_run):

@@ -304,7 +304,7 @@ def test_ties_and_equal_distances_stay_readable(planted):
     assert len(bold) == 2  # a best for task_0 and task_2, none on the tie
     same = copy.deepcopy(planted)
     for t in same["tasks"].values():
-        t["mint_score"]["mean"] = 1.0
+        t["mint_score"].update(mean=1.0, ci95=[1.0, 1.0])  # a mean inside its own interval, as loading checks
     fig = dendrogram_chart(same)  # every distance 0: the scale starts at 0, its labels apart
     for (ta, a), (tb, b) in itertools.combinations(visible_text_boxes(fig), 2):
         assert not a.overlaps(b), (ta, tb)

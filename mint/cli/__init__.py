@@ -16,6 +16,7 @@ import click
 
 from mint import __version__
 from mint.errors import MintError, first_line
+from mint.io import replacing
 
 #: command name -> module that defines ``command``
 COMMANDS: dict[str, str] = {
@@ -53,7 +54,8 @@ class MintGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with replacing(False):  # outputs never replace a file; a command's --force allows it
+                return super().invoke(ctx)
         except MintError as e:
             raise InputError(str(e)) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, KeyboardInterrupt):

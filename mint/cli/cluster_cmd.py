@@ -9,9 +9,10 @@ import click
 from mint.clustering import METHODS, group, load_profiles
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
-from mint.io import atomic_write_json, check_output
+from mint.io import allow_replacing, atomic_write_json, check_output
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
+from mint.seeds import seed_type
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
@@ -31,7 +32,7 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
     "--seed",
     default=0,
     show_default=True,
-    type=int,
+    type=seed_type(),
     help="Seed for random/kmeans/spectral and the bootstrap.",
 )
 @click.option("--split-uniqueness", is_flag=True, help="mint: split uniqueness by dominant modality.")
@@ -93,6 +94,7 @@ def command(
     single_process("mint cluster")
     if method not in ALL_METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
+    allow_replacing(force)
     check_output(out, force)
     if method in AFFINITY_METHODS:
         load = LoadOptions(dtype, device_map, attn_implementation).check(device)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mint.seeds import seed_type
+
 
 @click.command("compare-labels")
 @click.argument("profiles", type=click.Path(path_type=Path))
@@ -28,7 +30,7 @@ import click
     type=click.Path(path_type=Path),
     help="Draw the interaction map with disagreeing tasks marked (.png or .svg).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the kappa bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=seed_type(), help="Seed of the kappa bootstrap.")
 @click.option(
     "--bootstrap",
     default=1000,
@@ -49,10 +51,11 @@ def command(
     """Compare the interaction labels in PROFILES with --reference: confusion matrix, agreement, kappa."""
     from mint.clustering import load_profiles
     from mint.errors import MintError
-    from mint.io import atomic_write_json, check_output, stamp
+    from mint.io import allow_replacing, atomic_write_json, check_output, stamp
     from mint.plotting.style import FORMATS
     from mint.profiling.reference import attach_reference, read_reference_csv, summary_lines
 
+    allow_replacing(force)
     for path in (out, figure):
         if path is not None:
             check_output(path, force)

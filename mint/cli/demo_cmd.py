@@ -8,10 +8,12 @@ from importlib import resources
 
 import click
 
+from mint.seeds import seed_type
+
 
 @click.command("demo")
 @click.option("--out", default="mint-demo", show_default=True, help="Output folder.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=seed_type(), default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Redo every stage, even cached ones.")
 @click.option(
     "--full", is_flag=True, help="Also the learned-affinity baselines and MINT tuned in other ways (slower)."
@@ -22,7 +24,10 @@ def command(out: str, seed: int, force: bool, progress: bool, full: bool = False
     from mint.models.devices import single_process
 
     single_process("mint demo")
+    from mint.io import allow_replacing
     from mint.pipeline import load_run_config, run_pipeline, summary_table
+
+    allow_replacing(True)  # the pipeline's outputs are its cache: a stage whose inputs changed redoes them
 
     name = "demo_full.yaml" if full else "demo.yaml"
     with resources.as_file(resources.files("mint") / "configs" / name) as path:

@@ -114,7 +114,7 @@ def command(
     from mint.models.devices import single_process
 
     single_process("mint evaluate")
-    from mint.io import check_output
+    from mint.io import allow_replacing, check_output
     from mint.tuning.evaluate import (
         cached_eval,
         eval_request,
@@ -126,6 +126,7 @@ def command(
     )
     from mint.tuning.report import build_report, report_paths, row_names
 
+    allow_replacing(force)
     if batch_size < 1:
         raise MintError(f"--batch-size must be at least 1, got {batch_size}")
     LoadOptions(device_map=device_map, attn_implementation=attn_implementation).check(device)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mint.clustering import load_profiles
-from mint.io import read_json
+from mint.io import allow_replacing, read_json
 from mint.plotting import plot_all, validate_report
 from mint.plotting.style import FORMATS, check_format, task_groups
 
@@ -31,6 +31,7 @@ def command(
     from mint.models.devices import single_process
 
     single_process("mint plot")
+    allow_replacing(force)
     check_format(fmt)
     prof = load_profiles(profiles)
     grp = read_json(groups, "groups file") if groups is not None else None

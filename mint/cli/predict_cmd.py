@@ -17,6 +17,7 @@ import click
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
 from mint.models.prompts import TEXT_ONLY_IMAGE
+from mint.seeds import seed_type
 from mint.tasks.demos import DEMO_SELECTION
 
 DEFAULT_MODES = "both,image,text"
@@ -146,6 +147,7 @@ def run_predict(
     mode_list = parse_modes(modes)
     ablation = Ablation(text_only_image=text_only_image)
     caps = {"max_test": max_samples} if split == "test" else {"max_train": max_samples}
+    source = resolve_model(model)  # a model that cannot be had fails before the suite is built
     tasks = load_suite(suite, seed=seed, **caps)
     torch.manual_seed(seed)
     shards = Shards.launched(device)
@@ -161,7 +163,6 @@ def run_predict(
     )
     vlm.num_beams = num_beams
     check_multi_image(vlm, tasks, in_context)
-    source = resolve_model(model)
     cache_root = Path(cache_dir) if cache_dir is not None else out.parent / ".mint-cache"
     cache = PredictionCache(cache_root, model_setting(vlm, model, source, dtype, load.record()))
     rows, counts = predict_suite(
@@ -240,7 +241,7 @@ def run_predict(
     show_default=True,
     help="Also write pooled per-modality features (for the PID).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampling the suite.")
+@click.option("--seed", default=0, show_default=True, type=seed_type(), help="Seed for sampling the suite.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def command(
     suite: str,
@@ -266,9 +267,12 @@ def command(
     attn_implementation: str | None = None,
 ) -> None:
     """Predict every task of a suite with the image, the text, and both."""
-    from mint.io import check_output
+    from mint.io import allow_replacing, check_output
+    from mint.models.runner import meta_path
 
+    allow_replacing(force)
     check_output(out, force)
+    check_output(meta_path(out), force)
     meta = run_predict(
         suite=suite,
         model=model,

@@ -12,6 +12,7 @@ import click
 
 from mint.cli.predict_cmd import model_options
 from mint.errors import MintError
+from mint.seeds import seed_type
 
 _SOURCES = "--predictions FILE, or --suite S [--model M]"
 
@@ -121,14 +122,15 @@ def _add_reference(
 @click.option("--samples", default=10, show_default=True, type=int, help="S: subsets drawn per task.")
 @click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
 @click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed for subsets, bootstrap and k-means."
+    "--seed", default=0, show_default=True, type=seed_type(), help="Seed for subsets, bootstrap and k-means."
 )
 @click.option(
     "--similarity",
     default="exact",
     show_default=True,
     help="δ: exact, f1, numeric, numeric:REL_TOL, embedding:MODEL (cosine of sentence embeddings), a "
-    "registered name, or package.module:function.",
+    "registered name, or package.module:function (this imports the module and runs the function: "
+    "name only code you trust).",
 )
 @click.option(
     "--thresholds",
@@ -192,10 +194,11 @@ def command(
     from mint.models.devices import single_process
 
     single_process("mint profile")
-    from mint.io import atomic_write_json, check_output
+    from mint.io import allow_replacing, atomic_write_json, check_output
     from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
     from mint.profiling.reference import read_reference_csv
 
+    allow_replacing(force)
     check_output(out, force)
     high_low = parse_thresholds(thresholds)
     ref_labels = read_reference_csv(reference) if reference is not None else None

@@ -35,8 +35,9 @@ def command(profiles_path: Path, groups_path: Path, out: Path, tasks: tuple[str,
     (for mint evaluate --routes)."""
     from mint.clustering import load_profiles
     from mint.clustering.route import route_tasks
-    from mint.io import atomic_write_json, check_output, read_json
+    from mint.io import allow_replacing, atomic_write_json, check_output, read_json
 
+    allow_replacing(force)
     check_output(out, force)
     profiles = load_profiles(profiles_path)
     groups = read_json(groups_path, "groups file")

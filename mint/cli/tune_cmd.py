@@ -15,9 +15,10 @@ import click
 from click.core import ParameterSource
 
 from mint.errors import MintError
-from mint.io import read_config
+from mint.io import allow_replacing, read_config
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
+from mint.seeds import seed_type
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 from mint.tuning.tracking import REPORT_TO, check_report_to
@@ -127,7 +128,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     show_default=True,
     help="Modalities of the training prompts.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=seed_type(), default=0, show_default=True)
 @click.option(
     "--max-test",
     type=int,
@@ -168,6 +169,7 @@ def command(
     """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
     from mint.tuning.checkpoint import read_state
 
+    allow_replacing(force)
     if resume and force:
         raise MintError("--resume and --force contradict each other (continue the run, or start over)")
     options["continual_params"] = _continual_params(options.get("continual_params") or ())

@@ -34,6 +34,16 @@ def _num(v: Any, where: str) -> float:
     return float(v)
 
 
+def _in_interval(score: dict[str, Any], where: str, low: float, high: float) -> None:
+    """``score["mean"]`` a number in [low, high], inside its own ``ci95`` (when there is one)."""
+    mean = _num(score["mean"], f"{where}.mean")
+    if not low <= mean <= high:
+        raise MintError(f"{where}.mean: {mean} is outside the score's range [{low:g}, {high:g}]")
+    ci = _interval(score.get("ci95"), f"{where}.ci95")
+    if ci is not None and not ci[0] - 1e-9 <= mean <= ci[1] + 1e-9:
+        raise MintError(f"{where}.mean: {mean} lies outside its own interval ci95 [{ci[0]}, {ci[1]}]")
+
+
 def _interval(v: Any, where: str) -> tuple[float, float] | None:
     if v is None:
         return None
@@ -102,8 +112,7 @@ def validate_profiles(data: Any, source: str = "profiles") -> dict[str, Any]:
         ms = _dict(t["mint_score"], f"{w}.mint_score")
         if "mean" not in ms:
             raise MintError(f"{w}.mint_score: missing key 'mean'")
-        _num(ms["mean"], f"{w}.mint_score.mean")
-        _interval(ms.get("ci95"), f"{w}.mint_score.ci95")
+        _in_interval(ms, f"{w}.mint_score", 0.0, 2.0)
         ag = _dict(t["agreement"], f"{w}.agreement")
         if len(ag) != 2:
             raise MintError(f"{w}.agreement: expected two modalities, got {sorted(ag)}")

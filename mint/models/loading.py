@@ -1,4 +1,11 @@
-"""Loading a backbone offline: the embedded ``tiny``, a local folder or a cached Hugging Face id."""
+"""Loading a backbone: the embedded ``tiny``, a local folder or a Hugging Face model id.
+
+Network policy (the Hugging Face convention): a hub id that is in the local Hugging Face cache is used from
+there, with no network access at all (mint never checks the hub for updates); one that is not is downloaded
+once (weights as safetensors only, never pickles) unless ``HF_HUB_OFFLINE=1``. When it is neither a folder
+nor cached, and offline mode is set or the hub cannot be reached, loading fails at once with one line saying
+which and what to do. Everything is then loaded from the local folder (``local_files_only=True``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,73 @@ from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError, first_line
+from mint.io import check_safetensors
 from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
+#: the files a hub model is downloaded with: configs, tokenizers, templates and safetensors weights
+HUB_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    env = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
+    return constants.HF_HUB_OFFLINE or env in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_folder(repo_id: str) -> str:
+    """The local folder of Hugging Face model ``repo_id``: its cached snapshot, else a fresh download
+    (unless offline); a :class:`MintError` saying why when there is neither."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise MintError(f"{repo_id}: neither a model folder nor a Hugging Face model id") from None
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except LocalEntryNotFoundError:
+        pass
+    cache = constants.HF_HUB_CACHE
+    if _offline():
+        raise MintError(
+            f"{repo_id}: not a model folder and not in the Hugging Face cache ({cache}); HF_HUB_OFFLINE is "
+            "set, so it is not downloaded (unset it to download the model once, or give a local folder)"
+        )
+    try:
+        return snapshot_download(repo_id, allow_patterns=list(HUB_FILES), etag_timeout=10)
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as e:
+        raise MintError(
+            f"{repo_id}: not a model folder, and the Hugging Face hub has no such model, or it is private or "
+            f"gated ({type(e).__name__}; check the name, or log in with `hf auth login`)"
+        ) from None
+    except (LocalEntryNotFoundError, OSError) as e:  # connection refused, DNS, timeouts
+        raise MintError(
+            f"{repo_id}: not a model folder, not in the Hugging Face cache ({cache}), and the hub "
+            f"({constants.ENDPOINT}) cannot be reached ({first_line(e).splitlines()[0]}); connect once to "
+            "download it, or give a local folder"
+        ) from None
+    except Exception as e:  # any other hub error (HTTP status, xet) is one line too
+        raise MintError(
+            f"{repo_id}: cannot be downloaded from the Hugging Face hub ({first_line(e)})"
+        ) from None
+
+
 def resolve_model(spec: str) -> str:
-    """``tiny`` -> the package folder; an existing folder -> its absolute path; else the id unchanged.
+    """``tiny`` -> the package folder; an existing folder -> its absolute path; a Hugging Face id -> its
+    local folder (:func:`hub_folder`: cached, else downloaded unless offline).
 
     A spec that looks like a path (``/``, ``.``, ``~``, or more than one ``/``) but does not exist is an error.
     """
@@ -34,7 +100,7 @@ def resolve_model(spec: str) -> str:
         raise MintError(f"{spec}: a model must be a folder or a Hugging Face id, not a file")
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep in spec.replace("/", "", 1):
         raise MintError(f"{spec}: no such model folder")
-    return spec
+    return hub_folder(spec)
 
 
 def _load_processor(source: str) -> tuple[Any, Any, Any]:
@@ -73,7 +139,8 @@ def load_model(
 ):
     """Load ``spec`` (``tiny``, a local folder, or a Hugging Face id from the local cache) for inference.
 
-    Offline only (``local_files_only=True``). Returns a :class:`~mint.models.base.VisionLanguageModel`
+    The files are read from a local folder (:func:`resolve_model`: a hub id is downloaded first unless it is
+    cached or ``HF_HUB_OFFLINE=1``). Returns a :class:`~mint.models.base.VisionLanguageModel`
     in eval mode on ``device`` (resolved by :func:`mint.models.devices.resolve_device`: ``auto`` is this
     process's GPU where there is one), or spread over the devices by ``device_map``. ``attn_implementation``
     (``sdpa``, ``eager``, ``flash_attention_2``, ...; None: transformers' choice, SDPA where the architecture
@@ -92,6 +159,7 @@ def load_model(
     options = LoadOptions(dtype, device_map, attn_implementation, quantize).check()
     dev = resolve_device(device)
     source = resolve_model(spec)
+    check_safetensors(source, "model weights")
     hf_logging.disable_progress_bar()
     try:
         kwargs = options.pretrained_kwargs(dev)
@@ -100,7 +168,7 @@ def load_model(
         model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=True, **kwargs)
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
-        raise MintError(f"model {spec!r} cannot be loaded offline: {first_line(e)}") from None
+        raise MintError(f"model {spec!r} cannot be loaded from {source}: {first_line(e)}") from None
     except ImportError as e:  # e.g. flash_attention_2 without the flash-attn package
         raise MintError(f"model {spec!r} cannot be loaded: {first_line(e)}") from None
     if not options.places_itself():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ class PredictionCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "model.json"
         if not meta.is_file():
-            atomic_write_json(meta, stamp({"setting": setting}))
+            atomic_write_json(meta, stamp({"setting": setting}), replace=True)
 
     def _path(self, task: str, part: str, ext: str) -> Path:
         return self.dir / f"{_safe(task)}.{part}.{ext}"
@@ -115,7 +116,9 @@ class PredictionCache:
         path = self._path(task, mode, "json")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            return None  # missing, truncated or damaged: computed again
+        if not isinstance(data, dict) or not isinstance(data.get("predictions"), list):
             return None
         if data.get("fingerprint") != fingerprint:
             return None
@@ -128,6 +131,7 @@ class PredictionCache:
             self._path(task, mode, "json"),
             {"fingerprint": fingerprint, "ids": ids, "predictions": preds},
             indent=None,
+            replace=True,
         )
 
     def get_features(
@@ -139,13 +143,13 @@ class PredictionCache:
                 if str(z["fingerprint"]) != fingerprint:
                     return None
                 return {k: z[k] for k in ("image", "text")}
-        except (OSError, ValueError, KeyError):
-            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # missing, truncated or damaged: computed again
 
     def put_features(
         self, task: str, fingerprint: str, feats: dict[str, np.ndarray], part: str = "features"
     ) -> None:
-        with atomic_path(self._path(task, part, "npz")) as tmp:
+        with atomic_path(self._path(task, part, "npz"), replace=True) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, fingerprint=np.array(fingerprint), image=feats["image"], text=feats["text"])
 
@@ -399,11 +403,15 @@ def _merge(
 def write_predictions(path: str | Path, rows: list[dict], meta: dict[str, Any]) -> Path:
     """Write the predictions JSONL and its sidecar ``<path>.meta.json`` (both atomically)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(dumps_json(r, indent=None))
     atomic_write_json(meta_path(path), stamp(meta))
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for r in rows:
+                    fh.write(dumps_json(r, indent=None))
+    except BaseException:
+        meta_path(path).unlink(missing_ok=True)  # no sidecar without its predictions
+        raise
     return path
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.io import read_config
+from mint.seeds import check_seed
 
 #: defaults of every section; a config file overrides any part of them
 DEFAULTS: dict[str, Any] = {
@@ -99,7 +100,7 @@ def _merge(source: str, user: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check(source: str, cfg: dict[str, Any]) -> None:
+def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
     from mint.clustering import METHODS
     from mint.clustering.affinity import OPTIONS as AFFINITY_OPTIONS
     from mint.clustering.methods import AFFINITY_METHODS
@@ -108,8 +109,7 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
     for key in ("suite", "model", "out", "device", "dtype"):
         if not isinstance(cfg[key], str) or not cfg[key]:
             raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
-    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
-        raise MintError(f"{source}: seed: expected an integer, got {cfg['seed']!r}")
+    check_seed(cfg["seed"], f"{source}: seed")
     seeds = cfg["seeds"] if cfg["seeds"] is not None else [cfg["seed"]]
     if (
         not isinstance(seeds, list)
@@ -119,6 +119,8 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
         raise MintError(f"{source}: seeds: expected a non-empty list of integers, got {cfg['seeds']!r}")
     if len(set(seeds)) != len(seeds):
         raise MintError(f"{source}: seeds: a seed is listed twice ({seeds})")
+    for s in seeds:
+        check_seed(s, f"{source}: seeds")
     cfg["seeds"] = seeds
     holdout = cfg["holdout"] if cfg["holdout"] is not None else []
     if not isinstance(holdout, list) or not all(isinstance(t, str) and t for t in holdout):
@@ -127,9 +129,7 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
         raise MintError(f"{source}: holdout: a task is listed twice ({holdout})")
     cfg["holdout"] = holdout
     for key in ("max_train", "max_test", "threads"):
-        v = cfg[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise MintError(f"{source}: {key}: expected a positive integer or null, got {v!r}")
+        _int(f"{source}: {key}", cfg[key], 1, none_ok=True)
     from mint.tuning.tracking import check_report_to
 
     check_report_to(cfg["report_to"], f"{source}: report_to")
@@ -170,6 +170,103 @@ def _check(source: str, cfg: dict[str, Any]) -> None:
     TuneConfig.from_dict(tune, f"{source}: tune")  # names the bad key or value
     cfg["tune"] = tune
     _check_variants(source, cfg, methods, tune)
+    _check_stages(source, cfg, allow_code)
+
+
+def _int(where: str, v: Any, low: int, none_ok: bool = False) -> None:
+    if v is None and none_ok:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= 2**31 - 1:
+        extra = " or null" if none_ok else ""
+        raise MintError(f"{where}: expected an integer from {low} to {2**31 - 1}{extra}, got {v!r}")
+
+
+def _choice(where: str, v: Any, choices: tuple[str, ...]) -> None:
+    if v not in choices:
+        raise MintError(f"{where}: expected one of {', '.join(choices)}, got {v!r}")
+
+
+def _with_key(where: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, its :class:`MintError` (which names a command-line flag) restated for the key."""
+    try:
+        return fn(*args)
+    except MintError as e:
+        msg = str(e).split(": ", 1)[1] if str(e).startswith("--") else str(e)
+        raise MintError(f"{where}: {msg}") from None
+
+
+def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
+    """Every stage's options: types, ranges and names, before any stage runs."""
+    from mint.clustering.affinity import _options as affinity_options
+    from mint.models.prompts import TEXT_ONLY_IMAGE
+    from mint.models.runner import parse_modes
+    from mint.profiling.profiler import parse_thresholds
+    from mint.tasks.builtin import BUILTIN_SUITES
+
+    suite = cfg["suite"]
+    if suite.startswith("builtin:") and suite.split(":", 1)[1] not in BUILTIN_SUITES:
+        raise MintError(
+            f"{source}: suite: unknown built-in suite {suite!r} (built-in: {', '.join(BUILTIN_SUITES)})"
+        )
+    pr = cfg["predict"]
+    _with_key(f"{source}: predict.modes", parse_modes, pr["modes"])
+    _choice(f"{source}: predict.split", pr["split"], ("train", "test"))
+    _int(f"{source}: predict.batch_size", pr["batch_size"], 1)
+    _int(f"{source}: predict.max_samples", pr["max_samples"], 1, none_ok=True)
+    if not isinstance(pr["features"], bool):
+        raise MintError(f"{source}: predict.features: expected true or false, got {pr['features']!r}")
+    _choice(f"{source}: predict.text_only_image", pr["text_only_image"], TEXT_ONLY_IMAGE)
+    pf = cfg["profile"]
+    _int(f"{source}: profile.samples", pf["samples"], 1)
+    _int(f"{source}: profile.size", pf["size"], 1, none_ok=True)
+    _int(f"{source}: profile.bins", pf["bins"], 2)
+    _with_key(f"{source}: profile.thresholds", parse_thresholds, pf["thresholds"])
+    _choice(f"{source}: profile.decide_by", pf["decide_by"], ("raw", "corrected"))
+    _choice(f"{source}: profile.pid_target", pf["pid_target"], ("answer", "both"))
+    _check_similarity(f"{source}: profile.similarity", pf["similarity"], allow_code)
+    cl = cfg["cluster"]
+    k = cl["k"]
+    if not (isinstance(k, str) and k.strip().lower() == "auto"):
+        _int(f"{source}: cluster.k", k, 1)
+    if not isinstance(cl["split_uniqueness"], bool):
+        raise MintError(f"{source}: cluster.split_uniqueness: expected true or false")
+    _int(f"{source}: cluster.bootstrap", cl["bootstrap"], 0)
+    aff = dict(cl["affinity"])
+    for key, low in (("steps", 1), ("batch_size", 1)):
+        if key in aff:
+            _int(f"{source}: cluster.affinity.{key}", aff.pop(key), low)
+    if "max_samples" in aff:
+        _int(f"{source}: cluster.affinity.max_samples", aff.pop("max_samples"), 1, none_ok=True)
+    if "lr" in aff:
+        lr = aff.pop("lr")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise MintError(f"{source}: cluster.affinity.lr: expected a positive number, got {lr!r}")
+    _with_key(f"{source}: cluster.affinity", affinity_options, aff)
+    ev = cfg["evaluate"]
+    for key in ev:
+        if key not in DEFAULTS["evaluate"]:
+            raise MintError(f"{source}: evaluate.{key}: unknown option")
+    if not isinstance(ev["zero_shot"], bool):
+        raise MintError(f"{source}: evaluate.zero_shot: expected true or false, got {ev['zero_shot']!r}")
+    _int(f"{source}: evaluate.batch_size", ev["batch_size"], 1)
+
+
+def _check_similarity(where: str, name: Any, allow_code: bool) -> None:
+    """A registered name, ``numeric:TOL`` or ``embedding:MODEL``; ``package.module:function`` imports and runs
+    code, so it is taken from a run config only with ``mint run --allow-code``."""
+    from mint.profiling.similarity import available_similarities, get_similarity
+
+    if not isinstance(name, str) or not name:
+        raise MintError(f"{where}: expected a similarity name, got {name!r}")
+    head, sep, _ = name.partition(":")
+    if name in available_similarities() or head == "embedding":
+        return
+    if sep and head != "numeric" and not allow_code:
+        raise MintError(
+            f"{where}: {name!r} would import and run code from {head!r}; a run config may name such a "
+            "function only when you allow it (mint run --allow-code)"
+        )
+    _with_key(where, get_similarity, name)
 
 
 def _check_variants(source: str, cfg: dict[str, Any], methods: list[str], tune: dict[str, Any]) -> None:
@@ -209,10 +306,14 @@ def _resolve_paths(cfg: dict[str, Any], base: Path) -> None:
         cfg["model"] = str((base / model).resolve())
 
 
-def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read, merge with the defaults and validate a run config (``None``: defaults only).
+def load_run_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, allow_code: bool = False
+) -> RunConfig:
+    """Read, merge with the defaults and validate a run config (``None``: defaults only): every stage and
+    variant, before any of them runs.
 
-    ``overrides`` (e.g. ``--out`` and ``--seed`` from the command line) win over the file.
+    ``overrides`` (e.g. ``--out`` and ``--seed`` from the command line) win over the file. ``allow_code``
+    lets ``profile.similarity`` name a ``package.module:function`` (imported and run).
     """
     user: dict[str, Any] = {}
     source, base = "run config", Path.cwd()
@@ -222,6 +323,9 @@ def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | 
     cfg = _merge(source, {**user, **{k: v for k, v in (overrides or {}).items() if v is not None}})
     if "out" in user and not (overrides or {}).get("out") and not Path(cfg["out"]).is_absolute():
         cfg["out"] = str(base / cfg["out"])
-    _check(source, cfg)
+    _check(source, cfg, allow_code)
     _resolve_paths(cfg, base)
+    suite = cfg["suite"]
+    if not suite.startswith("builtin:") and not Path(suite).is_file():
+        raise MintError(f"{source}: suite: no such suite file {suite}")
     return RunConfig(cfg, source, base)

@@ -58,9 +58,9 @@ def run_pipeline(
 
         torch.set_num_threads(c["threads"])
     out = cfg.out
+    model_id = _model_identity(c["model"])  # a model that cannot be had fails before anything is made
     out.mkdir(parents=True, exist_ok=True)
     stages = StageCache(out, force=force, log=log)
-    model_id = _model_identity(c["model"])
     seed = c["seed"]
     t_start = time.perf_counter()
 

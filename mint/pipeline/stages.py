@@ -76,11 +76,13 @@ class StageCache:
         self.log(f"[{'resume' if resume else 'run'}] {name}")
         if done.exists():
             done.unlink()
-        atomic_write_json(self._marker(name, "started"), {"key": key})
+        atomic_write_json(self._marker(name, "started"), {"key": key}, replace=True)
         t0 = time.perf_counter()
         fn(resume)
         seconds = time.perf_counter() - t0
-        atomic_write_json(done, stamp({"stage": name, "key": key, "seconds": round(seconds, 3)}))
+        atomic_write_json(
+            done, stamp({"stage": name, "key": key, "seconds": round(seconds, 3)}), replace=True
+        )
         self._marker(name, "started").unlink(missing_ok=True)
         self.results.append(StageResult(name, key, False, seconds))
         return key

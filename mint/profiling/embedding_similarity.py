@@ -27,10 +27,12 @@ class EmbeddingSimilarity:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from mint.io import check_safetensors
         from mint.models.devices import resolve_device
         from mint.models.loading import resolve_model
 
         source = resolve_model(spec)
+        check_safetensors(source, "encoder weights")
         dev = resolve_device(device)  # the one device rule (mint/models/devices.py)
         hf_logging.disable_progress_bar()
         try:

@@ -24,6 +24,7 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import read_jsonl
+from mint.tasks.schema import task_name_problem
 
 BOTH = "both"
 DEFAULT_MODALITIES = ("image", "text")
@@ -219,6 +220,9 @@ def validate_records(
         task = rec["task"]
         if not isinstance(task, str) or not task.strip():
             raise MintError(f"{where}: field 'task' must be a non-empty string, got {json_type(task)}")
+        problem = task_name_problem(task)
+        if problem:
+            raise MintError(f"{where}: field 'task': {problem}")
         rid = rec["id"]
         if isinstance(rid, bool) or not isinstance(rid, (str, int)):
             raise MintError(f"{where}: field 'id' must be a string or an integer, got {json_type(rid)}")

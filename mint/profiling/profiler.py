@@ -14,7 +14,7 @@ import numpy as np
 from mint.errors import MintError
 from mint.io import stamp
 from mint.profiling.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
-from mint.profiling.score import score_task
+from mint.profiling.score import check_delta, score_task
 from mint.profiling.similarity import Similarity, get_similarity, normalize_answer
 
 #: the interaction labels, from most to least shared information
@@ -161,7 +161,9 @@ def profile_task(
 
     if task.answers is not None:
         accuracy: dict[str, float] | None = {
-            name: float(np.mean([similarity(p, a) for p, a in zip(preds, task.answers)]))
+            name: float(
+                np.mean(check_delta([similarity(p, a) for p, a in zip(preds, task.answers)], similarity))
+            )
             for name, preds in [("both", task.both), *task.unimodal.items()]
         }
     else:

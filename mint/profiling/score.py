@@ -40,10 +40,14 @@ def _index(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return idx, list(lookup)
 
 
-def _check_delta(values: np.ndarray, similarity: Callable) -> np.ndarray:
+def check_delta(values: np.ndarray, similarity: Callable) -> np.ndarray:
+    name = getattr(similarity, "__name__", repr(similarity))
+    flat = np.asarray(values, dtype=object).ravel()
+    bad = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float, np.number))), None)
+    if bad is not None:
+        raise MintError(f"similarity {name!r} returned {type(bad).__name__} {bad!r}, not a number in [0, 1]")
     values = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(values)) or values.min(initial=0.0) < 0.0 or values.max(initial=0.0) > 1.0:
-        name = getattr(similarity, "__name__", repr(similarity))
         raise MintError(f"similarity {name!r} returned a value outside [0, 1]")
     return values
 
@@ -108,10 +112,10 @@ def agreement(
     u_idx, u_vals = _index(unimodal)
     m_idx, m_vals = _index(both)
     if len(u_vals) * len(m_vals) <= MAX_PAIR_MATRIX:
-        pair = _check_delta([[similarity(a, b) for b in m_vals] for a in u_vals], similarity)
+        pair = check_delta([[similarity(a, b) for b in m_vals] for a in u_vals], similarity)
         pair = pair.reshape(len(u_vals), len(m_vals))
         return Agreement(pair[u_idx, m_idx], "matrix", u_idx, m_idx, pair_delta=pair)
-    delta = _check_delta([similarity(a, b) for a, b in zip(unimodal, both)], similarity)
+    delta = check_delta([similarity(a, b) for a, b in zip(unimodal, both)], similarity)
     n = len(unimodal)
     i, j = rng.integers(n, size=CHANCE_PAIRS), rng.integers(n, size=CHANCE_PAIRS)
     cache: dict[tuple[int, int], float] = {}
@@ -119,7 +123,7 @@ def agreement(
         cache.setdefault((int(u_idx[a]), int(m_idx[b])), similarity(unimodal[a], both[b]))
         for a, b in zip(i, j)
     ]
-    return Agreement(delta, "sampled", sampled_chance=float(_check_delta(vals, similarity).mean()))
+    return Agreement(delta, "sampled", sampled_chance=float(check_delta(vals, similarity).mean()))
 
 
 def kappa(observed: np.ndarray | float, chance: np.ndarray | float) -> np.ndarray:

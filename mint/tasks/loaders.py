@@ -16,7 +16,7 @@ from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import read_jsonl
-from mint.tasks.schema import CallableImage, FileImage, Sample
+from mint.tasks.schema import CallableImage, FileImage, Sample, open_image
 
 SPLITS = ("train", "test")
 _RESERVED = {"id", "image", "text", "answer", "answers", "split", "choices", "meta"}
@@ -40,12 +40,12 @@ def _references(value: Any, where: str, field: str) -> list[str] | None:
 
 def check_image_file(path: Path, where: str) -> None:
     """Raise a :class:`MintError` at ``where`` if ``path`` is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     if not path.is_file():
         raise MintError(f"{where}: field 'image': image file not found: {path}")
     try:
-        with Image.open(path) as im:
+        with open_image(path, f"{where}: field 'image': {path}") as im:
             im.verify()
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
         raise MintError(f"{where}: field 'image': cannot read image {path} ({e})") from None
@@ -156,9 +156,7 @@ class _HFImage:
         if isinstance(value, dict) and value.get("bytes") is not None:
             import io
 
-            from PIL import Image
-
-            return Image.open(io.BytesIO(value["bytes"]))
+            return open_image(io.BytesIO(value["bytes"]), f"dataset row {self.row}, column {self.column!r}")
         if isinstance(value, dict) and value.get("path"):
             return FileImage(value["path"]).load()
         if isinstance(value, str):

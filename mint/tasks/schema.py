@@ -9,6 +9,7 @@ arrays in memory. Assigning a ``PIL.Image``, a path, an ``(H, W)``/``(H, W, 3)``
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +22,68 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 METRICS = ("exact", "f1", "choice", "rouge_l", "bleu", "cider")  #: and embedding:MODEL (mint.metrics)
+#: the largest image mint decodes, in pixels (a guard against decompression bombs); MINT_MAX_IMAGE_PIXELS sets it
+DEFAULT_MAX_PIXELS = 64_000_000
+PIXELS_ENV = "MINT_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: ``MINT_MAX_IMAGE_PIXELS`` when set, else :data:`DEFAULT_MAX_PIXELS`."""
+    raw = os.environ.get(PIXELS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise MintError(f"{PIXELS_ENV}: expected a positive number of pixels, got {raw!r}")
+    return value
+
+
+def open_image(source: Any, where: str) -> Image.Image:
+    """``PIL.Image.open(source)`` (lazy: nothing decoded yet), refusing an image over the pixel limit before
+    it is decoded, and an unreadable one, with a :class:`MintError` at ``where``."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    limit = max_image_pixels()
+    Image.MAX_IMAGE_PIXELS = limit  # PIL's own guard, at the same limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
+    except Image.DecompressionBombError:
+        raise MintError(
+            f"{where}: image over the limit of {limit} pixels (set {PIXELS_ENV} to raise it)"
+        ) from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        raise MintError(f"{where}: cannot read image ({e})") from None
+    w, h = im.size
+    if w * h > limit:
+        im.close()
+        raise MintError(
+            f"{where}: image of {w} x {h} = {w * h} pixels is over the limit of {limit} "
+            f"(set {PIXELS_ENV} to raise it)"
+        )
+    return im
+
+
 KINDS = ("redundancy", "uniqueness", "synergy")
 MODALITIES = ("image", "text")
+#: a task name: it names groups, cache files and output files, so it is kept to what every file system takes
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def task_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a task name (None if it can)."""
+    if isinstance(name, str) and TASK_NAME.fullmatch(name):
+        return None
+    return (
+        f"{name!r} is not a task name: letters, digits, '_', '.' and '-', starting with a letter or digit, "
+        "at most 100 characters (task names become group names and file names)"
+    )
 
 
 class ImageSource(ABC):
@@ -53,13 +114,13 @@ class FileImage(ImageSource):
         return self._path
 
     def load(self) -> Image.Image:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
 
-        try:
-            with Image.open(self._path) as im:
+        with open_image(self._path, self._path) as im:
+            try:
                 return im.convert("RGB")
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-            raise MintError(f"{self._path}: cannot read image ({e})") from None
+            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+                raise MintError(f"{self._path}: cannot read image ({e})") from None
 
     def __repr__(self) -> str:
         return f"FileImage({self._path!r})"

@@ -38,7 +38,7 @@ from mint.io import parse_json, read_text
 from mint.metrics import check_available, known_metric, metric_names
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, DEFAULT_CAPS, build_suite, build_task
 from mint.tasks.loaders import SPLITS, read_hf_samples, read_jsonl_samples
-from mint.tasks.schema import KINDS, MODALITIES, Sample, Task
+from mint.tasks.schema import KINDS, MODALITIES, Sample, Task, task_name_problem
 
 LOADERS = ("jsonl", "hf", "builtin")
 TASK_KEYS = {
@@ -406,8 +406,13 @@ def load_suite_file(
             new = [_load_user_task(entry, ctx, base, seed, max_train, max_test)]
         for task in new:
             here = ctx.at("name" if "name" in entry else "builtin")
-            if task.name in names:
-                raise MintError(f"{here}: duplicate task name {task.name!r} (first at {names[task.name]})")
-            names[task.name] = ctx.loc("name" if "name" in entry else "builtin")
+            problem = task_name_problem(task.name)
+            if problem:
+                raise MintError(f"{here}: {problem}")
+            if task.name.lower() in names:  # names that differ only in case share files on some systems
+                raise MintError(
+                    f"{here}: duplicate task name {task.name!r} (first at {names[task.name.lower()]})"
+                )
+            names[task.name.lower()] = ctx.loc("name" if "name" in entry else "builtin")
             tasks.append(task)
     return tasks

@@ -120,9 +120,9 @@ def save_tree(obj: Any, stem: Path) -> None:
     tensors: dict[str, torch.Tensor] = {}
     data = _encode(obj, tensors, "")
     if tensors:
-        with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+        with atomic_path(stem.with_suffix(".safetensors"), replace=True) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt"})
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(data) + "\n")
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(data) + "\n", replace=True)
 
 
 def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -165,7 +165,7 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     save_tree(rng_state(), folder / f"rng-{rank}")
     if is_main:
-        with atomic_path(folder / "adapter_model.safetensors") as tmp:
+        with atomic_path(folder / "adapter_model.safetensors", replace=True) as tmp:
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in adapter_state.items()},
                 str(tmp),
@@ -175,7 +175,7 @@ def save_checkpoint(
         save_tree(scheduler.state_dict(), folder / "scheduler")
         if scaler is not None:
             save_tree(scaler.state_dict(), folder / "scaler")
-        atomic_write_json(folder / "position.json", position)
+        atomic_write_json(folder / "position.json", position, replace=True)
 
 
 def load_checkpoint(folder: Path, rank: int) -> dict[str, Any]:
@@ -286,8 +286,10 @@ def read_state(ckpt_dir: Path) -> dict[str, Any] | None:
     return state
 
 
-def write_state(ckpt_dir: Path, state: dict[str, Any]) -> None:
-    atomic_write_json(ckpt_dir / STATE, stamp(state))
+def write_state(ckpt_dir: Path, state: dict[str, Any], new: bool = False) -> None:
+    """Save the run's state; a ``new`` state claims the run folder: it fails if another run wrote one
+    meanwhile."""
+    atomic_write_json(ckpt_dir / STATE, stamp(state), replace=not new)
 
 
 def prune(ckpt_dir: Path, keep: str | None) -> None:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mint.errors import MintError
+from mint.seeds import check_seed
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.continual_methods import METHODS, resolve_params
 from mint.tuning.data import parse_mix
@@ -127,6 +128,7 @@ class TuneConfig:
                 "dropout",
                 f"concurrent tuning trains without LoRA dropout: set dropout to 0 (got {self.dropout})",
             )
+        check_seed(self.seed, f"{source}: seed")
         for key in ("rank", "epochs", "batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be at least 1, got {getattr(self, key)}")
@@ -207,6 +209,8 @@ def _coerce(key: str, value: Any, type_name: Any, source: str) -> Any:
             value = int(value)
         if not isinstance(value, int):
             raise MintError(f"{source}: {key}: expected an integer, got {value!r}")
+        if abs(value) > 2**31 - 1:
+            raise MintError(f"{source}: {key}: {value} is too large for this field")
         return value
     if t.startswith("float"):
         if isinstance(value, str):

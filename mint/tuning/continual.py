@@ -185,7 +185,7 @@ def _write_snapshot(peft_model: Any, adapter: str, path: Path) -> None:
     from safetensors.torch import save_file
 
     weights = get_peft_model_state_dict(peft_model, adapter_name=adapter)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=True) as tmp:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in weights.items()},
             str(tmp),
@@ -399,6 +399,7 @@ def tune_continual(
                     metrics_of,
                     method.describe(),
                 ),
+                replace=True,
             )
         accelerator.wait_for_everyone()
 
@@ -430,7 +431,7 @@ def tune_continual(
         entry["final_loss"] = summary[g]["final_loss"]
     adapters.update(method.finish(peft_model, adapters_dir, stages, adapter_of, accelerator))
     if is_main:
-        atomic_write_json(out / CONTINUAL, report)
+        atomic_write_json(out / CONTINUAL, report, replace=True)
     return finish_run(
         vlm,
         peft_model,

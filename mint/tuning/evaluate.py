@@ -310,7 +310,7 @@ def evaluate_run(
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
         if unseen:
             out["zero_shot"]["unseen"] = {n: results["zero_shot_unseen"][n] for n in unseen}
-    atomic_write_json(existing, out)
-    atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows)
+    atomic_write_json(existing, out, replace=True)  # kept and reused (see cached_eval), never a user's file
+    atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows, replace=True)
     log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
     return out

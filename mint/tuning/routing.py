@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError
-from mint.io import read_json
+from mint.io import check_safetensors, read_json
 from mint.tuning.groups import validate_groups
 
 BASE = None  # the bare backbone (adapters disabled)
@@ -68,6 +68,8 @@ def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
     model = vlm.model
     if exclusive and isinstance(model, PeftModel):
         model = model.unload()  # the bare backbone again (LoRA layers removed, nothing merged)
+    for folder in folders.values():
+        check_safetensors(folder, "adapter weights")
     for name, folder in folders.items():
         if isinstance(model, PeftModel):
             if name in model.peft_config:

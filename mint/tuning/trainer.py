@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
-from mint.io import atomic_write_json, atomic_write_text, dumps_json, read_json, stamp
+from mint.io import atomic_write_json, atomic_write_text, dumps_json, file_mode, read_json, stamp
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
@@ -325,6 +325,7 @@ def prepare_run(
         atomic_write_json(
             out / "groups.json",
             stamp({k: v for k, v in payload.items() if k not in ("mint_version", "schema")}),
+            replace=True,
         )
         if state is None:
             state = {
@@ -335,7 +336,7 @@ def prepare_run(
                 "log_lines": 0,
                 **(initial or {}),
             }
-            ckpt.write_state(ckpt_dir, state)
+            ckpt.write_state(ckpt_dir, state, new=True)
     accelerator.wait_for_everyone()
     return ckpt.read_state(ckpt_dir), None
 
@@ -355,6 +356,9 @@ def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
     adapters_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=adapters_dir, prefix=f".{group}.") as tmp:
         peft_model.save_pretrained(tmp, selected_adapters=[group])
+        for f in Path(tmp).rglob("*"):
+            if f.is_file():
+                f.chmod(file_mode())  # safetensors writes 0600 files; outputs follow the umask
         final = adapters_dir / group
         if final.exists():
             shutil.rmtree(final)
@@ -372,7 +376,7 @@ class TrainingLog:
                 lines: list[str] = []
             else:
                 lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:keep_lines]
-            atomic_write_text(path, "".join(lines))
+            atomic_write_text(path, "".join(lines), replace=True)
             self.lines = len(lines)
 
     def write(self, row: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ class MoELoRA(Method):
         rank = peft_model.peft_config[self.shared].r - experts
         if accelerator.is_main_process:
             atomic_write_json(
-                adapters_dir / self.shared / MOE_FILE, stamp({"experts": experts, "rank": rank})
+                adapters_dir / self.shared / MOE_FILE, stamp({"experts": experts, "rank": rank}), replace=True
             )
         accelerator.wait_for_everyone()
         return {}

@@ -224,7 +224,7 @@ class MRLoRA(Method):
     ) -> dict[str, dict[str, Any]]:
         experts = [adapter_of[g] for g in stages]
         if accelerator.is_main_process:
-            atomic_write_json(adapters_dir / ROUTER / ROUTER_FILE, stamp({"experts": experts}))
+            atomic_write_json(adapters_dir / ROUTER / ROUTER_FILE, stamp({"experts": experts}), replace=True)
         accelerator.wait_for_everyone()
         attach_saved_router(peft_model, ROUTER, adapters_dir / ROUTER)
         return {ROUTER: {"path": f"adapters/{ROUTER}", "routes_to": experts}}

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
+from mint.io import file_mode
 from mint.tuning.continual_methods.base import AdapterSpec, Method, StageHooks
 
 
@@ -92,6 +93,7 @@ def write_combined(peft_model: Any, adapters: list[str], folder: Path) -> None:
         staged = Path(tmp) / "adapter"
         config.save_pretrained(str(staged))
         save_file(weights, str(staged / "adapter_model.safetensors"), metadata={"format": "pt"})
+        (staged / "adapter_model.safetensors").chmod(file_mode())  # outputs follow the umask
         if folder.exists():
             shutil.rmtree(folder)
         staged.rename(folder)
