@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mint.cli.types import bounded_int
 from mint.clustering import METHODS, group, load_profiles
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
@@ -43,7 +44,7 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
     "--bootstrap",
     default=200,
     show_default=True,
-    type=int,
+    type=bounded_int(),
     help="Resamples for the stability report (0 to skip).",
 )
 @click.option("--suite", help=f"{'/'.join(AFFINITY_METHODS)}: the task suite (file or builtin:<name>).")
@@ -54,12 +55,16 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
     "--steps",
     default=8,
     show_default=True,
-    type=int,
+    type=bounded_int(),
     help="gradient: warm-up steps of the shared adapter; tag: lookahead steps averaged.",
 )
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Shared adapter learning rate.")
-@click.option("--batch-size", default=4, show_default=True, type=int, help="Affinity batch size per task.")
-@click.option("--max-samples", default=16, show_default=True, type=int, help="Train samples per task used.")
+@click.option(
+    "--batch-size", default=4, show_default=True, type=bounded_int(), help="Affinity batch size per task."
+)
+@click.option(
+    "--max-samples", default=16, show_default=True, type=bounded_int(), help="Train samples per task used."
+)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default="float32", show_default=True)
 @loading_options

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mint.cli.types import bounded_int
 from mint.seeds import seed_type
 
 
@@ -35,7 +36,7 @@ from mint.seeds import seed_type
     "--bootstrap",
     default=1000,
     show_default=True,
-    type=int,
+    type=bounded_int(),
     help="Bootstrap replicates for kappa's interval.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from mint.cli.types import bounded_int
 from mint.errors import MintError
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
@@ -39,8 +40,10 @@ from mint.tasks.demos import DEMO_SELECTION
     type=click.Path(path_type=Path),
     help="report.json path or folder (default with --baseline: RUN/report.json).",
 )
-@click.option("--max-test", type=int, default=None, help="Test samples per task (default: the run's suite).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option(
+    "--max-test", type=bounded_int(), default=None, help="Test samples per task (default: the run's suite)."
+)
+@click.option("--batch-size", type=bounded_int(), default=8, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @loading_options
 @click.option("--no-figures", is_flag=True, help="Skip the result charts.")
@@ -55,7 +58,7 @@ from mint.tasks.demos import DEMO_SELECTION
 @click.option(
     "--in-context",
     "in_context",
-    type=click.IntRange(min=0),
+    type=bounded_int(min=0),
     default=None,
     metavar="K",
     help="Demonstrations from each task's train split before every test prompt (default: the run's).",
@@ -68,13 +71,13 @@ from mint.tasks.demos import DEMO_SELECTION
 )
 @click.option(
     "--max-new-tokens",
-    type=click.IntRange(min=1),
+    type=bounded_int(min=1),
     default=None,
     help="Open-answer tasks: new tokens at most [default: 16].",
 )
 @click.option(
     "--num-beams",
-    type=click.IntRange(min=1),
+    type=bounded_int(min=1),
     default=None,
     help="Open-answer tasks: 1 = greedy, more = beam search [default: 1].",
 )

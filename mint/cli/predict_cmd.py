@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from mint.cli.types import bounded_int
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
 from mint.models.prompts import TEXT_ONLY_IMAGE
@@ -36,7 +37,7 @@ def model_options(f):
         ),
         click.option("--modes", default=DEFAULT_MODES, show_default=True, help="Modality modes to run."),
         click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True),
-        click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1)),
+        click.option("--batch-size", default=16, show_default=True, type=bounded_int(min=1)),
         click.option("--device", default="auto", show_default=True, help=DEVICE_HELP),
         click.option(
             "--dtype",
@@ -46,7 +47,7 @@ def model_options(f):
         ),
         click.option(
             "--max-samples",
-            type=click.IntRange(min=1),
+            type=bounded_int(min=1),
             default=None,
             help="At most N samples per task (seeded draw).",
         ),
@@ -61,14 +62,14 @@ def model_options(f):
             "--max-new-tokens",
             default=16,
             show_default=True,
-            type=click.IntRange(min=1),
+            type=bounded_int(min=1),
             help="Generation length (new tokens at most) for open-answer tasks.",
         ),
         click.option(
             "--num-beams",
             default=1,
             show_default=True,
-            type=click.IntRange(min=1),
+            type=bounded_int(min=1),
             help="Open-answer tasks: 1 = greedy decoding, more = beam search with that many beams.",
         ),
         click.option(
@@ -85,7 +86,7 @@ def model_options(f):
             "in_context",
             default=0,
             show_default=True,
-            type=click.IntRange(min=0),
+            type=bounded_int(min=0),
             metavar="K",
             help="Demonstrations (image, question, answer) from the task's train split before every prompt.",
         ),

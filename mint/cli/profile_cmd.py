@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from mint.cli.predict_cmd import model_options
+from mint.cli.types import bounded_int
 from mint.errors import MintError
 from mint.seeds import seed_type
 
@@ -119,8 +120,10 @@ def _add_reference(
     help="With --suite: where predictions and their cache go [default: .mint-cache beside --out].",
 )
 @click.option("--out", required=True, metavar="FILE", help="Where to write profiles.json.")
-@click.option("--samples", default=10, show_default=True, type=int, help="S: subsets drawn per task.")
-@click.option("--size", default=None, type=int, help="C: samples per subset [default: min(50, n)].")
+@click.option(
+    "--samples", default=10, show_default=True, type=bounded_int(), help="S: subsets drawn per task."
+)
+@click.option("--size", default=None, type=bounded_int(), help="C: samples per subset [default: min(50, n)].")
 @click.option(
     "--seed", default=0, show_default=True, type=seed_type(), help="Seed for subsets, bootstrap and k-means."
 )
@@ -148,7 +151,7 @@ def _add_reference(
     "score, the paper's rule; inflated by chance on small answer sets). Both are reported.",
 )
 @click.option(
-    "--bins", default=20, show_default=True, type=int, help="k-means clusters per modality for PID."
+    "--bins", default=20, show_default=True, type=bounded_int(), help="k-means clusters per modality for PID."
 )
 @click.option(
     "--pid-target",

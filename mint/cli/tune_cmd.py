@@ -14,6 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from mint.cli.types import bounded_int
 from mint.errors import MintError
 from mint.io import allow_replacing, read_config
 from mint.models.devices import DEVICE_HELP
@@ -81,7 +82,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option(
     "--in-context",
     "in_context",
-    type=int,
+    type=bounded_int(),
     default=0,
     show_default=True,
     metavar="K",
@@ -102,7 +103,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     metavar="proportional|equal|temperature:T",
     help="How the tasks of a group share its epochs: by their sizes, equally, or n_t ** (1/T).",
 )
-@click.option("--rank", type=int, default=8, show_default=True)
+@click.option("--rank", type=bounded_int(), default=8, show_default=True)
 @click.option("--alpha", type=float, default=16.0, show_default=True)
 @click.option("--dropout", type=float, default=0.05, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -110,13 +111,15 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--scheduler", type=click.Choice(SCHEDULERS), default="linear", show_default=True)
 @click.option("--warmup-ratio", type=float, default=0.0, show_default=True)
 @click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="0 disables clipping.")
-@click.option("--epochs", type=int, default=1, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Per process.")
-@click.option("--grad-accum", type=int, default=1, show_default=True)
-@click.option("--max-train", type=int, default=None, help="Train samples per task (default: the suite's).")
+@click.option("--epochs", type=bounded_int(), default=1, show_default=True)
+@click.option("--batch-size", type=bounded_int(), default=8, show_default=True, help="Per process.")
+@click.option("--grad-accum", type=bounded_int(), default=1, show_default=True)
+@click.option(
+    "--max-train", type=bounded_int(), default=None, help="Train samples per task (default: the suite's)."
+)
 @click.option(
     "--checkpoint-every",
-    type=int,
+    type=bounded_int(),
     default=50,
     show_default=True,
     help="Optimizer steps between checkpoints (0: none).",
@@ -131,7 +134,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 @click.option("--seed", type=seed_type(), default=0, show_default=True)
 @click.option(
     "--max-test",
-    type=int,
+    type=bounded_int(),
     default=None,
     help="Test samples per task that mint evaluate will use (recorded in tune.json).",
 )
