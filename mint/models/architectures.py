@@ -82,8 +82,22 @@ def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
     return out
 
 
+def _video_llava_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
+    from mint.models.video import video_llava_encode
+
+    return video_llava_encode(vlm, prompts, images)
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     "llava": Architecture("llava", image_layout="flat", pixel_layout="per_image", shared_prefix=True),
+    # images and videos (frames stacked by hand, mint.models.video); two towers share one projector
+    "video_llava": Architecture(
+        "video_llava",
+        vision_root="model.image_tower",
+        pixel_layout="per_image",
+        encoder=_video_llava_encode,
+        shared_prefix=True,
+    ),
     "paligemma": Architecture(
         "paligemma",
         requires_image=True,

@@ -24,6 +24,7 @@ from mint.models.architectures import (
     repeat_images,
 )
 from mint.models.prompts import MODES, Ablation, check_mode, messages
+from mint.models.video import video_token_id
 
 
 class VisionLanguageModel:
@@ -55,6 +56,7 @@ class VisionLanguageModel:
         self.max_new_tokens = max_new_tokens
         self.num_beams = 1  #: open answers: 1 = greedy, more = beam search (mint.models.scoring.generate)
         self.image_token_id = image_token_id(model.config, tokenizer)
+        self.video_token_id = video_token_id(model.config, tokenizer)
         self.chat_template = chat_template
         self.pad_token_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -112,10 +114,13 @@ class VisionLanguageModel:
             return self.tokenizer.apply_chat_template(
                 msgs, chat_template=template, add_generation_prompt=True, tokenize=False
             )
-        image_token = getattr(self.tokenizer, "image_token", None) or "<image>"
+        markers = {
+            "image": getattr(self.tokenizer, "image_token", None) or "<image>",
+            "video": getattr(self.tokenizer, "video_token", None) or "<video>",
+        }
         parts = []
         for m in msgs:
-            body = "".join(image_token if p["type"] == "image" else p["text"] for p in m["content"])
+            body = "".join(markers.get(p["type"]) or p["text"] for p in m["content"])
             parts.append(("USER: " if m["role"] == "user" else "ASSISTANT: ") + body + "\n")
         return "".join(parts) + "ASSISTANT:"
 
@@ -315,14 +320,18 @@ _CHUNK_BATCHES = 4
 
 
 def _decoded(sample: Any) -> Any:
-    """A shallow copy of a :class:`~mint.tasks.schema.Sample` holding its image decoded (every later
-    access returns that same image object); anything else as it is."""
+    """A shallow copy of a :class:`~mint.tasks.schema.Sample` holding its image (and video) decoded (every
+    later access returns that same object); anything else as it is."""
     from mint.tasks.schema import Sample
 
-    if not isinstance(sample, Sample) or not sample.has_image:
+    video = getattr(sample, "has_video", False)
+    if not isinstance(sample, Sample) or not (sample.has_image or video):
         return sample
     shown = copy.copy(sample)
-    shown.image = sample.image
+    if sample.has_image:
+        shown.image = sample.image
+    if video:  # a VideoSample: its frames decoded once (mint.tasks.video)
+        shown.video = sample.video
     return shown
 
 

@@ -1,6 +1,6 @@
 """Pooled per-modality features, the inputs of the PID estimate (X_image, X_text).
 
-* ``image``: the projected image tokens, i.e. the language model's input embeddings at the image-token
+* ``image``: the projected image (or video frame) tokens, i.e. the language model's input embeddings at the image-token
   positions of the image-only prompt (``hidden_states[0]`` there), mean-pooled. This is what the vision
   tower and projector make of the image, before any text can mix in.
 * ``text``: the last-layer hidden states of the text-only pass (no image, or a blank one), mean-pooled
@@ -94,10 +94,11 @@ def pooled_features(
                 for idx in _batches(prompts, batch_size):
                     batch = vlm.collate([prompts[i][0] for i in idx], [prompts[i][1] for i in idx])
                     hidden = _hidden(vlm, batch, layer).float()
-                    is_image = (
-                        (batch["input_ids"] == vlm.image_token_id)
-                        if vlm.image_token_id is not None
-                        else torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+                    visual = [
+                        t for t in (vlm.image_token_id, getattr(vlm, "video_token_id", None)) if t is not None
+                    ]
+                    is_image = torch.isin(
+                        batch["input_ids"], torch.tensor(visual, device=batch["input_ids"].device)
                     )
                     mask = is_image if modality == "image" else batch["attention_mask"].bool() & ~is_image
                     pooled = _pool(hidden, mask).cpu().numpy()

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mint.errors import MintError
+from mint.tasks.video import is_clip
 
 MODES = ("both", "image", "text")
 TEXT_ONLY_IMAGE = ("auto", "none", "blank")
@@ -53,17 +54,23 @@ def check_mode(mode: str) -> str:
 
 
 def sample_images(sample: Any) -> list:
-    """The sample's images as a list (``sample.image`` may be one image, a list of images, or None)."""
+    """The sample's visual inputs as a list (``sample.image`` may be one image, a list of images, or None),
+    then its video as one :class:`~mint.tasks.video.Clip` (a :class:`~mint.tasks.video.VideoSample`)."""
     img = getattr(sample, "image", None)
-    if img is None:
-        return []
-    return list(img) if isinstance(img, (list, tuple)) else [img]
+    images = [] if img is None else list(img) if isinstance(img, (list, tuple)) else [img]
+    if getattr(sample, "has_video", False):
+        images.append(sample.video)
+    return images
 
 
 def blank_like(image: Any, color: tuple[int, int, int] = (0, 0, 0)):
-    """A uniform RGB image of the same size as ``image``."""
+    """A uniform RGB image of the same size as ``image`` (for a video clip: a clip of such frames)."""
     from PIL import Image
 
+    from mint.tasks.video import Clip, is_clip
+
+    if is_clip(image):
+        return Clip(blank_like(f, color) for f in image)
     return Image.new("RGB", image.size, tuple(color))
 
 
@@ -84,7 +91,7 @@ def turn(task: Any, sample: Any, mode: str, ablation: Ablation, requires_image: 
         images = sample_images(sample)
         if mode == "text":
             images = [blank_like(im, ablation.blank_color) for im in images]
-    content: list[dict[str, str]] = [{"type": "image"} for _ in images]
+    content: list[dict[str, str]] = [{"type": "video" if is_clip(im) else "image"} for im in images]
     content.append({"type": "text", "text": user_text(task, sample, mode)})
     return {"role": "user", "content": content}, images
 

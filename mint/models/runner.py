@@ -72,6 +72,10 @@ def model_setting(
 
 
 def _image_id(sample: Any) -> str:
+    if getattr(sample, "has_video", False):
+        from mint.tasks.video import video_id
+
+        return video_id(sample)
     path = getattr(sample, "image_path", None)
     if path:
         return path
@@ -241,6 +245,7 @@ def predict_suite(
     process's block is the only work a relaunch does."""
     from mint.models.base import _CHUNK_BATCHES
     from mint.tasks.demos import in_context_setting
+    from mint.tasks.video import visual_modality
 
     shards = shards or Shards()
     counts = {"computed": 0, "cached": 0}
@@ -298,16 +303,18 @@ def predict_suite(
         feats = cache.get_features(task.name, fp) if features else None
         if any(p is None for p in preds.values()) or (features and feats is None):
             raise MintError(f"{cache.dir}: the cached parts of task {task.name!r} vanished while predicting")
+        named = {"image": visual_modality(task)}  # "video" for a video task (mint.tasks.video)
         for j, s in enumerate(samples):
             row: dict[str, Any] = {
                 "task": task.name,
                 "id": ids[j],
                 "answer": str(s.answer),
-                "predictions": {m: preds[m][j] for m in modes},
+                "predictions": {named.get(m, m): preds[m][j] for m in modes},
             }
             if feats is not None:
                 row["features"] = {
-                    m: np.round(feats[m][j].astype(np.float64), 5).tolist() for m in ("image", "text")
+                    named.get(m, m): np.round(feats[m][j].astype(np.float64), 5).tolist()
+                    for m in ("image", "text")
                 }
             rows.append(row)
     return rows, counts

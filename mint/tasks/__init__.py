@@ -11,6 +11,7 @@ import os
 from mint.benchmarks import SUITE_PREFIX, suite_path
 from mint.errors import MintError
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
+from mint.tasks.builtin.video import VIDEO_SUITES, VIDEO_TASKS, build_video_suite, build_video_task
 from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
 from mint.tasks.suite import load_suite_file
 from mint.tasks.vocab import suite_vocabulary, words
@@ -24,8 +25,9 @@ def load_suite(
     """Load a task suite.
 
     ``spec`` is ``builtin:default`` (the embedded suite: 10 tasks, at most 200 train / 100 test samples
-    each), ``builtin:mini`` (40 / 20), ``builtin:full`` (all samples), ``builtin:<task>`` (one built-in
-    task), or the path of a suite ``.yaml`` / ``.json`` file. ``max_train`` / ``max_test`` cap every task
+    each), ``builtin:mini`` (40 / 20), ``builtin:full`` (all samples), ``builtin:video`` /
+    ``builtin:video-mini`` (the generated video suite, :mod:`mint.tasks.builtin.video`),
+    ``builtin:<task>`` (one built-in task), or the path of a suite ``.yaml`` / ``.json`` file. ``max_train`` / ``max_test`` cap every task
     (for built-in suites they replace the suite's caps, so they can also raise them); sampling is
     deterministic for a ``seed``. Bad input raises :class:`~mint.errors.MintError`.
     """
@@ -36,6 +38,18 @@ def load_suite(
         name = spec[len(BUILTIN_PREFIX) :]
         if name in BUILTIN_SUITES:
             return build_suite(name, seed=seed, max_train=max_train, max_test=max_test)
+        if name in VIDEO_SUITES:
+            return build_video_suite(name, seed=seed, max_train=max_train, max_test=max_test)
+        if name in VIDEO_TASKS:
+            _, n_train, n_test = VIDEO_SUITES["video"]
+            return [
+                build_video_task(
+                    name,
+                    seed=seed,
+                    max_train=n_train if max_train is None else max_train,
+                    max_test=n_test if max_test is None else max_test,
+                )
+            ]
         if name in BUILTIN_TASKS:
             _, cap_train, cap_test = BUILTIN_SUITES["default"]
             return [
@@ -47,8 +61,8 @@ def load_suite(
                 )
             ]
         raise MintError(
-            f"unknown built-in suite {spec!r} (suites: {', '.join(BUILTIN_SUITES)}; "
-            f"tasks: {', '.join(BUILTIN_TASKS)})"
+            f"unknown built-in suite {spec!r} (suites: {', '.join([*BUILTIN_SUITES, *VIDEO_SUITES])}; "
+            f"tasks: {', '.join([*BUILTIN_TASKS, *VIDEO_TASKS])})"
         )
     if isinstance(spec, str) and spec.startswith(SUITE_PREFIX):
         spec = suite_path(spec)

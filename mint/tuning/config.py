@@ -21,7 +21,9 @@ TOWERS = (
     "vision",
     "both",
     "auto",
-)  # auto: per group, from the tasks' profiles (mint.tuning.towers)
+    "image",
+    "video",
+)  # auto: per group, from the tasks' profiles (mint.tuning.towers); image / video: mint.tuning.targets
 SCHEDULERS = ("linear", "cosine", "constant")
 MODES = ("both", "image", "text")
 CONTINUAL = METHODS  # mint.tuning.continual_methods

@@ -1,4 +1,8 @@
-"""Where LoRA goes: ``--tower language|vision|both`` compiled to a peft ``target_modules`` regex.
+"""Where LoRA goes: ``--tower language|vision|both|image|video`` compiled to a peft ``target_modules`` regex.
+
+``vision`` is every visual encoder (on Video-LLaVA its image and its video tower), ``image`` / ``video``
+one of them (``video`` only where the architecture has a separate video tower), ``both`` the language
+model and every visual encoder.
 
 Keyed by ``config.model_type``. A plain module list (``["q_proj", "v_proj"]``) would hit both towers, and
 ``"all-linear"`` the projector too (on Qwen2-VL a ``proj`` pattern even wraps the Conv3d patch embedding),
@@ -28,6 +32,8 @@ class Towers:
     vision_root: str
     language_modules: tuple[str, ...] = _LLM
     vision_modules: tuple[str, ...] = _VIT
+    #: a separate video tower (Video-LLaVA), same layer names as the vision tower; ``vision`` covers both
+    video_root: str | None = None
 
 
 #: model_type -> towers; roots as in transformers >= 5 (``model.<part>``)
@@ -40,6 +46,7 @@ TOWERS: dict[str, Towers] = {
     "smolvlm": Towers("model.text_model", "model.vision_model"),
     "qwen2_vl": Towers("model.language_model", "model.visual.blocks", vision_modules=_QWEN_VIT),
     "qwen2_5_vl": Towers("model.language_model", "model.visual.blocks", vision_modules=_QWEN_VIT),
+    "video_llava": Towers("model.language_model", "model.image_tower", video_root="model.video_tower"),
 }
 
 
@@ -55,16 +62,20 @@ def target_regex(model_type: str, tower: str = "language") -> str:
         raise MintError(
             f"model type {model_type!r}: no LoRA target patterns (supported: {', '.join(sorted(TOWERS))})"
         )
+    language = [(towers.language_root, towers.language_modules)]
+    image = [(towers.vision_root, towers.vision_modules)]
+    video = [(towers.video_root, towers.vision_modules)] if towers.video_root else []
     parts = {
-        "language": [(towers.language_root, towers.language_modules)],
-        "vision": [(towers.vision_root, towers.vision_modules)],
-        "both": [
-            (towers.language_root, towers.language_modules),
-            (towers.vision_root, towers.vision_modules),
-        ],
+        "language": language,
+        "vision": image + video,
+        "both": language + image + video,
+        "image": image,  # the image path only (on Video-LLaVA: not the video tower)
+        "video": video,
     }
     if tower not in parts:
-        raise MintError(f"tower: expected one of language, vision, both, got {tower!r}")
+        raise MintError(f"tower: expected one of {', '.join(parts)}, got {tower!r}")
+    if not parts[tower]:
+        raise MintError(f"model type {model_type!r} has no separate {tower} tower (try --tower vision)")
     return "|".join(f"(?:{_pattern(root, mods)})" for root, mods in parts[tower])
 
 
