@@ -42,7 +42,7 @@ def test_options_reach_the_model():
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         assert torch.equal(spread.model(input_ids=ids).logits.cpu(), plain.model(input_ids=ids).logits)
-    with pytest.raises(MintError, match="cannot be loaded offline"):
+    with pytest.raises(MintError, match="cannot be loaded from .*no_such_kernel"):
         load_model("tiny", attn_implementation="no_such_kernel")
 
 
