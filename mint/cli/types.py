@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
-#: The largest integer any count, size or seed option accepts (torch, NumPy and the RNGs take it as is).
-MAX_INT = 2**31 - 1
+from mint.seeds import MAX_SEED
+
+#: The largest integer any count, size or seed option accepts: the seeds' bound (torch, NumPy and the RNGs
+#: take it as is), one number for every option.
+MAX_INT = MAX_SEED
 
 
 def bounded_int(min: int | None = None) -> click.IntRange:
