@@ -4,7 +4,7 @@
 1. **Wall time** for K = 2, 4, 8 groups, side by side in one process, one torch thread, CPU. Group ``i`` is one
    task (a copy of a ``builtin:mini`` task under its own name) with ``--per-task`` training examples, so every
    group has the same number of steps; both trainers see the same batches and make the same optimizer steps
-   (their adapters agree, tests/test_concurrent.py). Timed: adapter set-up, training, checkpoints off, saving
+   (their adapters agree, tests/tuning/test_concurrent.py). Timed: adapter set-up, training, checkpoints off, saving
    the adapters (``end to end``) and the training loop alone (``train_seconds``); not timed: loading the
    backbone. Median of ``--repeats`` alternating runs. ``tokens conc/seq``: token positions computed by the
    concurrent run over the sequential one (the mixed batch is padded to its longest row).

@@ -17,7 +17,7 @@ bench/gpu_check_correctness.py, when present, contributes more checks: its ``che
 ``[(name, fn(device, small) -> dict)]``, run after these and stored under their names.
 
 ``--small`` shrinks everything (narrow two-layer versions of the same architectures, float32, few samples):
-on a CPU it checks that the script runs (tests/test_gpu_check.py), the figures mean nothing there.
+on a CPU it checks that the script runs (tests/project/test_gpu_check.py), the figures mean nothing there.
 """
 
 from __future__ import annotations

@@ -13,3 +13,13 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - torch is a dependency
     pass
+
+
+import pytest
+from helpers_models import make_tiny_llava
+
+
+@pytest.fixture(scope="session")
+def llava(tmp_path_factory) -> str:
+    """A tiny random LLaVA folder built once for the whole session (tests only read it)."""
+    return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))

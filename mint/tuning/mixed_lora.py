@@ -13,7 +13,7 @@ Why not peft's own ``adapter_names=[...]`` forward: peft refuses it in training 
 dropout would differ from the sequential trainer's), gathers rows with index lists (a copy of the input per
 adapter and a scatter-add per adapter) and relies on internals that are not a training API. Slices of a
 batch ordered by group need neither; the gradient of every adapter is the one of a separate pass over its
-rows because rows of a batch never interact in these models (tests/test_concurrent.py checks it).
+rows because rows of a batch never interact in these models (tests/tuning/test_concurrent.py checks it).
 
 LoRA dropout is not supported here (it must be 0): a concurrent step would draw the dropout masks in
 another order than one-group-at-a-time training, so the two could never agree.

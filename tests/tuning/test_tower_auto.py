@@ -59,11 +59,6 @@ def test_group_towers_from_profiles():
         group_towers({"g": ["a", "z"]}, profiles, "p.json")
 
 
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
-
-
 def _lora_modules(peft_model, adapter):
     """Names (without peft's prefix) of the modules carrying LoRA weights of ``adapter``."""
     return [

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import make_tasks
 from PIL import Image
 
@@ -21,11 +20,6 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import collate_examples, group_examples
 
 COLORS = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 255, 0)}
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory) -> str:
-    return make_tiny_llava(tmp_path_factory.mktemp("m"))
 
 
 def _img(color: str) -> np.ndarray:

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from paths import DATA
 
 from mint.cli import main
 from mint.errors import MintError
@@ -404,9 +405,8 @@ def test_missing_input_file(tmp_path):
 
 def test_example_fixture(tmp_path):
     """The example file of docs/profiling.md: one task of each kind."""
-    from pathlib import Path
 
-    src = Path(__file__).parent / "data" / "profiling" / "example.jsonl"
+    src = DATA / "profiling" / "example.jsonl"
     out = tmp_path / "profiles.json"
     r = run("--predictions", src, "--out", out)
     assert r.exit_code == 0, r.output

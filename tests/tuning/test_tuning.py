@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
 
 from mint.cli import main
@@ -16,11 +15,6 @@ from mint.tuning import TuneConfig, active_adapter, load_adapters, tune_groups
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
 CFG = dict(batch_size=4, epochs=2, lr=0.05, dropout=0.0, checkpoint_every=0)
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def _logits(vlm, tasks, adapter):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import inspect
 import re
 from importlib.metadata import version
-from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
+from paths import REPO
 
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PYPROJECT = REPO / "pyproject.toml"
 
 
 def _spec(package: str) -> SpecifierSet:

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
+from paths import REPO, TESTS
 
 from mint.cli import main
 from mint.errors import MintError
@@ -123,11 +123,6 @@ def test_reglora_key_elements_and_penalty():
 
 
 # ---------------------------------------------------------------------------- stacked adapters
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
-
-
 def test_combined_adapter_equals_the_sum(llava, tmp_path):
     from peft import LoraConfig, get_peft_model
 
@@ -447,7 +442,6 @@ def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from safetensors.torch import load_file
     from test_continual import MINI
@@ -474,7 +468,7 @@ def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     proc = subprocess.run(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import make_tasks
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # the dev extra has it
 
@@ -19,11 +18,6 @@ from mint.tuning import TuneConfig, tune_groups
 from mint.tuning.tracking import Tracking, check_report_to, log_run_evaluation
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
 
 from mint.errors import MintError
@@ -18,11 +17,6 @@ GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
 CFG = TuneConfig(
     batch_size=2, grad_accum=2, epochs=2, lr=0.02, dropout=0.2, warmup_ratio=0.2, checkpoint_every=2, seed=3
 )
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from mint.tuning import tune_groups
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_tune import GROUPS, config
+from paths import REPO, TESTS
 
 SCRIPT = Path(__file__).parent / "ddp_tune.py"
 
@@ -28,7 +29,7 @@ def _torchrun(*args: str) -> None:
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
         [

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
 
 from mint.errors import MintError
@@ -20,11 +19,6 @@ from mint.tuning.precision import NONFINITE_LIMIT, training_precision
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
 CFG = dict(batch_size=4, epochs=1, lr=0.05, dropout=0.0, checkpoint_every=0)
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def test_defaults_and_refused_combinations(monkeypatch):

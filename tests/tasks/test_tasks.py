@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from paths import DATA
 from PIL import Image
 
 from mint.errors import MintError
 from mint.tasks import Sample, Task, load_suite, suite_vocabulary, words
 from mint.tasks.schema import ArrayImage, FileImage
 
-DATA = Path(__file__).parent / "data" / "tasks"
+DATA = DATA / "tasks"
 IMAGES = DATA / "images"
 
 

@@ -9,13 +9,14 @@ import shutil
 import pytest
 import yaml
 from click.testing import CliRunner
+from paths import DATA
 from PIL import Image
 
 from mint.cli import main
 from mint.clustering.synthetic import planted_profiles
 from mint.models.loading import TINY_DIR
 
-EXAMPLE = "tests/data/profiling/example.jsonl"
+EXAMPLE = str(DATA / "profiling" / "example.jsonl")
 
 
 def _cli(*args):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from paths import REPO, TESTS
 
 from mint.cli.predict_cmd import run_predict
 from mint.errors import MintError
@@ -33,7 +34,7 @@ def _torchrun(out: Path, cache: Path) -> None:
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd += ["-m", "mint.cli", "predict", *_cli_args(), "--out", str(out), "--cache-dir", str(cache)]

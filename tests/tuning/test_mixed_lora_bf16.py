@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers_models import make_tiny_llava
 from helpers_tuning import make_tasks
 
 from mint.models import load_model
@@ -13,11 +12,6 @@ from mint.tuning import TuneConfig, attach_adapters
 from mint.tuning.data import collate_examples, group_examples
 from mint.tuning.mixed_lora import MixedLoRA, segment_losses
 from mint.tuning.trainer import answer_loss
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def test_bf16_backbone_takes_the_fused_path_and_matches_peft(llava):

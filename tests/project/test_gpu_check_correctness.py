@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-from pathlib import Path
 
 import torch
+from paths import REPO
 
-PATH = Path(__file__).resolve().parents[1] / "bench" / "gpu_check_correctness.py"
+PATH = REPO / "bench" / "gpu_check_correctness.py"
 
 
 def _module():

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
+from paths import REPO, TESTS
 
 from mint.cli import main
 from mint.errors import MintError
@@ -68,11 +68,6 @@ def test_stage_order():
 
 
 # ---------------------------------------------------------------------------- runs
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
-
-
 @pytest.fixture(scope="module")
 def full_runs(llava, tmp_path_factory):
     """Uninterrupted continual runs, one per mode."""
@@ -353,7 +348,6 @@ def test_two_ranks_match_one_process(llava, tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from safetensors.torch import load_file
 
@@ -385,7 +379,7 @@ def test_two_ranks_match_one_process(llava, tmp_path):
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
         [

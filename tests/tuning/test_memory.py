@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers_models import MAKERS, make_tiny_llava
+from helpers_models import MAKERS
 from helpers_tuning import adapter_tensors, make_tasks
 
 from mint.models import load_model
@@ -14,11 +14,6 @@ from mint.tuning import TuneConfig, make_accelerator, tune_groups
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
 CFG = dict(batch_size=4, epochs=1, lr=0.05, dropout=0.0, checkpoint_every=0)
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def test_gradient_checkpointing_trains_the_same_adapters(llava, tmp_path):

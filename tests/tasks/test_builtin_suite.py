@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import REPO
 
 from mint.errors import MintError
 from mint.tasks import load_suite, suite_vocabulary
@@ -17,7 +18,7 @@ from mint.tasks.builtin import BUILTIN_TASKS, DEFAULT_TASKS
 from mint.tasks.builtin.digits import NUMBER_WORDS
 from mint.tasks.builtin.easyvqa import COLORS, SHAPES
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "tasks.md"
+DOCS = REPO / "docs" / "tasks.md"
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_models import make_tiny_llava
 from helpers_tuning import adapter_tensors, make_tasks
+from paths import REPO, TESTS
 
 from mint.cli import main
 from mint.errors import MintError
@@ -45,11 +45,6 @@ CFG = TuneConfig(
     seed=3,
     tower="both",
 )
-
-
-@pytest.fixture(scope="module")
-def llava(tmp_path_factory):
-    return make_tiny_llava(tmp_path_factory.mktemp("models"))
 
 
 def _log(out: Path) -> list[dict]:
@@ -307,13 +302,12 @@ def test_ddp_two_ranks_match_one_process(llava, tmp_path):
     pytest.importorskip("torch.distributed.run")
     script = tmp_path / "ddp_concurrent.py"
     script.write_text(DDP_SCRIPT)
-    tests = Path(__file__).parent
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
         [

@@ -1,7 +1,7 @@
-"""Launched by tests/test_ddp.py under ``torchrun --nproc_per_node 2``: tune on CPU (gloo) and save what each
+"""Launched by tests/tuning/test_ddp.py under ``torchrun --nproc_per_node 2``: tune on CPU (gloo) and save what each
 rank holds, so the test can check the ranks agree with each other and with a one-process run.
 
-Usage: torchrun --nproc_per_node 2 tests/ddp_tune.py MODEL OUT BATCH_SIZE [kill-at-STEP | resume]
+Usage: torchrun --nproc_per_node 2 tests/tuning/ddp_tune.py MODEL OUT BATCH_SIZE [kill-at-STEP | resume]
 
 ``kill-at-STEP`` stops the run after optimizer step STEP of group g1 (every rank raises there);
 ``resume`` continues a stopped run.
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 torch.set_num_threads(1)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the tests folder
 
 from helpers_tuning import adapter_tensors, make_tasks  # noqa: E402
 
