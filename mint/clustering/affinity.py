@@ -22,21 +22,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.cluster.hierarchy import cut_tree, linkage
-from sklearn.metrics import silhouette_score
 
 from mint.clustering import naming, tag
-from mint.clustering.choose_k import MAX_K, candidate_ks, parse_k
+from mint.clustering.choose_k import choose_k, parse_k
 from mint.clustering.distances import condensed
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import stamp
+from mint.models.batching import by_image_count
+from mint.tuning.data import Example, collate_examples, epoch_batches
+from mint.tuning.lora import add_lora, answer_loss, lora_config, lora_targets, trainable
 
 METHODS = AFFINITY_METHODS
 FEATURES = ("both", "text", "image")
@@ -163,7 +164,7 @@ def affinity_grouping(
         params.update(matrix=_rounded(sim), distance="1 - cosine similarity", linkage="average")
 
     if kk is None:
-        kk, sil = choose_k_precomputed(dist, fit)
+        kk, sil = choose_k(dist, fit, metric="precomputed")
         params.update(k=kk, k_chosen_by="silhouette", silhouette=sil)
     else:
         params.update(k=kk, k_chosen_by="user")
@@ -221,8 +222,6 @@ def _options(opts: dict[str, Any]) -> dict[str, Any]:
 def _select(task: Any, max_samples: int, seed: int) -> list[Any]:
     """At most ``max_samples`` training examples of ``task``: a subset seeded by ``seed`` alone (tasks with
     the same samples get the same subset), kept in their original order."""
-    from mint.tuning.data import Example
-
     train = list(task.train)
     if len(train) > max_samples:
         keep = np.sort(np.random.default_rng(seed).choice(len(train), max_samples, replace=False))
@@ -232,16 +231,12 @@ def _select(task: Any, max_samples: int, seed: int) -> list[Any]:
 
 def _chunks(examples: list[Any], batch_size: int) -> list[list[Any]]:
     """Fixed-order batches, examples with different numbers of images never mixed."""
-    buckets: dict[int, list[Any]] = {}
-    for ex in examples:
-        buckets.setdefault(ex.n_images, []).append(ex)
-    return [b[i : i + batch_size] for _, b in sorted(buckets.items()) for i in range(0, len(b), batch_size)]
+    buckets = by_image_count(examples, lambda ex: ex.n_images)
+    return [b[i : i + batch_size] for b in buckets.values() for i in range(0, len(b), batch_size)]
 
 
 def _batch_stream(examples: list[Any], batch_size: int, seed: int, name: str) -> Iterator[list[Any]]:
     """Endless seeded shuffled batches (epoch after epoch), as :func:`mint.tuning.data.epoch_batches`."""
-    from mint.tuning.data import epoch_batches
-
     epoch = 0
     while True:
         for idx in epoch_batches(examples, batch_size, seed, name, epoch):
@@ -257,10 +252,8 @@ def shared_adapter(
     """Put one fresh, seeded LoRA adapter (peft, no dropout) on ``vlm.model`` for the duration of the block;
     yield the ``PeftModel``. On exit the adapter is unloaded without merging and ``vlm.model``,
     ``requires_grad`` flags and train/eval modes are restored. The global torch RNG is left untouched."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel
     from peft.tuners.tuners_utils import BaseTunerLayer
-
-    from mint.tuning.targets import lora_targets
 
     base = vlm.model
     if isinstance(base, PeftModel) or any(isinstance(m, BaseTunerLayer) for m in base.modules()):
@@ -270,11 +263,7 @@ def shared_adapter(
     modes = {n: m.training for n, m in base.named_modules()}
     device = next(base.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=regex, bias="none")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # transformers deprecations that peft triggers
-            peft_model = get_peft_model(base, config)
+        peft_model = add_lora(base, "default", lora_config(rank, alpha, 0.0, regex), seed)
     peft_model.eval()
     vlm.model = peft_model
     try:
@@ -295,15 +284,8 @@ def _target_regex(peft_model: Any) -> str:
     return str(cfg.target_modules)
 
 
-def _trainable(model: Any) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
 def _loss(vlm: Any, model: Any, batch: list[Any]) -> tuple[torch.Tensor, int]:
     """Summed answer-token cross-entropy of ``batch`` (examples) and the number of answer tokens."""
-    from mint.tuning.data import collate_examples
-    from mint.tuning.trainer import answer_loss
-
     return answer_loss(model, collate_examples(vlm, batch))
 
 
@@ -329,7 +311,7 @@ def _train(
         return
     pooled = [ex for t in tasks for ex in examples[t.name]]
     stream = _batch_stream(pooled, batch_size, seed, "affinity/warm-up")
-    params = _trainable(model)
+    params = trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     with _bar(steps, "affinity warm-up", progress) as bar:
         for _ in range(steps):
@@ -345,7 +327,7 @@ def _task_gradients(
     vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], batch_size: int, progress: bool
 ) -> np.ndarray:
     """(n_tasks, n_adapter_params): each task's gradient of its mean answer-token loss over its examples."""
-    params = _trainable(model)
+    params = trainable(model)
     rows = []
     with _bar(len(tasks), "task gradients", progress) as bar:
         for t in tasks:
@@ -392,7 +374,7 @@ def lookahead_affinity(
     At each step every task draws one batch (seeded, per task); the losses are the mean answer-token
     cross-entropy on those batches. The joint step uses the gradient of the mean loss over all tasks'
     answer tokens (the lookahead gradients, weighted by token counts, so no extra backward pass)."""
-    params = _trainable(model)
+    params = trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     streams = {t.name: _batch_stream(examples[t.name], batch_size, seed, "affinity/tag") for t in tasks}
     n = len(tasks)
@@ -478,27 +460,6 @@ def _affinity_distance(sym: np.ndarray) -> np.ndarray:
     d = np.maximum(off.max() - sym, 0.0)
     np.fill_diagonal(d, 0.0)
     return d
-
-
-def choose_k_precomputed(
-    dist: np.ndarray, fit: Any, max_k: int = MAX_K
-) -> tuple[int, dict[str, float | None]]:
-    """As :func:`mint.clustering.choose_k.choose_k` (same candidates, ``None`` where undefined, ties to the
-    smaller k, k = 1 below 3 tasks), with the silhouette computed on a precomputed distance matrix."""
-    values: dict[str, float | None] = {}
-    best_k, best = 1, -np.inf
-    n = len(dist)
-    for kk in candidate_ks(n, max_k):
-        labels = np.asarray(fit(kk))
-        n_lab = len(set(labels.tolist()))
-        if n_lab < 2 or n_lab >= n or np.allclose(dist, 0):
-            values[str(kk)] = None
-            continue
-        s = float(silhouette_score(dist, labels, metric="precomputed"))
-        values[str(kk)] = round(s, 6)
-        if s > best + 1e-12:
-            best_k, best = kk, s
-    return best_k, values
 
 
 def _names(ids: np.ndarray) -> list[str]:

@@ -19,23 +19,25 @@ def candidate_ks(n_tasks: int, max_k: int = MAX_K) -> list[int]:
 
 
 def choose_k(
-    x: np.ndarray, fit: Callable[[int], np.ndarray], max_k: int = MAX_K
+    x: np.ndarray, fit: Callable[[int], np.ndarray], max_k: int = MAX_K, metric: str = "euclidean"
 ) -> tuple[int, dict[str, float | None]]:
-    """Pick the k whose labels ``fit(k)`` have the highest silhouette on ``x``.
+    """Pick the k whose labels ``fit(k)`` have the highest silhouette on ``x`` (rows of features, or with
+    ``metric="precomputed"`` a square distance matrix).
 
     Returns the chosen k and the silhouette per candidate (``None`` where it is undefined, e.g.
-    a fit that produced a single cluster). With fewer than 3 tasks, or no defined silhouette, k = 1.
-    Ties go to the smaller k.
+    a fit that produced a single cluster, or all tasks alike). With fewer than 3 tasks, or no defined
+    silhouette, k = 1. Ties go to the smaller k.
     """
     values: dict[str, float | None] = {}
     best_k, best = 1, -np.inf
     for k in candidate_ks(len(x), max_k):
-        labels = fit(k)
+        labels = np.asarray(fit(k))
         n_lab = len(set(labels.tolist()))
-        if n_lab < 2 or n_lab >= len(x) or np.allclose(x, x[0]):
+        alike = np.allclose(x, 0) if metric == "precomputed" else np.allclose(x, x[0])
+        if n_lab < 2 or n_lab >= len(x) or alike:
             values[str(k)] = None
             continue
-        s = float(silhouette_score(x, labels))
+        s = float(silhouette_score(x, labels, metric=metric))
         values[str(k)] = round(s, 6)
         if s > best + 1e-12:
             best_k, best = k, s

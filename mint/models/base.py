@@ -18,13 +18,19 @@ import torch
 
 from mint.models.architectures import (
     Architecture,
+    architecture,
     image_token_id,
     per_token_keys,
     processor_encode,
     repeat_images,
 )
+from mint.models.batching import CHUNK_BATCHES, IGNORE_INDEX, prompt_batches
+from mint.models.features import pooled_features
 from mint.models.prompts import MODES, Ablation, check_mode, messages
+from mint.models.scoring import answer_logprobs, answer_logprobs_shared, generate
+from mint.models.shared_images import sharing_images
 from mint.models.video import video_token_id
+from mint.tasks.schema import Sample
 
 
 class VisionLanguageModel:
@@ -50,7 +56,7 @@ class VisionLanguageModel:
             image_processor if image_processor is not None else getattr(processor, "image_processor", None)
         )
         self.model_type: str = model.config.model_type
-        self.arch: Architecture = _architecture(self.model_type)
+        self.arch: Architecture = architecture(self.model_type)
         self.ablation = ablation or Ablation()
         self.name = name
         self.max_new_tokens = max_new_tokens
@@ -145,7 +151,7 @@ class VisionLanguageModel:
         repeat: int = 1,
     ) -> dict[str, torch.Tensor]:
         """Tokenized batch on ``self.device``. With ``answers``: the answer tokens and eos are appended to
-        each prompt and ``labels`` is -100 everywhere except on them (loss on the answers only).
+        each prompt and ``labels`` is ``IGNORE_INDEX`` everywhere except on them (loss on the answers only).
 
         ``repeat`` > 1 makes each prompt ``repeat`` consecutive rows (processed once, e.g. one row per
         candidate answer); ``answers`` then has ``len(prompts) * repeat`` entries."""
@@ -173,7 +179,7 @@ class VisionLanguageModel:
             row_prompts = [p for p in prompts for _ in range(repeat)]
             for i, (prompt, answer) in enumerate(zip(row_prompts, answers)):
                 ans = self.answer_ids(str(answer), prompt)
-                rows["labels"].append([-100] * len(rows["input_ids"][i]) + ans)
+                rows["labels"].append([IGNORE_INDEX] * len(rows["input_ids"][i]) + ans)
                 for k in rows:
                     if k == "labels":
                         continue
@@ -183,7 +189,7 @@ class VisionLanguageModel:
                         else [1 if k == "attention_mask" else self.arch.answer_fill.get(k, 0)] * len(ans)
                     )
                     rows[k][i] = rows[k][i] + list(fill)
-        pad = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": -100}
+        pad = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
         width = max(len(r) for r in rows["input_ids"])
         out: dict[str, torch.Tensor] = {}
         for k, rs in rows.items():
@@ -244,15 +250,13 @@ class VisionLanguageModel:
         of :meth:`predict` in each mode alone (scores equal up to float rounding)."""
         from tqdm.auto import tqdm
 
-        from mint.models.shared_images import sharing_images
-
         modes = [check_mode(m) for m in modes]
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         pick = demos if callable(demos) else (lambda _sample: demos)
         answers = [str(a) for a in (getattr(task, "answers", None) or [])]
         out = {m: [""] * len(samples) for m in modes}
-        chunk = batch_size * _CHUNK_BATCHES
+        chunk = batch_size * CHUNK_BATCHES
         desc = f"{task.name} [{','.join(modes)}]"
         with (
             tqdm(
@@ -270,7 +274,7 @@ class VisionLanguageModel:
                         for m in modes
                     }
                     for group in _passes(modes, bool(answers)):
-                        for idx in _batches(prompts[group[0]], batch_size):
+                        for idx in prompt_batches(prompts[group[0]], batch_size):
                             texts = {m: [prompts[m][i][0] for i in idx] for m in group}
                             images = {m: [prompts[m][i][1] for i in idx] for m in group}
                             for m, preds in self._answer_batch(texts, images, answers).items():
@@ -284,8 +288,6 @@ class VisionLanguageModel:
     ) -> dict[str, list[str]]:
         """Answers for one batch of prompts per mode: scored over ``answers`` (the both and image-only
         prompts together from their shared beginning where possible), or generated for open tasks."""
-        from mint.models.scoring import answer_logprobs, answer_logprobs_shared, generate
-
         if not answers:
             return {m: generate(self, texts[m], images[m]) for m in texts}
         shared = (
@@ -304,26 +306,12 @@ class VisionLanguageModel:
         self, task: Any, samples: Sequence[Any], *, batch_size: int = 8, progress: bool = False
     ) -> dict[str, Any]:
         """Pooled per-modality features (see :mod:`mint.models.features`)."""
-        from mint.models.features import pooled_features
-
         return pooled_features(self, task, samples, batch_size=batch_size, progress=progress)
-
-
-def _architecture(model_type: str) -> Architecture:
-    from mint.models.architectures import architecture
-
-    return architecture(model_type)
-
-
-#: samples per chunk of :meth:`VisionLanguageModel.predict_modes`, in batches (bounds the decoded images held)
-_CHUNK_BATCHES = 4
 
 
 def _decoded(sample: Any) -> Any:
     """A shallow copy of a :class:`~mint.tasks.schema.Sample` holding its image (and video) decoded (every
     later access returns that same object); anything else as it is."""
-    from mint.tasks.schema import Sample
-
     video = getattr(sample, "has_video", False)
     if not isinstance(sample, Sample) or not (sample.has_image or video):
         return sample
@@ -342,15 +330,3 @@ def _passes(modes: Sequence[str], closed: bool) -> list[tuple[str, ...]]:
     if not (closed and set(pair) <= set(modes)):
         return [(m,) for m in modes]
     return [pair] + [(m,) for m in modes if m not in pair]
-
-
-def _batches(prompts: list[tuple[str, list]], batch_size: int) -> list[list[int]]:
-    """Index batches of samples with the same number of images (processors stack images per sample)."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][1]))
-    groups: list[list[int]] = []
-    for i in order:
-        if groups and len(groups[-1]) < batch_size and len(prompts[groups[-1][0]][1]) == len(prompts[i][1]):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mint.models.batching import prompt_batches
+
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -77,8 +79,6 @@ def pooled_features(
     """``{"image": (n, d), "text": (n, d)}`` for ``samples`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from mint.models.base import _batches
-
     feats: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for modality, layer in (("image", 0), ("text", -1)):
@@ -91,7 +91,7 @@ def pooled_features(
                 disable=not progress,
                 leave=False,
             ) as bar:
-                for idx in _batches(prompts, batch_size):
+                for idx in prompt_batches(prompts, batch_size):
                     batch = vlm.collate([prompts[i][0] for i in idx], [prompts[i][1] for i in idx])
                     hidden = _hidden(vlm, batch, layer).float()
                     visual = [

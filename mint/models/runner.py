@@ -22,6 +22,7 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, dumps_json, stamp
+from mint.models.batching import CHUNK_BATCHES
 from mint.models.prompts import MODES
 
 
@@ -243,7 +244,6 @@ def predict_suite(
     ``<task>.<mode>.rows-<start>-<stop>.json`` (features likewise); once all are done the main process merges
     them into the whole-task parts and returns the records (the other processes return none). A killed
     process's block is the only work a relaunch does."""
-    from mint.models.base import _CHUNK_BATCHES
     from mint.tasks.demos import in_context_setting
     from mint.tasks.video import visual_modality
 
@@ -270,7 +270,7 @@ def predict_suite(
             m: m if not in_context else f"{m}.in-context-{in_context}-{demo_selection}"  # K=0 kept too
             for m in modes
         }
-        ranges = shards.ranges(len(samples), batch_size * _CHUNK_BATCHES) if shards.count > 1 else []
+        ranges = shards.ranges(len(samples), batch_size * CHUNK_BATCHES) if shards.count > 1 else []
         plans.append((task, samples, fp, pred_fp, parts, ranges))
         job = dict(task=task, samples=samples, fp=fp, pred_fp=pred_fp, parts=parts, modes=modes)
         opts = dict(

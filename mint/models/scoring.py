@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from mint.models.batching import IGNORE_INDEX
+
 
 def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: list[str]) -> torch.Tensor:
     """Total log-probability of each answer (its tokens and eos) after each prompt: a ``(B, A)`` tensor.
@@ -32,7 +34,7 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
     width = max(len(x) for row in ids for x in row) - 1  # every answer has at least one token + eos
     device = first.device
     pad = [vlm.pad_token_id] * width
-    ignore = [-100] * width
+    ignore = [IGNORE_INDEX] * width
     cont = torch.tensor([[(x[:-1] + pad)[:width] for x in row] for row in ids], dtype=torch.long)
     target = torch.tensor([[(x[1:] + ignore)[:width] for x in row] for row in ids], dtype=torch.long)
     head = torch.tensor([[x[0] for x in row] for row in ids], dtype=torch.long)
@@ -55,7 +57,7 @@ def answer_logprobs(vlm: Any, prompts: list[str], images: list[list], answers: l
     ).logits
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     target = target.view(n_b, n_cont).to(device)
-    valid = target != -100
+    valid = target != IGNORE_INDEX
     rest = (logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * valid).view(
         n_b, n_ans, width
     )
@@ -108,11 +110,11 @@ def answer_logprobs_expanded(
         prompts, images, answers=list(answers) * len(prompts), padding_side="left", repeat=n_ans
     )
     labels = batch.pop("labels")
-    keep = int((labels != -100).sum(-1).max().item()) + 1
+    keep = int((labels != IGNORE_INDEX).sum(-1).max().item()) + 1
     logits = vlm.model(**batch, logits_to_keep=keep).logits
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     target = labels[:, -(keep - 1) :]
-    valid = target != -100
+    valid = target != IGNORE_INDEX
     token_lp = logprobs.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (token_lp * valid).sum(-1).view(len(prompts), n_ans)
 

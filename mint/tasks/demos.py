@@ -22,7 +22,6 @@ images: the model must take several images in one prompt (:func:`check_multi_ima
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError, first_line
+from mint.seeds import derived_rng
 
 DEMO_SELECTION = ("random", "similar")
 #: side of the downsampled image and number of text hash buckets of the ``similar`` embedding
@@ -93,8 +93,7 @@ def embed_samples(samples: Sequence[Any]) -> np.ndarray:
 
 
 def _rng(seed: int, task: str, sample_id: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"demos/{seed}/{task}/{sample_id}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return derived_rng("demos", seed, task, sample_id)
 
 
 class DemoSelector:

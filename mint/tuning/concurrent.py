@@ -35,11 +35,13 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
+from mint.models.batching import by_image_count
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
-from mint.tuning.mixed_lora import MixedLoRA, segment_losses
+from mint.tuning.lora import answer_tokens, segment_losses
+from mint.tuning.mixed_lora import MixedLoRA
 from mint.tuning.precision import NonFiniteSteps, is_finite, optimizer_step
 from mint.tuning.trainer import (
     TrainingLog,
@@ -376,7 +378,7 @@ def _step(
     micro = []  # (batch, segments, group indices, weights)
     tokens = torch.zeros(len(names), dtype=torch.float64)
     for a in range(rounds):
-        chunks: dict[int, list[tuple[int, list[Example], float]]] = {}
+        rows: list[tuple[int, list[Example], float]] = []
         for gi, g in enumerate(names):
             batches = step[g][1]
             if a >= len(batches):
@@ -384,15 +386,14 @@ def _step(
             mine = shard(batches[a], rank, nproc)
             # an empty shard still runs (DDP needs every rank) but adds nothing, as in the sequential trainer
             exs = [examples[g][i] for i in (mine or batches[a][:1])]
-            chunks.setdefault(exs[0].n_images, []).append((gi, exs, 1.0 if mine else 0.0))
-        for k in sorted(chunks):  # samples with different image counts cannot share a batch
-            parts = chunks[k]
+            rows.append((gi, exs, 1.0 if mine else 0.0))
+        for parts in by_image_count(rows, lambda row: row[1][0].n_images).values():
             batch = collate_examples(vlm, [e for _, exs, _ in parts for e in exs], config.mode)
             segments, pos = [], 0
             for gi, exs, _ in parts:
                 segments.append((names[gi], pos, pos + len(exs)))
                 pos += len(exs)
-            per_row = (batch["labels"][:, 1:] != -100).sum(-1)
+            per_row = answer_tokens(batch["labels"])
             for (gi, _, w), (_, s, e) in zip(parts, segments):
                 if w:
                     tokens[gi] += float(per_row[s:e].sum().item())

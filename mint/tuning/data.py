@@ -15,7 +15,6 @@ examples in a seeded order; one given fewer takes a seeded subset, different eac
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
+from mint.models.batching import by_image_count, image_count
+from mint.seeds import derived_rng
+from mint.tasks.demos import DemoSelector
 
 MIX_KINDS = ("proportional", "equal", "temperature:T")
 
@@ -35,9 +37,7 @@ class Example:
 
     @property
     def n_images(self) -> int:
-        from mint.tasks.demos import has_image
-
-        return int(has_image(self.sample)) + sum(has_image(d) for d in self.demos)
+        return image_count(self.sample, self.demos)
 
 
 def group_examples(
@@ -49,8 +49,6 @@ def group_examples(
 ) -> list[Example]:
     """Every train sample of ``tasks`` (at most ``max_train`` per task), in task then sample order; with
     ``in_context`` > 0 each carries that many demonstrations from the same samples, never itself."""
-    from mint.tasks.demos import DemoSelector
-
     out: list[Example] = []
     for task in tasks:
         samples = list(task.train)[:max_train] if max_train else list(task.train)
@@ -116,11 +114,6 @@ def epoch_examples(examples: list[Example], mix: str, rng: np.random.Generator) 
     return out
 
 
-def _rng(seed: int, group: str, epoch: int) -> np.random.Generator:
-    digest = hashlib.sha256(f"{seed}/{group}/{epoch}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
 def epoch_batches(
     examples: list[Example],
     global_batch: int,
@@ -135,13 +128,10 @@ def epoch_batches(
     Examples with different numbers of images never share a batch (processors stack images per
     sample): each image-count bucket is shuffled and cut into batches, then the batches are shuffled.
     """
-    rng = _rng(seed, group, epoch)
-    buckets: dict[int, list[int]] = {}
-    for i in epoch_examples(examples, mix, rng):
-        buckets.setdefault(examples[i].n_images, []).append(i)
+    rng = derived_rng(seed, group, epoch)
     batches: list[list[int]] = []
-    for k in sorted(buckets):
-        idx = [buckets[k][j] for j in rng.permutation(len(buckets[k]))]
+    for bucket in by_image_count(epoch_examples(examples, mix, rng), lambda i: examples[i].n_images).values():
+        idx = [bucket[j] for j in rng.permutation(len(bucket))]
         batches += [idx[i : i + global_batch] for i in range(0, len(idx), global_batch)]
     return [batches[j] for j in rng.permutation(len(batches))]
 

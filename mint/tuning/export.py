@@ -103,7 +103,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, merge: bool = False, dev
 def _architecture(base: str) -> Any:
     from transformers import AutoConfig
 
-    from mint.models.base import _architecture as arch_of
+    from mint.models.architectures import architecture as arch_of
 
     try:
         config = AutoConfig.from_pretrained(base, local_files_only=True)

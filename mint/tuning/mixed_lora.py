@@ -29,8 +29,9 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
+from mint.tuning.lora import Segment, segment_losses
 
-Segment = tuple[str, int, int]  # (adapter, first row, row after the last)
+__all__ = ["MixedLoRA", "Segment", "segment_losses"]  # segment_losses: the loss of a routed batch
 
 
 class MixedLoRA:
@@ -173,33 +174,3 @@ def _batched(layer: Any, names: list[str], segments: Sequence[Segment]) -> bool:
         return False
     weights = [layer.lora_A[n].weight for n in names] + [layer.lora_B[n].weight for n in names]
     return len({w.shape for w in weights[: len(names)]}) == 1 and len({w.dtype for w in weights}) == 1
-
-
-def segment_losses(
-    model: Any,
-    batch: dict[str, torch.Tensor],
-    segments: Sequence[Segment],
-) -> tuple[list[torch.Tensor], list[int]]:
-    """Summed answer-token cross-entropy of each segment's rows of ``batch``, and each segment's answer-token
-    count (as :func:`mint.tuning.trainer.answer_loss` computes them for a whole batch)."""
-    batch = dict(batch)
-    labels = batch.pop("labels")
-    target = labels[:, 1:]
-    valid = target != -100
-    first = (
-        int(valid.float().argmax(-1)[valid.any(-1)].min().item())
-        if bool(valid.any())
-        else target.shape[1] - 1
-    )
-    keep = target.shape[1] - first + 1
-    logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
-    tgt = target[:, first:]
-    per_token = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, reduction="none"
-    ).view(tgt.shape)
-    per_row = per_token.sum(-1)
-    counts = valid.sum(-1)
-    return (
-        [per_row[s:e].sum() for _, s, e in segments],
-        [int(counts[s:e].sum().item()) for _, s, e in segments],
-    )

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from mint.models.batching import image_count
+
 BASE_ROW = "__base__"  # peft's name for "no adapter" in a mixed batch
 
 
@@ -86,11 +88,9 @@ def answer_routed(
 def _batches(items: Sequence[Item], batch_size: int, mixed: bool) -> list[list[int]]:
     """Index batches: closed and open tasks apart, prompts with the same number of images together (the
     processors stack images per sample), one adapter a batch unless rows may mix adapters."""
-    from mint.tasks.demos import has_image
-
     keys: dict[tuple, list[int]] = {}
     for i, it in enumerate(items):
-        n_images = int(has_image(it.sample)) + sum(int(has_image(d)) for d in it.demos)
+        n_images = image_count(it.sample, it.demos)
         key = (bool(getattr(it.task, "answers", None)), n_images, None if mixed else it.adapter)
         keys.setdefault(key, []).append(i)
     return [idx[s : s + batch_size] for idx in keys.values() for s in range(0, len(idx), batch_size)]

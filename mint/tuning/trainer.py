@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,13 @@ import torch
 
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, dumps_json, file_mode, read_json, stamp
+from mint.seeds import process_seed
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
+from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable
 from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
 from mint.tuning.targets import lora_targets
 
@@ -76,17 +77,6 @@ def make_accelerator(config: TuneConfig, precision: Precision | None = None, **k
     if not any(isinstance(h, DistributedDataParallelKwargs) for h in handlers):
         handlers.append(DistributedDataParallelKwargs(find_unused_parameters=config.tower != "language"))
     return Accelerator(kwargs_handlers=handlers, **kwargs)
-
-
-#: how far apart the RNG seeds of the processes of one launch are
-RANK_SEED_STRIDE = 1_000_003
-
-
-def process_seed(seed: int, rank: int) -> int:
-    """The RNG seed of process ``rank``: ``seed`` itself on rank 0 (a one-process run is unchanged), the
-    others apart from it, so that each rank draws its own LoRA dropout masks (identical seeds would give
-    every rank's shard the same masks, correlating the noise the processes average)."""
-    return seed + RANK_SEED_STRIDE * rank
 
 
 def _world_size() -> int:
@@ -155,7 +145,7 @@ def attach_adapters(
     group's initial weights are seeded with ``config.seed + i`` alone.
 
     Each group's LoRA goes into its tower (``towers[group]`` with ``tower: auto``, else ``config.tower``)."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel
 
     if isinstance(vlm.model, PeftModel):
         raise MintError("the backbone already carries peft adapters; load a fresh model to tune")
@@ -165,53 +155,13 @@ def attach_adapters(
         if not getattr(vlm.model, "supports_gradient_checkpointing", False):
             raise MintError(f"{vlm.model_type}: this model does not support gradient checkpointing")
         vlm.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-
-    def lora(g: str) -> Any:
-        return LoraConfig(
-            r=config.rank,
-            lora_alpha=config.alpha,
-            lora_dropout=config.dropout,
-            target_modules=regexes[chosen[g]],
-            bias="none",
-        )
-
-    with warnings.catch_warnings():  # transformers' deprecation of is_gradient_checkpointing, hit by peft
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        for i, g in enumerate(
-            groups
-        ):  # each adapter's init seeded on its own (as its training: seed + index),
-            torch.manual_seed(config.seed + i)  # so it does not depend on the other groups' towers or sizes
-            if i == 0:
-                peft_model = get_peft_model(vlm.model, lora(g), adapter_name=g)
-            else:
-                peft_model.add_adapter(g, lora(g))
+    peft_model = vlm.model
+    for i, g in enumerate(groups):  # each adapter's init seeded on its own (as its training: seed + index),
+        # so it does not depend on the other groups' towers or sizes
+        lora = lora_config(config.rank, config.alpha, config.dropout, regexes[chosen[g]])
+        peft_model = add_lora(peft_model, g, lora, config.seed + i)
     vlm.model = peft_model
     return peft_model
-
-
-def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the answer tokens of ``batch`` and their number.
-
-    Only the logits from the first answer position on are computed (``logits_to_keep``), which keeps
-    memory small for large vocabularies.
-    """
-    batch = dict(batch)
-    labels = batch.pop("labels")
-    target = labels[:, 1:]
-    valid = target != -100
-    n = int(valid.sum().item())
-    first = int(valid.float().argmax(-1)[valid.any(-1)].min().item()) if n else target.shape[1] - 1
-    keep = target.shape[1] - first + 1  # positions first .. T-1 of the input predict targets first .. T-2
-    logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
-    tgt = target[:, first:]
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-    return loss, n
-
-
-def _trainable(model: Any) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
 
 
 def make_scheduler(config: TuneConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
@@ -586,7 +536,7 @@ def train_group(
         hooks.activate(peft_model, adapter)  # other adapters active too, frozen
     else:
         peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
-    params = _trainable(peft_model)
+    params = trainable(peft_model)
     n_params = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(config, optimizer, total)
@@ -761,7 +711,7 @@ def _step(
         mine = shard(global_batch, rank, nproc)
         weight = 1.0 if mine else 0.0  # an empty shard still runs (DDP needs every rank) but adds nothing
         batch = collate_examples(vlm, [examples[i] for i in (mine or global_batch[:1])], config.mode)
-        micro.append((batch, weight, int((batch["labels"][:, 1:] != -100).sum().item()) if mine else 0))
+        micro.append((batch, weight, int(answer_tokens(batch["labels"]).sum().item()) if mine else 0))
     counts = torch.tensor([float(sum(m[2] for m in micro))], device=accelerator.device)
     total_tokens = float(accelerator.reduce(counts, "sum").item())
     loss_sum = torch.zeros((), device=accelerator.device)

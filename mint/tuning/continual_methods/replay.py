@@ -10,19 +10,16 @@ head of that stage's buffer (fewer when a stage has fewer). Stage 0 replays noth
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from mint.seeds import derived_rng
 from mint.tuning.continual_methods.base import Method
 
 
 def buffer_order(n: int, seed: int, group: str) -> list[int]:
     """The seeded order in which ``group``'s ``n`` training examples enter the replay buffer."""
-    digest = hashlib.sha256(f"{seed}/replay/{group}".encode()).digest()
-    return [int(i) for i in np.random.default_rng(int.from_bytes(digest[:8], "little")).permutation(n)]
+    return [int(i) for i in derived_rng(seed, "replay", group).permutation(n)]
 
 
 def replay_quotas(total: int, earlier: int) -> list[int]:
