@@ -19,13 +19,21 @@ from mint.seeds import seed_type
     "--full", is_flag=True, help="Also the learned-affinity baselines and MINT tuned in other ways (slower)."
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def command(out: str, seed: int, force: bool, progress: bool, full: bool = False) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Tune and evaluate the rows and seeds in N processes (as `mint run --jobs`).",
+)
+def command(out: str, seed: int, force: bool, progress: bool, full: bool = False, jobs: int = 1) -> None:
     """Run the whole pipeline on the embedded default suite and the tiny backbone (CPU, a few minutes)."""
     from mint.models.devices import single_process
 
     single_process("mint demo")
     from mint.io import allow_replacing
     from mint.pipeline import load_run_config, run_pipeline, summary_table
+    from mint.pipeline.schedule import run_parallel
 
     allow_replacing(True)  # the pipeline's outputs are its cache: a stage whose inputs changed redoes them
 
@@ -33,5 +41,9 @@ def command(out: str, seed: int, force: bool, progress: bool, full: bool = False
     with resources.as_file(resources.files("mint") / "configs" / name) as path:
         cfg = load_run_config(path, {"out": out, "seed": seed})
     click.echo(f"mint demo: default suite + tiny backbone -> {cfg.out}", err=True)
-    report = run_pipeline(cfg, force=force, progress=progress, log=lambda m: click.echo(m, err=True))
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if jobs > 1:
+        report = run_parallel(cfg, jobs, force=force, progress=progress, log=log)
+    else:
+        report = run_pipeline(cfg, force=force, progress=progress, log=log)
     click.echo(summary_table(report, [cfg.out / "report.html", cfg.out / "report.md"]))

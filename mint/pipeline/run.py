@@ -21,6 +21,7 @@ from typing import Any
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.pipeline.config import RunConfig
+from mint.pipeline.schedule import PREPARE, REPORT, selects
 from mint.pipeline.stages import StageCache
 
 
@@ -34,9 +35,18 @@ def _model_identity(spec: str) -> Any:
 
 
 def run_pipeline(
-    cfg: RunConfig, *, force: bool = False, progress: bool = True, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """Run every stage of ``cfg`` into ``cfg.out``; return the report (report.json content)."""
+    cfg: RunConfig,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    only: str | None = None,
+) -> dict[str, Any] | None:
+    """Run every stage of ``cfg`` into ``cfg.out``; return the report (report.json content).
+
+    ``only`` runs one stage of :mod:`mint.pipeline.schedule` (``prepare``, ``<row>/seed-<s>`` or
+    ``report``), the stages it needs being done already; it returns the report only for ``report``.
+    """
     from mint.cli.predict_cmd import run_predict
     from mint.clustering import group
     from mint.clustering.affinity import affinity_grouping
@@ -60,7 +70,7 @@ def run_pipeline(
     out = cfg.out
     model_id = _model_identity(c["model"])  # a model that cannot be had fails before anything is made
     out.mkdir(parents=True, exist_ok=True)
-    stages = StageCache(out, force=force, log=log)
+    stages = StageCache(out, force=force, log=log, selected=selects(only))
     seed = c["seed"]
     t_start = time.perf_counter()
 
@@ -206,6 +216,8 @@ def run_pipeline(
 
         stages.run(f"route/{method}", {"profile": k_profile, "groups": group_keys[method]}, [path], do_route)
         routes[method] = read_json(path, "routes.json")["routes"]
+    if only == PREPARE:
+        return None
 
     # ------------------------------------------------------------------ tune + evaluate each grouping
     meta = {
@@ -237,6 +249,8 @@ def run_pipeline(
     for i, (row, method, tcfg, tune_seed) in enumerate(runs):
         run_dir = out / "runs" / row / f"seed-{tune_seed}"
         stage = f"{row}/seed-{tune_seed}"
+        if only not in (None, REPORT, stage):
+            continue
 
         def do_tune(
             resume: bool,
@@ -320,6 +334,8 @@ def run_pipeline(
             do_eval,
         )
         evals.setdefault(row, []).append(read_json(run_dir / "eval.json", "eval.json"))
+    if only not in (None, REPORT):
+        return None
 
     # ------------------------------------------------------------------ report
     report_path = out / "report.json"

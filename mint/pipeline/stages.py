@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mint import __version__
+from mint.errors import MintError
 from mint.io import atomic_write_json, stamp
 
 
@@ -35,12 +36,17 @@ class StageResult:
 
 @dataclass
 class StageCache:
-    """The stage markers of one pipeline output folder."""
+    """The stage markers of one pipeline output folder.
+
+    ``selected`` (``mint run --stage``): only the stages it accepts run; every other stage must already
+    be up to date, and is read, never redone (nor forced).
+    """
 
     out: Path
     force: bool = False
     log: Callable[[str], None] = print
     results: list[StageResult] = field(default_factory=list)
+    selected: Callable[[str], bool] | None = None
 
     @property
     def folder(self) -> Path:
@@ -68,10 +74,16 @@ class StageCache:
             up_to_date = json.loads(done.read_text())["key"] == key
         except (OSError, ValueError, KeyError):
             up_to_date = False
-        if up_to_date and not self.force and all(p.exists() for p in outputs):
+        chosen = self.selected is None or self.selected(name)
+        if up_to_date and (not self.force or not chosen) and all(p.exists() for p in outputs):
             self.log(f"[cached] {name}")
             self.results.append(StageResult(name, key, True, 0.0))
             return key
+        if not chosen:
+            raise MintError(
+                f"{self.out}: stage {name} has not run with these inputs; run the stages it needs first "
+                "(mint run CONFIG --print-stages lists them in order)"
+            )
         resume = not self.force and self.started_with(name, key)
         self.log(f"[{'resume' if resume else 'run'}] {name}")
         if done.exists():
