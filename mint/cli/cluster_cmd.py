@@ -6,14 +6,18 @@ from pathlib import Path
 
 import click
 
+from mint.artifacts import Grouping, Profiles
 from mint.cli.types import bounded_int
-from mint.clustering import METHODS, group, load_profiles
+from mint.clustering import METHODS, group
+from mint.clustering.affinity import affinity_grouping
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
-from mint.io import allow_replacing, atomic_write_json, check_output
-from mint.models.devices import DEVICE_HELP
+from mint.io import allow_replacing, check_output
+from mint.models import load_model
+from mint.models.devices import DEVICE_HELP, single_process
 from mint.models.load_options import LoadOptions, loading_options
 from mint.seeds import seed_type
+from mint.tasks import load_suite
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 
@@ -94,8 +98,6 @@ def command(
 
     The learned-affinity baselines (gradient, tag, instruction) need no profiles but --suite and --model.
     """
-    from mint.models.devices import single_process
-
     single_process("mint cluster")
     if method not in ALL_METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
@@ -103,13 +105,12 @@ def command(
     check_output(out, force)
     if method in AFFINITY_METHODS:
         load = LoadOptions(dtype, device_map, attn_implementation).check(device)
-        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, load)
+        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, load, force)
         return
     if profiles is None:
         raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
-    data = load_profiles(profiles)
     result = group(
-        data,
+        Profiles.load(profiles),
         method=method,
         k=k,
         seed=seed,
@@ -121,7 +122,7 @@ def command(
     result["params"]["profiles"] = str(profiles)
     if like is not None:
         result["params"]["like"] = str(like)
-    atomic_write_json(out, result)
+    Grouping.from_dict(result, str(out)).save(out, force=force)
     sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
     stab = result["stability"]
     tail = (
@@ -143,14 +144,11 @@ def _affinity(
     max_samples: int,
     device: str,
     load: LoadOptions,
+    force: bool,
 ) -> None:
     """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
     if not suite or not model:
         raise MintError(f"--method {method}: needs --suite and --model (it trains a shared adapter)")
-    from mint.clustering.affinity import affinity_grouping
-    from mint.models import load_model
-    from mint.tasks import load_suite
-
     tasks = load_suite(suite, seed=seed, max_train=max_samples)
     vlm = load_model(
         model,
@@ -164,7 +162,7 @@ def _affinity(
         vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples
     )
     result["params"].update({"suite": suite, "model": model})
-    atomic_write_json(out, result)
+    Grouping.from_dict(result, str(out)).save(out, force=force)
     sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
     click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes})")
 

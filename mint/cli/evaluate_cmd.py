@@ -117,6 +117,7 @@ def command(
     from mint.models.devices import single_process
 
     single_process("mint evaluate")
+    from mint.api import report as build_report
     from mint.io import allow_replacing, check_output
     from mint.tuning.evaluate import (
         cached_eval,
@@ -127,7 +128,7 @@ def command(
         load_run_tasks,
         load_tune,
     )
-    from mint.tuning.report import build_report, report_paths, row_names
+    from mint.tuning.report import report_paths, row_names
 
     allow_replacing(force)
     if batch_size < 1:

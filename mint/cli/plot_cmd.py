@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from mint.clustering import load_profiles
+from mint.artifacts import Profiles, Report
 from mint.io import allow_replacing, read_json
-from mint.plotting import plot_all, validate_report
+from mint.models.devices import single_process
+from mint.plotting import plot_all
 from mint.plotting.style import FORMATS, check_format, task_groups
 
 
@@ -28,17 +29,13 @@ def command(
     profiles: Path, groups: Path | None, results: Path | None, out: Path, fmt: str, dpi: int, force: bool
 ) -> None:
     """Draw the figures for PROFILES (a profiles.json) into --out, with an index.json."""
-    from mint.models.devices import single_process
-
     single_process("mint plot")
     allow_replacing(force)
     check_format(fmt)
-    prof = load_profiles(profiles)
-    grp = read_json(groups, "groups file") if groups is not None else None
-    res = read_json(results, "report file") if results is not None else None
+    prof = Profiles.load(profiles)
+    grp = read_json(groups, "groups file") if groups is not None else None  # any grouping of these tasks
+    res = Report.load(results) if results is not None else None
     if grp is not None:
-        task_groups(list(prof["tasks"]), grp, str(groups))
-    if res is not None:
-        validate_report(res, str(results))
+        task_groups(prof.tasks, grp, str(groups))
     paths = plot_all(prof, grp, res, out_dir=out, fmt=fmt, dpi=dpi, force=force)
     click.echo(f"wrote {len(paths) - 1} figures and index.json to {out}")

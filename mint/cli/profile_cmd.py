@@ -8,12 +8,22 @@ code, cached in a work folder); :func:`_load_input` picks the one given. Everyth
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from mint.artifacts.predictions import load_predictions, meta_path
+from mint.artifacts.profiles import Profiles
 from mint.cli.predict_cmd import model_options
 from mint.cli.types import bounded_int
 from mint.errors import MintError
+from mint.io import allow_replacing, check_output, read_json
+from mint.models.devices import single_process
+from mint.models.predict import run_predict
+from mint.profiling.profiler import parse_thresholds, profile_predictions
+from mint.profiling.reference import attach_reference, read_reference_csv, reference_from_meta, summary_lines
 from mint.seeds import seed_type
+from mint.vocabulary import INTERACTIONS
 
 _SOURCES = "--predictions FILE, or --suite S [--model M]"
 
@@ -22,10 +32,6 @@ def _predict_suite(suite: str, out: str, work_dir: str | None, options: dict) ->
     """``--suite/--model``: predict into ``<work dir>/<out stem>.predictions.jsonl`` (cached per model, task
     and mode in the work dir, so a re-run or a killed run costs no repeated model work) and return it; None
     on the non-main processes of a sharded run (``accelerate launch`` / ``torchrun``)."""
-    from pathlib import Path
-
-    from mint.cli.predict_cmd import run_predict
-
     work = Path(work_dir) if work_dir else Path(out).parent / ".mint-cache"
     preds = work / f"{Path(out).stem}.predictions.jsonl"
     options = dict(options)
@@ -46,7 +52,6 @@ def _load_input(
     predict_options: dict | None = None,
 ):
     """The predictions set of whichever input source was given."""
-    from mint.profiling.predictions import load_predictions
 
     if predictions is not None and suite is not None:
         raise MintError("give either --predictions or --suite (with --model), not both")
@@ -73,11 +78,6 @@ def _add_reference(
 ) -> None:
     """Compare the computed labels with ``--reference`` (``labels``), else with the kinds recorded in the
     predictions' sidecar (a suite's ``kind`` / ``dominant`` keys), when there are any."""
-    from pathlib import Path
-
-    from mint.io import read_json
-    from mint.models.runner import meta_path
-    from mint.profiling.reference import attach_reference, reference_from_meta, summary_lines
 
     if labels is not None:
         source = reference
@@ -194,12 +194,7 @@ def command(
     **predict_options,
 ) -> None:
     """Profile each task: how do the image and the text interact?"""
-    from mint.models.devices import single_process
-
     single_process("mint profile")
-    from mint.io import allow_replacing, atomic_write_json, check_output
-    from mint.profiling.profiler import INTERACTIONS, parse_thresholds, profile_predictions
-    from mint.profiling.reference import read_reference_csv
 
     allow_replacing(force)
     check_output(out, force)
@@ -228,7 +223,8 @@ def command(
         warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
     )
     _add_reference(result, reference, ref_labels, records.source, seed)
-    atomic_write_json(out, result)
-    labels = {t: v["interaction"] for t, v in result["tasks"].items()}
+    profiles = Profiles.from_dict(result, out)
+    profiles.save(out, force=force)
+    labels = profiles.interactions()
     counts = ", ".join(f"{sum(1 for v in labels.values() if v == k)} {k}" for k in INTERACTIONS)
     click.echo(f"Profiled {len(labels)} task(s) ({counts}) -> {out}", err=True)

@@ -3,8 +3,9 @@
 ``group(load_profiles("profiles.json"), method="mint")`` returns the content of a groups.json.
 """
 
+from mint.artifacts.profiles import ProfileSet, load_profiles, validate_profiles
 from mint.clustering.group import group
 from mint.clustering.methods import METHODS
-from mint.clustering.profiles import ProfileSet, interaction_of, load_profiles, validate_profiles
+from mint.vocabulary import interaction_of
 
 __all__ = ["group", "load_profiles", "validate_profiles", "ProfileSet", "interaction_of", "METHODS"]

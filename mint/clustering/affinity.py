@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from scipy.cluster.hierarchy import cut_tree, linkage
 
+from mint.artifacts.grouping import Grouping
 from mint.clustering import naming, tag
 from mint.clustering.choose_k import choose_k, parse_k
 from mint.clustering.distances import condensed
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
-from mint.io import stamp
 from mint.models.batching import by_image_count
 from mint.tuning.data import Example, collate_examples, epoch_batches
 from mint.tuning.lora import add_lora, answer_loss, lora_config, lora_targets, trainable
@@ -175,15 +175,13 @@ def affinity_grouping(
             score=round(tag.partition_score(sym, ids), 8),
         )
     labels = _names(ids)
-    return stamp(
-        {
-            "method": method,
-            "params": params,
-            "groups": naming.to_groups(names, labels),
-            "assignment": dict(zip(names, labels)),
-            "stability": None,
-        }
-    )
+    return Grouping.of(
+        naming.to_groups(names, labels),
+        method,
+        params,
+        assignment=dict(zip(names, labels)),
+        stability=None,
+    ).to_dict()
 
 
 # ---------------------------------------------------------------------------------------------- checks

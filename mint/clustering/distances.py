@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
-from mint.clustering.profiles import ProfileSet
+from mint.artifacts.profiles import ProfileSet
 
 
 def score_distance(scores: np.ndarray) -> np.ndarray:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from mint.artifacts.grouping import Grouping
+from mint.artifacts.profiles import Profiles, ProfileSet
 from mint.clustering import naming
 from mint.clustering.choose_k import parse_k
 from mint.clustering.methods import METHODS, interaction_order, partition, resolve
-from mint.clustering.profiles import ProfileSet
 from mint.clustering.stability import stability
 from mint.errors import MintError
-from mint.io import stamp
 
 
 def group(
-    profiles: dict[str, Any],
+    profiles: Profiles | dict[str, Any],
     method: str = "mint",
     k: int | str | None = "auto",
     seed: int = 0,
@@ -24,7 +24,8 @@ def group(
     bootstrap: int = 200,
     source: str = "profiles",
 ) -> dict[str, Any]:
-    """Group the tasks of a profiles.json (its loaded content); return the groups.json content.
+    """Group the tasks of a profiles.json (a :class:`Profiles` or its payload); return the groups.json
+    payload (:class:`Grouping` checks it; :func:`mint.group` returns the object).
 
     method: ``mint`` (interaction type; with an integer ``k``, hierarchical clustering on the score
     distance), ``agglomerative`` / ``kmeans`` / ``spectral`` (standardised profile vectors, ``k="auto"``
@@ -43,12 +44,11 @@ def group(
     order = interaction_order(ps) if method == "mint" else ps.tasks if method == "single" else ()
     groups = naming.to_groups(ps.tasks, labels, order)
     params["bootstrap"] = bootstrap
-    return stamp(
-        {
-            "method": method,
-            "params": params,
-            "groups": groups,
-            "assignment": dict(zip(ps.tasks, labels)),
-            "stability": stability(ps, plan, labels, bootstrap, int(seed)) if bootstrap else None,
-        }
+    grouping = Grouping.of(
+        groups,
+        method,
+        params,
+        assignment=dict(zip(ps.tasks, labels)),
+        stability=stability(ps, plan, labels, bootstrap, int(seed)) if bootstrap else None,
     )
+    return grouping.to_dict()

@@ -12,10 +12,10 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.cluster import AgglomerativeClustering, KMeans, SpectralClustering
 from threadpoolctl import threadpool_limits
 
+from mint.artifacts.profiles import ProfileSet
 from mint.clustering import baselines, naming
 from mint.clustering.choose_k import MAX_K, choose_k
 from mint.clustering.distances import SCALE_FLOOR, condensed, profile_vectors, score_distance
-from mint.clustering.profiles import ProfileSet
 from mint.errors import MintError
 
 FEATURE_METHODS = ("agglomerative", "kmeans", "spectral")

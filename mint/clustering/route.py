@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.grouping import Grouping
+from mint.artifacts.profiles import Profiles, ProfileSet
 from mint.clustering.distances import profile_vectors
 from mint.clustering.methods import interaction_labels
-from mint.clustering.profiles import ProfileSet
 from mint.errors import MintError
 from mint.io import stamp
-from mint.tuning.groups import validate_groups
 
 RULES = {
     "all": "the one adapter",
@@ -36,8 +36,8 @@ RULES = {
 
 
 def route_tasks(
-    profiles: dict[str, Any],
-    groups: dict[str, Any],
+    profiles: Profiles | dict[str, Any],
+    groups: Grouping | dict[str, Any],
     tasks: list[str] | None = None,
     source: str = "profiles",
     groups_source: str = "groups",
@@ -46,7 +46,7 @@ def route_tasks(
 
     ``profiles`` must hold the profiles of the grouped tasks and of the tasks to route.
     """
-    groups = validate_groups(groups, groups_source)
+    groups = Grouping.from_dict(groups, groups_source).data
     ps = ProfileSet.from_dict(profiles, source)
     assignment: dict[str, str] = groups["assignment"]
     index = {t: i for i, t in enumerate(ps.tasks)}

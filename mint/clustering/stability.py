@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from mint.artifacts.profiles import ProfileSet
 from mint.clustering.methods import Plan, partition
-from mint.clustering.profiles import ProfileSet
 
 
 def _codes(labels: Sequence[str]) -> np.ndarray:

@@ -16,8 +16,8 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.tasks.video import is_clip
+from mint.vocabulary import MODES
 
-MODES = ("both", "image", "text")
 TEXT_ONLY_IMAGE = ("auto", "none", "blank")
 
 

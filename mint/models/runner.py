@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
-from mint.io import atomic_path, atomic_write_json, dumps_json, stamp
+from mint.io import atomic_path, atomic_write_json, stamp
 from mint.models.batching import CHUNK_BATCHES
 from mint.models.prompts import MODES
 
@@ -405,24 +405,3 @@ def _merge(
         done += [cache._path(task, _rows_part("features", r), "npz") for r in blocks]
     for path in done:
         path.unlink(missing_ok=True)
-
-
-def write_predictions(path: str | Path, rows: list[dict], meta: dict[str, Any]) -> Path:
-    """Write the predictions JSONL and its sidecar ``<path>.meta.json`` (both atomically)."""
-    path = Path(path)
-    atomic_write_json(meta_path(path), stamp(meta))
-    try:
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for r in rows:
-                    fh.write(dumps_json(r, indent=None))
-    except BaseException:
-        meta_path(path).unlink(missing_ok=True)  # no sidecar without its predictions
-        raise
-    return path
-
-
-def meta_path(path: str | Path) -> Path:
-    """The metadata sidecar of a predictions file: ``preds.jsonl`` -> ``preds.jsonl.meta.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".meta.json")

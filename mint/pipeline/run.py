@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mint.artifacts import Evaluation, Grouping, Profiles, Report
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.pipeline.config import RunConfig
@@ -47,16 +48,17 @@ def run_pipeline(
     ``only`` runs one stage of :mod:`mint.pipeline.schedule` (``prepare``, ``<row>/seed-<s>`` or
     ``report``), the stages it needs being done already; it returns the report only for ``report``.
     """
-    from mint.cli.predict_cmd import run_predict
+    from mint.api import report as write_report
     from mint.clustering import group
     from mint.clustering.affinity import affinity_grouping
     from mint.clustering.methods import AFFINITY_METHODS
     from mint.clustering.route import route_tasks
     from mint.models import load_model
+    from mint.models.predict import run_predict
     from mint.plotting import plot_all
     from mint.profiling import profile_predictions
     from mint.tasks import load_suite
-    from mint.tuning import TuneConfig, build_report, evaluate_run
+    from mint.tuning import TuneConfig, evaluate_run
     from mint.tuning.modes import make_run_accelerator, train_run
     from mint.tuning.precision import training_precision
     from mint.tuning.tracking import TRACKING_DIR, Tracking
@@ -105,20 +107,20 @@ def run_pipeline(
     prof = dict(c["profile"])
 
     def do_profile(resume: bool) -> None:
-        atomic_write_json(profiles_path, profile_predictions(preds_path, seed=seed, **prof))
+        Profiles.from_dict(profile_predictions(preds_path, seed=seed, **prof)).save(profiles_path, force=True)
 
     k_profile = stages.run(
         "profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile
     )
-    profiles = read_json(profiles_path, "profiles.json")
+    profiles = Profiles.load(profiles_path)
     holdout = list(c["holdout"])
     for t in holdout:
-        if t not in profiles["tasks"]:
+        if t not in profiles.tasks:
             raise MintError(f"{cfg.source}: holdout: task {t!r} is not in the suite")
-    if len(profiles["tasks"]) - len(holdout) < 1:
+    if len(profiles.tasks) - len(holdout) < 1:
         raise MintError(f"{cfg.source}: holdout: every task is held out; nothing is left to train on")
     # the groupings see only the training tasks; the held-out ones are routed to a group afterwards
-    train_profiles = {**profiles, "tasks": {t: v for t, v in profiles["tasks"].items() if t not in holdout}}
+    train_profiles = profiles.only([t for t in profiles.tasks if t not in holdout])
 
     tune_cfg = TuneConfig.from_dict(dict(c["tune"]), f"{cfg.source}: tune")
     tasks_cache: list[Any] = []
@@ -187,7 +189,7 @@ def run_pipeline(
                     bootstrap=cl["bootstrap"],
                     source=str(profiles_path),
                 )
-            atomic_write_json(path, payload)
+            Grouping.from_dict(payload, str(path)).save(path, force=True)
 
         group_keys[method] = stages.run(f"cluster/{method}", inputs, [path], do_cluster)
         group_files[method] = path
@@ -200,7 +202,9 @@ def run_pipeline(
         "plot",
         {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
         [fig_dir / "index.json"],
-        lambda resume: plot_all(profiles, read_json(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True),
+        lambda resume: plot_all(
+            profiles, Grouping.load(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True
+        ),
     )
 
     # ------------------------------------------------------------------ route the held-out tasks
@@ -211,7 +215,9 @@ def run_pipeline(
         def do_route(resume: bool, method: str = method, path: Path = path) -> None:
             atomic_write_json(
                 path,
-                route_tasks(profiles, read_json(group_files[method]), holdout, str(profiles_path), str(path)),
+                route_tasks(
+                    profiles, Grouping.load(group_files[method]), holdout, str(profiles_path), str(path)
+                ),
             )
 
         stages.run(f"route/{method}", {"profile": k_profile, "groups": group_keys[method]}, [path], do_route)
@@ -274,10 +280,10 @@ def run_pipeline(
                 train_run(
                     vlm,
                     train_tasks(),
-                    read_json(group_files[method]),
+                    Grouping.load(group_files[method]).data,
                     run_dir,
                     tcfg,
-                    profiles=profiles,
+                    profiles=profiles.data,
                     profiles_source=str(profiles_path),
                     accelerator=make_run_accelerator(
                         tcfg, training_precision(c["dtype"], launch_device_kind())
@@ -333,7 +339,7 @@ def run_pipeline(
             [run_dir / "eval.json"],
             do_eval,
         )
-        evals.setdefault(row, []).append(read_json(run_dir / "eval.json", "eval.json"))
+        evals.setdefault(row, []).append(Evaluation.load(run_dir).data)
     if only not in (None, REPORT):
         return None
 
@@ -346,7 +352,7 @@ def run_pipeline(
         "report",
         {"evaluations": eval_keys, "format": fmt, "plot": k_plot},
         [report_path, out / "report.md", out / "report.html"],
-        lambda resume: build_report(
+        lambda resume: write_report(
             evals,
             out,
             force=True,
@@ -369,7 +375,7 @@ def run_pipeline(
             }
         ),
     )
-    return read_json(report_path, "report.json")
+    return Report.load(report_path).data
 
 
 def summary_table(report: dict[str, Any], files: list[Path] = (), width: int = 100) -> str:

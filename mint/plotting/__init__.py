@@ -4,10 +4,11 @@ Each function takes the loaded JSON dicts (profiles.json, groups.json, report.js
 matplotlib Figure; :func:`plot_all` writes them all with an ``index.json``.
 """
 
+from mint.artifacts.report import validate_report
 from mint.plotting.dendrogram import dendrogram_chart
 from mint.plotting.pid_bars import pid_chart
 from mint.plotting.plot_all import FIGURES, plot_all
-from mint.plotting.results import results_chart, results_mean_figure, results_tasks_figure, validate_report
+from mint.plotting.results import results_chart, results_mean_figure, results_tasks_figure
 from mint.plotting.scores import score_chart
 from mint.plotting.ternary import interaction_map, project, shares
 

@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
 
+from mint.artifacts.profiles import ProfileSet
 from mint.clustering.distances import condensed, profile_distance, score_distance
-from mint.clustering.profiles import ProfileSet
 from mint.errors import MintError
 from mint.plotting.scores import task_height
 from mint.plotting.style import group_colors, new_figure, ordered_groups, task_groups

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mint.clustering.profiles import ProfileSet
+from mint.artifacts.profiles import ProfileSet
 from mint.plotting.scores import task_height
 from mint.plotting.style import PID_COLORS, group_colors, new_figure, ordered_groups, task_groups
 

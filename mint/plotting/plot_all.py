@@ -9,12 +9,13 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mint.clustering.profiles import validate_profiles
+from mint.artifacts.profiles import validate_profiles
+from mint.artifacts.report import validate_report
 from mint.errors import MintError
 from mint.io import atomic_write_json, stamp
 from mint.plotting.dendrogram import dendrogram_chart
 from mint.plotting.pid_bars import pid_chart
-from mint.plotting.results import results_mean_figure, results_tasks_figure, validate_report
+from mint.plotting.results import results_mean_figure, results_tasks_figure
 from mint.plotting.scores import score_chart
 from mint.plotting.style import check_format, save, task_groups
 from mint.plotting.ternary import interaction_map

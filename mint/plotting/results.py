@@ -12,11 +12,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from mint.errors import MintError
+from mint.artifacts.report import Report, row_interval, score_or_nan, validate_report
 from mint.plotting.style import check_format, distinct_colors, new_figure, save, short
 
-#: settings in display order; others follow in file order
-KNOWN_ROWS = ("zero_shot", "all", "random", "single", "mint")
 _ROW_COLORS = {
     "zero_shot": "#bbbbbb",
     "all": "#7f7f7f",
@@ -26,44 +24,9 @@ _ROW_COLORS = {
 }
 
 
-def _score(v: Any, where: str) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise MintError(f"{where}: expected a number or null, got {v!r}")
-    return float(v)
-
-
-def validate_report(report: Any, source: str = "report") -> dict[str, Any]:
-    """Check a report.json dict (rows -> {mean, tasks{task: score}, ...}); return it or raise MintError."""
-    if not isinstance(report, dict):
-        raise MintError(f"{source}: expected a JSON object with 'rows'")
-    if report.get("schema") != 1:
-        raise MintError(f"{source}: schema {report.get('schema')!r} is not supported (expected 1)")
-    rows = report.get("rows")
-    if not isinstance(rows, dict) or not rows:
-        raise MintError(f"{source}: missing or empty 'rows'")
-    for name, row in rows.items():
-        w = f"{source}: rows.{name}"
-        if not isinstance(row, dict):
-            raise MintError(f"{w}: expected an object")
-        for key in ("mean", "tasks"):
-            if key not in row:
-                raise MintError(f"{w}: missing key '{key}'")
-        _score(row["mean"], f"{w}.mean")
-        if not isinstance(row["tasks"], dict):
-            raise MintError(f"{w}.tasks: expected an object task -> score")
-        for t, v in row["tasks"].items():
-            _score(v, f"{w}.tasks.{t}")
-        if row.get("ci95") is not None and interval(row) is None:
-            raise MintError(f"{w}.ci95: expected [low, high] (two numbers), got {row['ci95']!r}")
-    return report
-
-
-def setting_order(report: dict[str, Any]) -> list[str]:
+def setting_order(report: Report | dict[str, Any]) -> list[str]:
     """The compared settings in display order: the usual ones first, then the others in file order."""
-    rows = list(report["rows"])
-    return [r for r in KNOWN_ROWS if r in rows] + [r for r in rows if r not in KNOWN_ROWS]
+    return Report.from_dict(report).settings
 
 
 def setting_colors(rows: list[str]) -> dict[str, str]:
@@ -74,24 +37,15 @@ def setting_colors(rows: list[str]) -> dict[str, str]:
     return {r: _ROW_COLORS.get(r) or next(free) for r in rows}
 
 
-def interval(row: dict[str, Any]) -> tuple[float, float] | None:
-    """The row's 95% interval of its mean (``ci95``), when the report has one."""
-    ci = row.get("ci95")
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_number(v) for v in ci):
-        return float(ci[0]), float(ci[1])
-    return None
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def task_matrix(report: dict[str, Any]) -> tuple[list[str], list[str], np.ndarray]:
     """(tasks, settings, scores[task, setting]) with NaN where a row has no score."""
     rows = setting_order(report)
     tasks = list(report.get("tasks") or dict.fromkeys(t for r in rows for t in report["rows"][r]["tasks"]))
     values = np.array(
-        [[_score(report["rows"][r]["tasks"].get(t), f"rows.{r}.tasks.{t}") for r in rows] for t in tasks],
+        [
+            [score_or_nan(report["rows"][r]["tasks"].get(t), f"rows.{r}.tasks.{t}") for r in rows]
+            for t in tasks
+        ],
         dtype=float,
     ).reshape(len(tasks), len(rows))
     return tasks, rows, values
@@ -175,8 +129,8 @@ def results_mean_figure(report: dict[str, Any]) -> Figure:
     fig = new_figure(max(6.0, label_w + 5.0), max(2.4, 0.36 * m + 1.3))
     ax = fig.add_subplot()
     colors = setting_colors(rows)
-    means = np.array([_score(report["rows"][r]["mean"], f"rows.{r}.mean") for r in rows])
-    cis = [interval(report["rows"][r]) for r in rows]
+    means = np.array([score_or_nan(report["rows"][r]["mean"], f"rows.{r}.mean") for r in rows])
+    cis = [row_interval(report["rows"][r]) for r in rows]
     y = np.arange(m)
     ax.barh(y, np.nan_to_num(means), color=[colors[r] for r in rows], height=0.66)
     ends = []

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from mint.clustering.profiles import ProfileSet
+from mint.artifacts.profiles import ProfileSet
 from mint.plotting.style import UNGROUPED, group_colors, new_figure, ordered_groups, task_groups
 
 

@@ -4,7 +4,7 @@ atomic saving."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def task_groups(
     """
     if groups is None:
         return dict.fromkeys(tasks, UNGROUPED)
-    g = groups.get("groups") if isinstance(groups, dict) else None
+    g = groups.get("groups") if isinstance(groups, Mapping) else None
     if not isinstance(g, dict) or not g:
         raise MintError(f"{source}: missing or empty 'groups' (expected a groups.json)")
     out = dict.fromkeys(tasks, UNGROUPED)

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mint.clustering.profiles import ProfileSet
+from mint.artifacts.profiles import ProfileSet
 from mint.plotting.labels import place_labels
 from mint.plotting.style import group_colors, new_figure, ordered_groups, short, task_groups
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mint.profiling.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
+from mint.artifacts.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
 from mint.profiling.profiler import (
-    INTERACTIONS,
-    classify,
     dominant_modality,
     parse_thresholds,
     profile_predictions,
@@ -30,6 +28,7 @@ from mint.profiling.similarity import (
     normalize_answer,
     register_similarity,
 )
+from mint.vocabulary import INTERACTIONS, interaction_of
 
 _LAZY = {
     "broja_pid": "mint.profiling.pid",
@@ -43,7 +42,7 @@ __all__ = [
     "PredictionSet",
     "TaskPredictions",
     "available_similarities",
-    "classify",
+    "interaction_of",
     "dominant_modality",
     "get_similarity",
     "kappa",

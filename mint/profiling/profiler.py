@@ -11,15 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
 from mint.errors import MintError
 from mint.io import stamp
-from mint.profiling.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
 from mint.profiling.score import check_delta, score_task
 from mint.profiling.similarity import Similarity, get_similarity, normalize_answer
+from mint.vocabulary import DEFAULT_THRESHOLDS, interaction_of
 
-#: the interaction labels, from most to least shared information
-INTERACTIONS = ("redundancy", "uniqueness", "synergy")
-DEFAULT_THRESHOLDS = (1.5, 0.5)
 DEFAULT_SIZE = 50
 
 
@@ -34,12 +32,6 @@ def parse_thresholds(value: str | Sequence[float]) -> tuple[float, float]:
             f"--thresholds: expected two numbers HIGH,LOW with HIGH > LOW (e.g. 1.5,0.5), got {value!r}"
         )
     return parts[0], parts[1]
-
-
-def classify(score: float, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> str:
-    """redundancy if ``score >= high``, uniqueness if ``score >= low``, else synergy."""
-    high, low = thresholds
-    return "redundancy" if score >= high else "uniqueness" if score >= low else "synergy"
 
 
 def dominant_modality(interaction: str, per_modality: Mapping[str, float]) -> str | None:
@@ -180,7 +172,7 @@ def profile_task(
         decider, per_modality = scores["mint_score"]["mean"], scores["agreement"]
     else:
         decider, per_modality = corrected["mean"], corrected["kappa"]
-    interaction = classify(decider, thresholds)
+    interaction = interaction_of(decider, thresholds)
     return {
         "n": n,
         "mint_score": scores["mint_score"],

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
-from mint.profiling.profiler import INTERACTIONS
+from mint.vocabulary import INTERACTIONS
 
 MODALITY_KEYS = ("image", "text")
 HEMM = "hemm"

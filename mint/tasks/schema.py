@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError
+from mint.vocabulary import MODALITIES
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -71,7 +72,6 @@ def open_image(source: Any, where: str) -> Image.Image:
 
 
 KINDS = ("redundancy", "uniqueness", "synergy")
-MODALITIES = ("image", "text", "video")  # video: mint.tasks.video
 #: a task name: it names groups, cache files and output files, so it is kept to what every file system takes
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 

@@ -2,7 +2,8 @@
 
 ``tune_groups(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group and writes a run
 folder; ``evaluate_run(run_dir)`` answers every task with its group's adapter and writes eval.json;
-``build_report({row: eval.json or [one per seed]}, out)`` writes report.json + report.md + figures/.
+``make_report({row: eval.json or [one per seed]})`` compares evaluated runs (:func:`mint.report` also draws
+its figures and writes report.json, report.md and report.html).
 """
 
 from mint.tuning.concurrent import concurrent_accelerator, tune_concurrent
@@ -11,7 +12,7 @@ from mint.tuning.continual import tune_continual
 from mint.tuning.evaluate import evaluate_run
 from mint.tuning.groups import groups_payload, load_groups, validate_groups
 from mint.tuning.modes import make_run_accelerator, train_run
-from mint.tuning.report import build_report, make_report, rows_from_runs
+from mint.tuning.report import make_report, rows_from_runs, write_report
 from mint.tuning.routing import Router, active_adapter, load_adapters
 from mint.tuning.targets import lora_targets, target_regex
 from mint.tuning.trainer import TrainingStopped, attach_adapters, make_accelerator, tune_groups
@@ -20,7 +21,7 @@ __all__ = [
     "TuneConfig",
     "tune_groups",
     "evaluate_run",
-    "build_report",
+    "write_report",
     "make_report",
     "rows_from_runs",
     "load_groups",

@@ -15,6 +15,7 @@ from mint.seeds import check_seed
 from mint.tasks.demos import DEMO_SELECTION
 from mint.tuning.continual_methods import METHODS, resolve_params
 from mint.tuning.data import parse_mix
+from mint.vocabulary import MODES
 
 TOWERS = (
     "language",
@@ -25,7 +26,6 @@ TOWERS = (
     "video",
 )  # auto: per group, from the tasks' profiles (mint.tuning.towers); image / video: mint.tuning.targets
 SCHEDULERS = ("linear", "cosine", "constant")
-MODES = ("both", "image", "text")
 CONTINUAL = METHODS  # mint.tuning.continual_methods
 IN_CONTEXT_KEYS = ("in_context", "demo_selection")
 

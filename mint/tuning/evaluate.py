@@ -15,19 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.runs import EVAL, Evaluation, TuneRun
 from mint.errors import MintError
-from mint.io import atomic_write_json, atomic_write_jsonl, read_json, stamp
+from mint.io import atomic_write_jsonl, stamp
+from mint.metrics import score_task
+from mint.models import load_model
+from mint.models.load_options import prepare_kbit
+from mint.tasks import load_suite
+from mint.tasks.demos import check_in_context, check_multi_image, in_context_setting, task_demos
+from mint.tuning.continual_methods.mr_lora import route_items
 from mint.tuning.routing import Router
 from mint.tuning.serving import Item
 from mint.tuning.tracking import log_run_evaluation
 
-EVAL = "eval.json"
-
 
 def score_predictions(task: Any, predictions: list[str]) -> list[float]:
     """Each test sample's score under the task's metric against its references (:mod:`mint.metrics`)."""
-    from mint.metrics import score_task
-
     return score_task(task, predictions)
 
 
@@ -36,17 +39,16 @@ def _mean(values: list[float]) -> float | None:
 
 
 def load_tune(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's checked tune.json payload (:class:`~mint.artifacts.runs.TuneRun` for the object)."""
     run = Path(run_dir)
     if not run.is_dir():
         raise MintError(f"{run}: no such run folder")
-    return read_json(run / "tune.json", "tune.json (is this a finished mint tune run?)")
+    return TuneRun.load(run).data
 
 
 def load_run_tasks(tune: dict[str, Any], suite: str | None = None, max_test: int | None = None) -> list[Any]:
     """The run's suite (or ``suite``), loaded with the seed it was sampled with (tune.json ``data_seed``,
     else the run's seed) and the run's caps."""
-    from mint.tasks import load_suite
-
     spec = suite or tune.get("suite")
     if not spec:
         raise MintError("the run's tune.json names no suite; pass --suite")
@@ -67,9 +69,6 @@ def load_run_model(
 ) -> Any:
     """The run's backbone as it was tuned: its dtype and, for a QLoRA run, the same quantised base
     (tune.json ``quantize``, prepared as for training); placement and attention kernel as asked."""
-    from mint.models import load_model
-    from mint.models.load_options import prepare_kbit
-
     spec = model or tune.get("model")
     if not spec:
         raise MintError("the run's tune.json names no model; pass --model")
@@ -90,8 +89,6 @@ def run_in_context(
     tune: dict[str, Any], in_context: int | None = None, demo_selection: str | None = None
 ) -> tuple[int, str]:
     """The demonstrations an evaluation uses: the run's (tune.json config) unless overridden."""
-    from mint.tasks.demos import check_in_context
-
     cfg = tune.get("config") or {}
     k = cfg.get("in_context", 0) if in_context is None else in_context
     selection = demo_selection or cfg.get("demo_selection", "random")
@@ -111,8 +108,6 @@ def eval_request(
     """What an evaluation of a run is made with (recorded in eval.json to decide whether it is reusable);
     the in-context setting only when the prompts carry demonstrations, the open-answer generation
     settings only when they are not the defaults (:func:`generation_setting`)."""
-    from mint.tasks.demos import in_context_setting
-
     request = {
         "suite": suite or tune.get("suite"),
         "model": model or tune.get("model"),
@@ -152,7 +147,7 @@ def cached_eval(
     path = Path(run_dir) / EVAL
     if force or not path.is_file():
         return None
-    old = read_json(path, "eval.json")
+    old = Evaluation.load(path).data
     made = old.get("request", {})
     differ = [k for k in {**made, **request} if made.get(k) != request.get(k)]  # keys on either side
     if differ:
@@ -198,8 +193,6 @@ def evaluate_run(
     evaluates. The prompts carry the run's in-context demonstrations (tune.json), or ``in_context``
     (with ``demo_selection``) when given, drawn from each task's train split with the run's seed.
     """
-    from mint.tasks.demos import check_multi_image, task_demos
-
     run = Path(run_dir)
     tune = load_tune(run)
     generation = generation_setting(max_new_tokens, num_beams)
@@ -251,8 +244,6 @@ def evaluate_run(
         for _, adapter, name in plan
         for s in by_name[name].test
     ]
-    from mint.tuning.continual_methods.mr_lora import route_items
-
     items = route_items(router.vlm, items, batch_size)  # per-sample routing (continual mr-lora)
     answers = iter(router.answer_items(items, progress=progress))
     results: dict[str, dict[str, Any]] = {}
@@ -310,7 +301,9 @@ def evaluate_run(
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
         if unseen:
             out["zero_shot"]["unseen"] = {n: results["zero_shot_unseen"][n] for n in unseen}
-    atomic_write_json(existing, out, replace=True)  # kept and reused (see cached_eval), never a user's file
+    Evaluation.from_dict(out, str(existing)).save(
+        existing, force=True
+    )  # reused (cached_eval), not a user's file
     atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows, replace=True)
     log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
     return out

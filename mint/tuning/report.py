@@ -1,4 +1,8 @@
-"""``report.json`` + ``report.md`` + ``figures/`` from the eval.json of compared runs (docs/design.md, file formats).
+"""``report.json`` and ``report.md`` from the eval.json of compared runs (docs/design.md, file formats).
+
+Building the report depends on no figure code: callers draw the figures and the page from the
+:class:`~mint.artifacts.report.Report` (:mod:`mint.plotting`) and hand their paths to :func:`write_report`
+(:func:`mint.report` does all of it).
 
 Rows are named by each run's grouping method (``all``, ``random``, ``single``, ``mint``, ...) plus
 ``zero_shot`` (the bare backbone); every number is read from or computed from the eval.json files.
@@ -7,13 +11,16 @@ Rows are named by each run's grouping method (``all``, ``random``, ``single``, `
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mint.artifacts.report import Report
+from mint.artifacts.runs import Evaluation
 from mint.errors import MintError
-from mint.io import atomic_write_json, atomic_write_text, check_output, read_json, stamp
+from mint.io import atomic_write_json, atomic_write_text, check_output, stamp
 from mint.tuning.stats import RowScores, compare, macro_estimate, paired_difference, task_effects
 
 ZERO_SHOT = "zero_shot"
@@ -54,7 +61,7 @@ def row_names(evals: list[dict[str, Any]]) -> list[str]:
 
 def rows_from_runs(run_dirs: list[str | os.PathLike]) -> dict[str, list[dict[str, Any]]]:
     """``{row name: [eval.json of each seed]}`` for finished, evaluated runs (in the order given)."""
-    evals = [read_json(Path(r) / "eval.json", "eval.json (run mint evaluate on it first)") for r in run_dirs]
+    evals = [Evaluation.load(Path(r) / "eval.json").data for r in run_dirs]
     rows: dict[str, list[dict[str, Any]]] = {}
     for name, ev in zip(row_names(evals), evals):
         rows.setdefault(name, []).append(ev)
@@ -413,40 +420,27 @@ def report_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
     return json_path, json_path.with_suffix(".md"), json_path.parent / "figures"
 
 
-def build_report(
-    eval_results: dict[str, dict[str, Any]],
+def write_report(
+    report: Report | dict[str, Any],
     out: str | os.PathLike,
     *,
+    html: str | None = None,
+    figures: Sequence[Path] = (),
+    profile_figures: Sequence[Path] = (),
     force: bool = False,
-    figures: bool = True,
-    fmt: str = "png",
-    profile_figures: list[Path] = (),
-    config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write report.json, report.md, report.html and the result figures for ``{row name: eval.json}``;
-    return the report.
-
-    ``out`` is the report.json path or its folder; existing reports are kept unless ``force``.
-    ``profile_figures``: figures of the task profiles already written (``mint plot``), linked from report.md
-    and embedded in report.html; ``config``: the configuration shown in report.html.
-    """
-    json_path, md_path, fig_dir = report_paths(out)
+) -> Report:
+    """Write report.json, report.md (linking ``figures`` and ``profile_figures``, drawn by the caller) and,
+    given its page, report.html; ``out`` is the report.json path or its folder. Existing files are kept
+    unless ``force`` (all are checked before any is written)."""
+    report = Report.from_dict(report)
+    json_path, md_path, _ = report_paths(out)
     html_path = json_path.with_suffix(".html")
-    for path in (json_path, md_path, html_path):
+    for path in (json_path, md_path, *([html_path] if html is not None else [])):
         check_output(path, force)
-    report = make_report(eval_results)
-    written: list[Path] = []
-    if figures:
-        from mint.plotting import results_chart
-        from mint.plotting.transfer import transfer_chart
-
-        written = results_chart(report, fig_dir, fmt=fmt) + transfer_chart(report, fig_dir, fmt=fmt)
-    atomic_write_json(json_path, report)
-    atomic_write_text(md_path, report_markdown(report, written, json_path.parent, list(profile_figures)))
-    from mint.tuning.report_html import report_html
-
-    page = report_html(
-        report, profile_figures=profile_figures, base=json_path.parent, config=config, result_figures=figures
+    atomic_write_json(json_path, report.to_dict())
+    atomic_write_text(
+        md_path, report_markdown(report.data, list(figures), json_path.parent, list(profile_figures))
     )
-    atomic_write_text(html_path, page)
+    if html is not None:
+        atomic_write_text(html_path, html)
     return report

@@ -23,8 +23,8 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.io import read_json
+from mint.vocabulary import INTERACTIONS
 
-INTERACTIONS = ("redundancy", "uniqueness", "synergy")
 #: the tower of a redundancy-type task (documented choice, see the module docstring)
 REDUNDANCY_TOWER = "language"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from paths import REPO, TESTS
 
-from mint.cli.predict_cmd import run_predict
 from mint.errors import MintError
+from mint.models.predict import run_predict
 
 ARGS = dict(
     suite="builtin:mini", model="tiny", max_samples=12, batch_size=2, max_new_tokens=2, progress=False

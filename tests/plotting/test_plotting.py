@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from mint.artifacts.profiles import ProfileSet
 from mint.cli import main
 from mint.clustering import group
-from mint.clustering.profiles import ProfileSet
 from mint.clustering.synthetic import planted_profiles
 from mint.errors import MintError
 from mint.plotting import interaction_map, pid_chart, plot_all, project, results_chart, score_chart, shares

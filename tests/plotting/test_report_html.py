@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mint.tuning.report import build_report
-from mint.tuning.report_html import report_html
+from mint.api import report as build_report
+from mint.plotting.report_html import report_html
 
 TASKS = ["vqa_color", "vqa_shape", "digit_read", "digit_sum"]
 ROWS = ["all", "single", "mint", "mint_concurrent"]

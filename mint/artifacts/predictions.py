@@ -1,4 +1,4 @@
-"""Loading and validating a predictions file (docs/design.md, file formats).
+"""A predictions file (docs/design.md, file formats): what ``mint predict`` writes and ``mint profile`` reads.
 
 One JSON object a line::
 
@@ -9,7 +9,8 @@ One JSON object a line::
 ``answer`` and ``features`` (or integer ``codes``) are optional, but within a task either every
 record has them or none does. The two modality names default to ``image`` and ``text``; any two
 names work if every line uses the same ones. Every problem is a :class:`MintError` naming the file,
-line and field.
+line and field. Beside the file, ``<file>.meta.json`` records how it was made (model, modes, seed, tasks);
+files from other models or APIs have none.
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mint.errors import MintError
-from mint.io import read_jsonl
+from mint.io import (
+    atomic_path,
+    atomic_write_json,
+    check_output,
+    dumps_json,
+    read_json,
+    read_jsonl,
+    stamp,
+)
 from mint.tasks.schema import task_name_problem
-
-BOTH = "both"
-DEFAULT_MODALITIES = ("image", "text")
+from mint.vocabulary import BOTH, DEFAULT_MODALITIES
 
 
 @dataclass
@@ -286,3 +294,108 @@ def validate_records(
 def load_predictions(path: str | os.PathLike, modalities: Sequence[str] | None = None) -> PredictionSet:
     """Read and validate a predictions JSONL file (errors name the file, line and field)."""
     return validate_records(read_jsonl(path), source=os.fspath(path), modalities=modalities)
+
+
+def meta_path(path: str | os.PathLike) -> Path:
+    """The metadata sidecar of a predictions file: ``preds.jsonl`` -> ``preds.jsonl.meta.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".meta.json")
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    rows: Iterable[Mapping[str, Any]],
+    meta: dict[str, Any] | None,
+    replace: bool | None = None,
+) -> Path:
+    """Write the predictions JSONL and (with ``meta``) its sidecar, both atomically; no sidecar is left
+    without its predictions."""
+    path = Path(path)
+    if meta is not None:
+        atomic_write_json(meta_path(path), stamp(meta), replace=replace)
+    try:
+        with atomic_path(path, replace) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for r in rows:
+                    fh.write(dumps_json(r, indent=None))
+    except BaseException:
+        if meta is not None:
+            meta_path(path).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _record(task: TaskPredictions, i: int, modalities: tuple[str, str]) -> dict[str, Any]:
+    """Sample ``i`` of ``task`` as a file record."""
+    rec: dict[str, Any] = {"task": task.name, "id": task.ids[i]}
+    if task.answers is not None:
+        rec["answer"] = task.answers[i]
+    rec["predictions"] = {BOTH: task.both[i], **{m: task.unimodal[m][i] for m in modalities}}
+    if task.features is not None:
+        rec["features"] = {m: task.features[m][i].tolist() for m in modalities}
+    if task.codes is not None:
+        rec["codes"] = {m: int(task.codes[m][i]) for m in modalities}
+    return rec
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """A checked predictions file: its records by task (:class:`PredictionSet`) and, when it has one,
+    the sidecar's metadata."""
+
+    records: PredictionSet
+    meta: dict[str, Any] | None = None
+
+    #: the format's version (records carry none; the sidecar carries ``schema``)
+    SCHEMA: ClassVar[int] = 1
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, modalities: Sequence[str] | None = None) -> Predictions:
+        """Read and check a predictions file and its sidecar (when there is one)."""
+        records = load_predictions(path, modalities)
+        side = meta_path(path)
+        meta = read_json(side, "predictions metadata") if side.is_file() else None
+        if meta is not None and not isinstance(meta, dict):
+            raise MintError(f"{side}: expected a JSON object")
+        return cls(records, meta)
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[Mapping[str, Any]], modalities: Sequence[str] | None = None
+    ) -> Predictions:
+        """Check record dicts in the file format (errors name the record's position, from 1)."""
+        return cls(validate_records(enumerate(records, 1), modalities=modalities))
+
+    @property
+    def source(self) -> str:
+        return self.records.source
+
+    @property
+    def modalities(self) -> tuple[str, str]:
+        return self.records.modalities
+
+    @property
+    def tasks(self) -> list[str]:
+        """The task names, in file order."""
+        return list(self.records.tasks)
+
+    def task(self, name: str) -> TaskPredictions:
+        return self.records.tasks[name]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The records as written, task by task."""
+        mods = self.records.modalities
+        return [_record(t, i, mods) for t in self.records.tasks.values() for i in range(t.n)]
+
+    def save(self, path: str | os.PathLike, force: bool = False) -> Path:
+        """Write the records (and the metadata, when there is some) atomically; existing files are
+        replaced only with ``force``."""
+        check_output(path, force)
+        if self.meta is not None:
+            check_output(meta_path(path), force)
+        return write_predictions(path, self.rows(), self.meta, replace=True if force else None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Predictions):
+            return NotImplemented
+        return self.rows() == other.rows() and self.modalities == other.modalities

@@ -1,4 +1,4 @@
-"""``report.html``: the report as one self-contained page to share (figures inline, no network requests).
+"""``report.html``: a :class:`~mint.artifacts.report.Report` as one self-contained page to share (figures inline, no network requests).
 
 Built with the standard library from the report.json payload: the summary table (with 95% intervals and
 the comparisons' verdict sentences when the report has them), the per-task table, the transfer and unseen-
@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from mint import __version__
+from mint.artifacts.report import Report
+from mint.plotting.plot_all import FIGURES
+from mint.plotting.results import results_mean_figure, results_tasks_figure, setting_colors, setting_order
+from mint.plotting.style import save_options
 
 _CSS = """
 :root { --fg: #1d2127; --muted: #5b6470; --line: #d9dde3; --head: #f2f4f7; --best: #0b5cad; }
@@ -108,7 +112,6 @@ def _figure_uri(data: bytes, fmt: str) -> str:
 
 
 def _svg(fig: Any) -> bytes:
-    from mint.plotting.style import save_options
 
     buf = io.BytesIO()
     fig.savefig(buf, **save_options("svg"))
@@ -247,7 +250,6 @@ def _groups(report: dict[str, Any], colors: dict[str, str]) -> str:
 
 
 def _profile_figures(paths: Sequence[Path], base: Path | None) -> str:
-    from mint.plotting.plot_all import FIGURES
 
     out = []
     for p in map(Path, paths):
@@ -275,7 +277,7 @@ def _config(config: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- page
 def report_html(
-    report: dict[str, Any],
+    report: Report | dict[str, Any],
     *,
     profile_figures: Sequence[Path] = (),
     base: Path | None = None,
@@ -286,8 +288,8 @@ def report_html(
     """The report page for a report.json payload. ``profile_figures``: task-profile figure files to embed
     (``base``: the page's folder, for links to PDFs); ``config``: the run's configuration, shown as YAML;
     ``result_figures``: draw the result charts (SVG, inline)."""
-    from mint.plotting.results import results_mean_figure, results_tasks_figure, setting_colors, setting_order
 
+    report = Report.from_dict(report).data
     order = setting_order(report)  # the tables list the settings in the charts' order
     report = {**report, "rows": {name: report["rows"][name] for name in order}}
     colors = setting_colors(order)

@@ -1,0 +1,72 @@
+"""The layers of docs/design.md hold: every import of a mint module (at module top or inside a function) is
+checked, so that a rule broken anywhere fails here."""
+
+import ast
+from pathlib import Path
+
+from paths import REPO
+
+PACKAGE = REPO / "mint"
+
+
+def _imports(path: Path) -> set[str]:
+    """The mint modules ``path`` imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "mint")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mint":
+            found.add(node.module)
+    return found
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+
+
+GRAPH = {_module(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _importers(prefix: str, *, outside: str) -> list[str]:
+    return sorted(
+        f"{m} -> {i}"
+        for m, imports in GRAPH.items()
+        if not m.startswith(outside)
+        for i in imports
+        if i == prefix or i.startswith(prefix + ".")
+    )
+
+
+def test_only_the_command_line_imports_the_command_line():
+    assert _importers("mint.cli", outside="mint.cli") == ["mint.__main__ -> mint.cli"]
+
+
+def test_the_vocabulary_and_the_artifacts_sit_below_every_stage():
+    assert GRAPH["mint.vocabulary"] == set()
+    allowed = ("mint.artifacts", "mint.errors", "mint.io", "mint.vocabulary", "mint.tasks.schema")
+    for module, imports in GRAPH.items():
+        if module.startswith("mint.artifacts"):
+            assert all(i == "mint" or i.startswith(allowed) for i in imports), (module, imports)
+
+
+def test_building_a_report_needs_no_figure_code():
+    for module in ("mint.tuning.report", "mint.tuning.evaluate", "mint.tuning.stats"):
+        assert not [i for i in GRAPH[module] if i.startswith("mint.plotting")], module
+
+
+def test_plotting_reads_artifacts_not_stage_internals():
+    for module, imports in GRAPH.items():
+        if module.startswith("mint.plotting"):
+            stages = [i for i in imports if i.startswith(("mint.tuning", "mint.profiling", "mint.models"))]
+            # the dendrogram draws the grouping's own task distances (mint.clustering.distances), nothing else
+            clustering = [
+                i for i in imports if i.startswith("mint.clustering") and i != "mint.clustering.distances"
+            ]
+            assert not stages and not clustering, (module, stages + clustering)
+
+
+def test_prediction_lives_in_the_model_layer():
+    assert "mint.models.predict" in GRAPH
+    assert not [
+        i for i in GRAPH["mint.models.predict"] if i.startswith(("mint.cli", "mint.tuning", "mint.pipeline"))
+    ]
