@@ -37,8 +37,8 @@ SHORT = {
 
 def mint_groups(model: str, suite: str, tmp: Path, samples: int) -> dict[str, list[str]]:
     """The MINT grouping of ``suite`` (groups.json order), as the pipeline's demo settings compute it."""
-    from mint.cli.predict_cmd import run_predict
     from mint.clustering import group
+    from mint.models.predict import run_predict
     from mint.profiling import profile_predictions
 
     preds = tmp / "predictions.jsonl"

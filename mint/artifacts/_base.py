@@ -133,8 +133,12 @@ def check_schema(data: dict[str, Any], at: Where, required: bool = True) -> None
         raise MintError(f"{at.head('schema')}: schema {version!r} is not supported (expected {SCHEMA})")
 
 
+def _content(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("mint_version", "schema")}
+
+
 # -------------------------------------------------------------------------------------------- artifact
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Artifact(Mapping[str, Any]):
     """A validated JSON output of one stage: ``data`` is its payload as on disk, ``source`` where it came
     from. Read it through the subclass's accessors (or as a read-only mapping of its top-level keys);
@@ -180,6 +184,12 @@ class Artifact(Mapping[str, Any]):
         under the command line, one that appears meanwhile never: :func:`mint.io.replacing`)."""
         check_output(path, force)
         return atomic_write_json(path, self.to_dict(), replace=True if force else None)
+
+    def __eq__(self, other: object) -> bool:
+        """Same class and same payload (the stamp aside: a file saved and loaded again equals its object)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return _content(self.data) == _content(other.data)  # type: ignore[attr-defined]
 
     # read-only mapping of the top-level keys (what code written against the plain dict reads)
     def __getitem__(self, key: str) -> Any:

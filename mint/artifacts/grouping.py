@@ -61,7 +61,7 @@ def _check_assignment(data: Any, at: Where, seen: dict[str, str]) -> None:
         raise at.error("assignment", message=f"task {missing[0]!r} of groups is not assigned")
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Grouping(Artifact):
     """A checked ``groups.json``. Files without ``schema``, ``method``, ``params`` or ``assignment`` (written
     by hand) load with ``custom``, ``{}`` and the assignment the groups imply."""

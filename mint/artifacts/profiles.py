@@ -94,7 +94,7 @@ def _check_task(t: Any, at: Where, name: str, modalities: list[str] | None) -> l
     return modalities
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Profiles(Artifact):
     """A checked ``profiles.json``: per task ``n``, ``mint_score``, ``agreement``, ``chance_corrected``,
     ``pid``, ``interaction``; the options in ``config``."""

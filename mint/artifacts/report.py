@@ -33,7 +33,7 @@ def row_interval(row: Any) -> tuple[float, float] | None:
     return None
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Report(Artifact):
     """A checked ``report.json``."""
 

@@ -48,7 +48,7 @@ def _check_groups_field(v: Any, at: Where, key: str) -> None:
             raise at.error(key, name, message="expected a list of task names")
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class TuneRun(Artifact):
     """A run folder's checked ``tune.json``."""
 
@@ -128,7 +128,7 @@ def _check_scores(block: Any, at: Where, *path: Key) -> None:
                 raise at.error(*path, task, "ids", message="expected one id per sample score")
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Evaluation(Artifact):
     """A run folder's checked ``eval.json``."""
 

@@ -8,6 +8,12 @@ from pathlib import Path
 import click
 
 from mint.cli.types import bounded_int
+from mint.clustering import load_profiles
+from mint.errors import MintError
+from mint.io import allow_replacing, atomic_write_json, check_output, stamp
+from mint.plotting.style import FORMATS, save
+from mint.plotting.ternary import interaction_map
+from mint.profiling.reference import attach_reference, read_reference_csv, summary_lines
 from mint.seeds import seed_type
 
 
@@ -50,12 +56,6 @@ def command(
     force: bool,
 ) -> None:
     """Compare the interaction labels in PROFILES with --reference: confusion matrix, agreement, kappa."""
-    from mint.clustering import load_profiles
-    from mint.errors import MintError
-    from mint.io import allow_replacing, atomic_write_json, check_output, stamp
-    from mint.plotting.style import FORMATS
-    from mint.profiling.reference import attach_reference, read_reference_csv, summary_lines
-
     allow_replacing(force)
     for path in (out, figure):
         if path is not None:
@@ -71,8 +71,5 @@ def command(
         atomic_write_json(out, stamp(prof))
         click.echo(f"Profiles with the comparison -> {out}", err=True)
     if figure is not None:
-        from mint.plotting.style import save
-        from mint.plotting.ternary import interaction_map
-
         save(interaction_map(prof), figure, figure.suffix.lstrip(".").lower(), 150)
         click.echo(f"Interaction map -> {figure}", err=True)

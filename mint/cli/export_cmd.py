@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from mint.errors import MintError
+from mint.io import allow_replacing
 from mint.models.devices import DEVICE_HELP
+from mint.tuning.export import export_run
 
 
 @click.command("export")
@@ -22,9 +24,6 @@ from mint.models.devices import DEVICE_HELP
 @click.option("--force", is_flag=True, help="Write into an existing, non-empty folder.")
 def command(run: Path, out: Path, merge: bool, device: str, force: bool) -> None:
     """Export the tuning run RUN as a bundle a serving stack takes as it is."""
-    from mint.io import allow_replacing
-    from mint.tuning.export import export_run
-
     allow_replacing(force)
     if out.exists() and not out.is_dir():
         raise MintError(f"{out}: exists and is not a folder")

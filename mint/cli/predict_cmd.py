@@ -1,10 +1,8 @@
 """``mint predict``: run a model over a task suite in the three modality modes.
 
 Writes the predictions JSONL of docs/design.md, file formats (with ``answer`` and ``features``) and a sidecar
-``<out>.meta.json`` (model, ablation settings, seed, split, tasks) with :func:`mint.models.predict.run_predict`. Work is cached per (model, task, mode)
-in ``--cache-dir`` (default: ``.mint-cache`` beside the output), so a killed run resumes and a re-run
-does no model work. Under ``accelerate launch`` / ``torchrun`` the samples are split across the processes
-(each writes its own cache parts; the main process merges them and writes the output).
+``<out>.meta.json`` (model, ablation settings, seed, split, tasks) with
+:func:`mint.models.predict.run_predict`, which caches the model work and shards it under ``accelerate launch``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``mint profile``: per-task MINT score, chance-corrected score, PID and interaction label.
 
-Input sources are options that each yield a :class:`~mint.profiling.predictions.PredictionSet`
+Input sources are options that each yield a :class:`~mint.artifacts.predictions.PredictionSet`
 (``--predictions FILE``, or ``--suite S --model M``, which predicts first with ``mint predict``'s
 code, cached in a work folder); :func:`_load_input` picks the one given. Everything after loading
 (options, profiling, the atomic write) is shared by all sources.

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from mint.artifacts import Grouping, Profiles
+from mint.clustering.route import route_tasks
+from mint.io import allow_replacing, atomic_write_json, check_output
+
 
 @click.command("route")
 @click.option(
@@ -33,14 +37,10 @@ import click
 def command(profiles_path: Path, groups_path: Path, out: Path, tasks: tuple[str, ...], force: bool) -> None:
     """Route each new task of --profiles to a group of --groups by the grouping's rule; write routes.json
     (for mint evaluate --routes)."""
-    from mint.clustering import load_profiles
-    from mint.clustering.route import route_tasks
-    from mint.io import allow_replacing, atomic_write_json, check_output, read_json
-
     allow_replacing(force)
     check_output(out, force)
-    profiles = load_profiles(profiles_path)
-    groups = read_json(groups_path, "groups file")
+    profiles = Profiles.load(profiles_path)
+    groups = Grouping.load(groups_path)
     routes = route_tasks(profiles, groups, list(tasks) or None, str(profiles_path), str(groups_path))
     atomic_write_json(out, routes)
     for task, detail in routes["details"].items():

@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from mint.artifacts import Grouping, Profiles
+from mint.artifacts import Evaluation, Grouping, Predictions, Profiles, Report, TuneRun
 from mint.artifacts._base import key_lines
 from mint.clustering import group
 from mint.clustering.synthetic import planted_profiles
 from mint.errors import MintError
+from mint.tuning.report import make_report
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +125,119 @@ def test_bad_file_names_file_line_and_field(tmp_path, profiles, kind, edit, wher
     field = where.split(": ")[1].split("\\.")[-1].split(":")[0] if kind == "grouping" else None
     if field:
         assert f'"{field}"' in text.splitlines()[line - 1]  # the line named is the field's own
+
+
+def _records():
+    return [
+        {
+            "task": task,
+            "id": str(i),
+            "answer": "yes",
+            "predictions": {"both": "yes", "image": "yes" if i % 2 else "no", "text": "no"},
+            "features": {"image": [0.1 * i, 1.0], "text": [1.0, -0.5 * i]},
+        }
+        for task in ("colors", "shapes")
+        for i in range(4)
+    ]
+
+
+def test_predictions_round_trip_with_sidecar(tmp_path):
+    preds = Predictions.from_records(_records())
+    assert preds.tasks == ["colors", "shapes"] and preds.modalities == ("image", "text")
+    path = preds.save(tmp_path / "preds.jsonl")
+    again = Predictions.load(path)
+    assert again == preds and again.meta is None and again.task("shapes").n == 4
+    with_meta = Predictions(again.records, {"command": "predict", "seed": 3})
+    with_meta.save(tmp_path / "meta.jsonl")
+    loaded = Predictions.load(tmp_path / "meta.jsonl")
+    assert loaded == with_meta and loaded.meta["seed"] == 3 and loaded.meta["schema"] == 1
+    assert (tmp_path / "meta.jsonl.meta.json").is_file()
+
+
+def test_predictions_bad_record_names_file_line_and_field(tmp_path):
+    rows = _records()
+    rows[5]["features"]["text"] = [1.0, "x"]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(MintError, match=r"bad\.jsonl:6: field 'features\.text'\[1\]: expected a number"):
+        Predictions.load(path)
+
+
+def _evaluation(method: str, seed: int, zero_shot: bool) -> dict:
+    tasks = {
+        t: {
+            "score": 0.5 + 0.1 * i,
+            "n": 2,
+            "metric": "exact",
+            "ids": ["0", "1"],
+            "sample_scores": [0.5, 0.5 + 0.2 * i],
+        }
+        for i, t in enumerate(("colors", "shapes"))
+    }
+    ev = {
+        "run": f"runs/{method}",
+        "method": method,
+        "seed": seed,
+        "groups": {"all": list(tasks)},
+        "tasks": tasks,
+    }
+    ev["mean"] = 0.55
+    if zero_shot:
+        ev["zero_shot"] = {
+            "tasks": {t: {**v, "score": 0.25, "sample_scores": [0.0, 0.5]} for t, v in tasks.items()}
+        }
+    return ev
+
+
+def test_run_files_and_report_round_trip(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    tune = TuneRun.from_dict(
+        {"suite": "builtin:mini", "model": "tiny", "seed": 2, "groups": {"all": ["colors"]}}
+    )
+    tune.save(run / "tune.json")
+    loaded = TuneRun.load(run)
+    assert loaded == tune and loaded.folder == run and loaded.data_seed == 2 and loaded.method == "custom"
+    ev = Evaluation.from_dict(_evaluation("all", 0, zero_shot=True))
+    ev.save(run / "eval.json")
+    assert Evaluation.load(run) == ev and Evaluation.load(run).score("shapes") == 0.6
+    report = Report.from_dict(make_report({"all": ev, "mint": _evaluation("mint", 0, zero_shot=False)}))
+    assert report.settings == ["zero_shot", "all", "mint"] and report.tasks == ["colors", "shapes"]
+    assert Report.load(report.save(tmp_path / "report.json")) == report
+
+
+def test_older_run_files_load(tmp_path):
+    # eval.json before per-sample scores and tune.json before data_seed and schema
+    ev = _evaluation("all", 0, zero_shot=False)
+    for entry in ev["tasks"].values():
+        del entry["ids"], entry["sample_scores"]
+    (tmp_path / "eval.json").write_text(json.dumps(ev))
+    (tmp_path / "tune.json").write_text(json.dumps({"suite": "builtin:mini", "model": "tiny", "seed": 1}))
+    assert Evaluation.load(tmp_path).mean == 0.55 and TuneRun.load(tmp_path).data_seed == 1
+    old = make_report({"all": Evaluation.load(tmp_path)})
+    assert "comparisons" not in old and Report.from_dict(old).settings == ["all"]
+
+
+@pytest.mark.parametrize(
+    "name, payload, where",
+    [
+        (
+            "eval.json",
+            lambda: {**_evaluation("all", 0, False), "tasks": {"colors": {"score": "high"}}},
+            r"tasks\.colors\.score",
+        ),
+        ("tune.json", lambda: {"suite": "s", "seed": "zero"}, r"seed: expected an integer"),
+        (
+            "report.json",
+            lambda: {"schema": 1, "rows": {"mint": {"mean": 0.5, "tasks": {"t": [1]}}}},
+            r"rows\.mint\.tasks\.t",
+        ),
+    ],
+)
+def test_bad_run_files_name_file_line_and_field(tmp_path, name, payload, where):
+    path = tmp_path / name
+    path.write_text(json.dumps(payload(), indent=2))
+    cls = {"eval.json": Evaluation, "tune.json": TuneRun, "report.json": Report}[name]
+    with pytest.raises(MintError, match=rf"{name}:\d+: {where}") as err:
+        cls.load(path)
+    assert "\n" not in str(err.value)
