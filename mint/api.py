@@ -172,7 +172,7 @@ def tune(
     """
     if isinstance(grouping, (str, os.PathLike)):
         grouping = Grouping.load(grouping)
-    grouping = Grouping.from_dict(grouping, getattr(grouping, "source", "groups"))
+    grouping = Grouping.from_dict(grouping, getattr(grouping, "source", "groups")).adapter_ready()
     if isinstance(profiles, (str, os.PathLike)):
         profiles = Profiles.load(profiles)
     config = TuneConfig.from_dict(options, "options")

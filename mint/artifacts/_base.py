@@ -147,6 +147,8 @@ class Artifact(Mapping[str, Any]):
 
     data: dict[str, Any]
     source: str = field(default="<memory>", compare=False)
+    #: where each field starts in the file it was loaded from (for checks made after loading)
+    lines: Mapping[tuple[Key, ...], int] | None = field(default=None, compare=False, repr=False)
 
     #: what the file is called in messages ("profiles file")
     WHAT: ClassVar[str] = "JSON file"
@@ -173,7 +175,12 @@ class Artifact(Mapping[str, Any]):
         if not text.strip():
             raise MintError(f"{path}: empty {cls.WHAT}")
         data = parse_json(text, path)
-        return cls(cls.validate(data, Where(str(path), key_lines(text))), str(path))
+        lines = key_lines(text)
+        return cls(cls.validate(data, Where(str(path), lines)), str(path), lines)
+
+    def where(self) -> Where:
+        """Names this artifact's fields in error messages (with lines, when it was loaded from a file)."""
+        return Where(self.source, self.lines)
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of the payload as written (with ``mint_version`` and ``schema``)."""

@@ -24,6 +24,20 @@ def _check_groups(data: Any, at: Where) -> dict[str, str]:
         raise at.error("groups", message="expected a non-empty object of group name -> list of tasks")
     seen: dict[str, str] = {}
     for name, members in groups.items():
+        if not isinstance(members, list) or not members:
+            raise at.error("groups", name, message="expected a non-empty list of task names")
+        for t in members:
+            if not isinstance(t, str):
+                raise at.error("groups", name, message=f"expected task names (strings), got {t!r}")
+            if t in seen:
+                raise at.error("groups", name, message=f"task {t!r} is also in group {seen[t]!r}")
+            seen[t] = name
+    return seen
+
+
+def _check_names(groups: dict[str, Any], at: Where) -> None:
+    """Group names usable as adapter (and folder) names."""
+    for name in groups:
         if not _NAME.match(name) or name in RESERVED:
             raise at.error(
                 "groups",
@@ -36,15 +50,6 @@ def _check_groups(data: Any, at: Where) -> dict[str, str]:
                 name,
                 message=f"group name {name!r} is part of peft's prefix 'lora_'; use a longer name",
             )
-        if not isinstance(members, list) or not members:
-            raise at.error("groups", name, message="expected a non-empty list of task names")
-        for t in members:
-            if not isinstance(t, str):
-                raise at.error("groups", name, message=f"expected task names (strings), got {t!r}")
-            if t in seen:
-                raise at.error("groups", name, message=f"task {t!r} is also in group {seen[t]!r}")
-            seen[t] = name
-    return seen
 
 
 def _check_assignment(data: Any, at: Where, seen: dict[str, str]) -> None:
@@ -63,7 +68,8 @@ def _check_assignment(data: Any, at: Where, seen: dict[str, str]) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Grouping(Artifact):
-    """A checked ``groups.json``. Files without ``schema``, ``method``, ``params`` or ``assignment`` (written
+    """A checked ``groups.json`` (every task in one group; :meth:`adapter_ready` adds the rules on group
+    names that tuning needs). Files without ``schema``, ``method``, ``params`` or ``assignment`` (written
     by hand) load with ``custom``, ``{}`` and the assignment the groups imply."""
 
     WHAT = "groups file"
@@ -95,10 +101,16 @@ class Grouping(Artifact):
         payload = {"method": method, "params": dict(params or {}), "groups": groups, **extra}
         return cls.from_dict(payload, "groups")
 
+    def adapter_ready(self) -> Grouping:
+        """``self`` if every group name can name an adapter and its folder (letters, digits, ``_``, ``-``; not
+        a name peft reserves), as tuning and routing need; else a :class:`MintError` naming the group."""
+        _check_names(self.data["groups"], self.where())
+        return self
+
     def check_tasks(self, tasks: Iterable[str]) -> Grouping:
         """``self`` if its groups hold exactly ``tasks`` (every one in a group, no other); else a
         :class:`MintError` naming the field."""
-        at = Where(self.source)
+        at = self.where()
         names = list(tasks)
         known = set(names)
         seen = self.data["assignment"]
@@ -154,7 +166,7 @@ def validate_groups(
 ) -> dict[str, Any]:
     """Check a groups.json payload (with ``tasks``, also that groups cover exactly those tasks); return the
     payload with ``method``, ``params`` and ``assignment`` filled in where absent."""
-    grouping = data if isinstance(data, Grouping) else Grouping.from_dict(data, source)
+    grouping = (data if isinstance(data, Grouping) else Grouping.from_dict(data, source)).adapter_ready()
     if tasks is not None:
         grouping.check_tasks(tasks)
     return grouping.data

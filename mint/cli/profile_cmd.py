@@ -23,7 +23,7 @@ from mint.models.predict import run_predict
 from mint.profiling.profiler import parse_thresholds, profile_predictions
 from mint.profiling.reference import attach_reference, read_reference_csv, reference_from_meta, summary_lines
 from mint.seeds import seed_type
-from mint.vocabulary import INTERACTIONS
+from mint.vocabulary import DEFAULT_THRESHOLDS, INTERACTIONS
 
 _SOURCES = "--predictions FILE, or --suite S [--model M]"
 
@@ -137,7 +137,7 @@ def _add_reference(
 )
 @click.option(
     "--thresholds",
-    default="1.5,0.5",
+    default=",".join(f"{t:g}" for t in DEFAULT_THRESHOLDS),
     show_default=True,
     metavar="HIGH,LOW",
     help="score >= HIGH: redundancy; >= LOW: uniqueness; else synergy.",

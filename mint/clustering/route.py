@@ -46,7 +46,7 @@ def route_tasks(
 
     ``profiles`` must hold the profiles of the grouped tasks and of the tasks to route.
     """
-    groups = Grouping.from_dict(groups, groups_source).data
+    groups = Grouping.from_dict(groups, groups_source).adapter_ready().data
     ps = ProfileSet.from_dict(profiles, source)
     assignment: dict[str, str] = groups["assignment"]
     index = {t: i for i, t in enumerate(ps.tasks)}

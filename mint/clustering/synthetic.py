@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mint import SCHEMA, __version__
+from mint.vocabulary import DEFAULT_MODALITIES, DEFAULT_THRESHOLDS, INTERACTIONS
 
 #: centre of each planted kind: MINT score, agreement (mod1, mod2), PID atoms (R, U1, U2, S) in bits
 _CENTRES: dict[str, tuple[float, tuple[float, float], tuple[float, float, float, float]]] = {
@@ -20,13 +21,13 @@ _CENTRES: dict[str, tuple[float, tuple[float, float], tuple[float, float, float,
 
 def planted_profiles(
     sizes: Sequence[int] = (3, 3, 3),
-    kinds: Sequence[str] = ("redundancy", "uniqueness", "synergy"),
+    kinds: Sequence[str] = INTERACTIONS,
     *,
     seed: int = 0,
     jitter: float = 0.03,
     ci_halfwidth: float = 0.03,
     pid: bool = True,
-    modalities: tuple[str, str] = ("image", "text"),
+    modalities: tuple[str, str] = DEFAULT_MODALITIES,
     scores: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """A profiles.json dict with ``sizes[i]`` tasks of kind ``kinds[i]`` named ``<kind>_<j>``.
@@ -78,6 +79,6 @@ def planted_profiles(
     return {
         "mint_version": __version__,
         "schema": SCHEMA,
-        "config": {"thresholds": [1.5, 0.5]},
+        "config": {"thresholds": list(DEFAULT_THRESHOLDS)},
         "tasks": tasks,
     }

@@ -14,6 +14,7 @@ from typing import Any
 from mint.errors import MintError
 from mint.io import read_config
 from mint.seeds import check_seed
+from mint.vocabulary import DEFAULT_THRESHOLDS, MODES
 
 #: defaults of every section; a config file overrides any part of them
 DEFAULTS: dict[str, Any] = {
@@ -30,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "max_test": None,
     "report_to": "none",
     "predict": {
-        "modes": "both,image,text",
+        "modes": ",".join(MODES),
         "split": "train",
         "batch_size": 16,
         "features": True,
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
         "samples": 10,
         "size": None,
         "similarity": "exact",
-        "thresholds": [1.5, 0.5],
+        "thresholds": list(DEFAULT_THRESHOLDS),
         "decide_by": "corrected",
         "bins": 20,
         "pid_target": "answer",

@@ -18,19 +18,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mint.api import report as write_report
 from mint.artifacts import Evaluation, Grouping, Profiles, Report
+from mint.clustering import group
+from mint.clustering.affinity import affinity_grouping
+from mint.clustering.methods import AFFINITY_METHODS
+from mint.clustering.route import route_tasks
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
+from mint.models import load_model, resolve_model
+from mint.models.predict import run_predict
+from mint.models.runner import weights_id
 from mint.pipeline.config import RunConfig
 from mint.pipeline.schedule import PREPARE, REPORT, selects
 from mint.pipeline.stages import StageCache
+from mint.plotting import plot_all
+from mint.profiling import profile_predictions
+from mint.tasks import load_suite
+from mint.tuning import TuneConfig, evaluate_run
+from mint.tuning.modes import make_run_accelerator, train_run
+from mint.tuning.precision import training_precision
+from mint.tuning.tracking import TRACKING_DIR, Tracking
+from mint.tuning.trainer import launch_device_kind
 
 
 def _model_identity(spec: str) -> Any:
     """What identifies the backbone's weights: its resolved path and weight files (sizes, mtimes)."""
-    from mint.models import resolve_model
-    from mint.models.runner import weights_id
-
     source = resolve_model(spec)
     return {"spec": spec, "weights": weights_id(source)}
 
@@ -48,22 +61,6 @@ def run_pipeline(
     ``only`` runs one stage of :mod:`mint.pipeline.schedule` (``prepare``, ``<row>/seed-<s>`` or
     ``report``), the stages it needs being done already; it returns the report only for ``report``.
     """
-    from mint.api import report as write_report
-    from mint.clustering import group
-    from mint.clustering.affinity import affinity_grouping
-    from mint.clustering.methods import AFFINITY_METHODS
-    from mint.clustering.route import route_tasks
-    from mint.models import load_model
-    from mint.models.predict import run_predict
-    from mint.plotting import plot_all
-    from mint.profiling import profile_predictions
-    from mint.tasks import load_suite
-    from mint.tuning import TuneConfig, evaluate_run
-    from mint.tuning.modes import make_run_accelerator, train_run
-    from mint.tuning.precision import training_precision
-    from mint.tuning.tracking import TRACKING_DIR, Tracking
-    from mint.tuning.trainer import launch_device_kind
-
     c = cfg.data
     if c["threads"]:
         import torch

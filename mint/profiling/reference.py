@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
-from mint.vocabulary import INTERACTIONS
+from mint.vocabulary import DEFAULT_MODALITIES, INTERACTIONS
 
-MODALITY_KEYS = ("image", "text")
+MODALITY_KEYS = DEFAULT_MODALITIES
 HEMM = "hemm"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError
-from mint.vocabulary import MODALITIES
+from mint.vocabulary import INTERACTIONS, MODALITIES
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -71,7 +71,7 @@ def open_image(source: Any, where: str) -> Image.Image:
     return im
 
 
-KINDS = ("redundancy", "uniqueness", "synergy")
+KINDS = INTERACTIONS
 #: a task name: it names groups, cache files and output files, so it is kept to what every file system takes
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 

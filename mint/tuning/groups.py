@@ -14,7 +14,7 @@ __all__ = ["RESERVED", "Grouping", "groups_payload", "load_groups", "validate_gr
 
 def load_groups(path: str | os.PathLike, tasks: Iterable[str] | None = None) -> dict[str, Any]:
     """Load and check a groups.json file (see :func:`validate_groups`)."""
-    grouping = Grouping.load(path)
+    grouping = Grouping.load(path).adapter_ready()
     return (grouping.check_tasks(tasks) if tasks is not None else grouping).data
 
 

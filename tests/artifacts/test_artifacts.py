@@ -64,7 +64,11 @@ def test_older_groups_file_loads(tmp_path):
         and g.assignment == {"x": "first", "y": "first", "z": "second"}
     )
     assert g.names == ["first", "second"] and g.tasks == ["x", "y", "z"] and g.group_of("z") == "second"
-    assert g.check_tasks(["z", "x", "y"]) is g
+    assert g.check_tasks(["z", "x", "y"]) is g and g.adapter_ready() is g
+    (tmp_path / "single.json").write_text(json.dumps({"groups": {"a.b": ["a.b"], "default": ["c"]}}))
+    single = Grouping.load(tmp_path / "single.json")  # any grouping of tasks loads (mint cluster, mint plot)
+    with pytest.raises(MintError, match=r"single\.json:1: groups\.a\.b: group name must be"):
+        single.adapter_ready()  # but only adapter names can be tuned
     with pytest.raises(MintError, match="task 'w' of the suite is in no group"):
         g.check_tasks(["x", "y", "z", "w"])
 
@@ -84,6 +88,11 @@ def test_older_profiles_file_loads(tmp_path, profiles):
     assert loaded.interactions()["uniqueness_0"] == "uniqueness"
 
 
+def _rename_group_to_default(data):
+    data["groups"]["default"] = data["groups"].pop("synergy")
+    data["assignment"].update(dict.fromkeys(data["groups"]["default"], "default"))
+
+
 @pytest.mark.parametrize(
     "kind, edit, where",
     [
@@ -100,7 +109,7 @@ def test_older_profiles_file_loads(tmp_path, profiles):
         ("profiles", lambda d: d.update(schema=9), r"bad\.json:\d+: schema 9 is not supported"),
         (
             "grouping",
-            lambda d: d["groups"].update(default=["x"]),
+            _rename_group_to_default,
             r"bad\.json:\d+: groups\.default: group name",
         ),
         (
@@ -118,7 +127,9 @@ def test_bad_file_names_file_line_and_field(tmp_path, profiles, kind, edit, wher
     text = json.dumps(data, indent=2)
     path.write_text(text)
     with pytest.raises(MintError, match=where) as err:
-        type(art).load(path)
+        loaded = type(art).load(path)
+        if kind == "grouping":
+            loaded.adapter_ready()  # the names' rules, which tuning needs
     message = str(err.value)
     assert "\n" not in message
     line = int(message.split(":")[1])
