@@ -94,8 +94,7 @@ def profile(
     >>> sorted(set(profiles.interactions().values())) <= ["redundancy", "synergy", "uniqueness"]
     True
     """
-    records = predictions.records if isinstance(predictions, Predictions) else predictions
-    payload = profile_predictions(records, seed=seed, **options)
+    payload = profile_predictions(predictions, seed=seed, **options)
     return _saved(Profiles.from_dict(payload, str(out or "profiles")), out, force)
 
 
@@ -222,7 +221,7 @@ def evaluate(
     (True, True)
     """
     folder = run.folder if isinstance(run, TuneRun) else Path(run)
-    payload = evaluate_run(folder, zero_shot=zero_shot, force=force, progress=progress, **options)
+    payload = evaluate_run(run, zero_shot=zero_shot, force=force, progress=progress, **options)
     return Evaluation.from_dict(payload, str(folder / EVAL))
 
 

@@ -5,16 +5,14 @@ Public API::
     from mint.profiling import load_predictions, profile_predictions
     profiles = profile_predictions(load_predictions("preds.jsonl"), samples=10, seed=0)
 
-The PID solver and the discretization (``broja_pid``, ``discretize``, ``joint_table``,
-``encode_labels``) are imported on first use, so loading this package needs only numpy.
+The PID solver and the discretization: ``broja_pid``, ``discretize``, ``joint_table``, ``encode_labels``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from mint.artifacts.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
+from mint.profiling.discretize import discretize, encode_labels, joint_table
+from mint.profiling.pid import broja_pid
 from mint.profiling.profiler import (
     dominant_modality,
     parse_thresholds,
@@ -29,13 +27,6 @@ from mint.profiling.similarity import (
     register_similarity,
 )
 from mint.vocabulary import INTERACTIONS, interaction_of
-
-_LAZY = {
-    "broja_pid": "mint.profiling.pid",
-    "discretize": "mint.profiling.discretize",
-    "joint_table": "mint.profiling.discretize",
-    "encode_labels": "mint.profiling.discretize",
-}
 
 __all__ = [
     "INTERACTIONS",
@@ -55,11 +46,8 @@ __all__ = [
     "register_similarity",
     "score_task",
     "validate_records",
-    *_LAZY,
+    "broja_pid",
+    "discretize",
+    "encode_labels",
+    "joint_table",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mint.profiling' has no attribute {name!r}")

@@ -11,9 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from mint.artifacts.predictions import PredictionSet, TaskPredictions, load_predictions, validate_records
+from mint.artifacts.predictions import (
+    Predictions,
+    PredictionSet,
+    TaskPredictions,
+    load_predictions,
+    validate_records,
+)
 from mint.errors import MintError
 from mint.io import stamp
+from mint.profiling.discretize import discretize, encode_labels, joint_table
+from mint.profiling.pid import broja_pid
 from mint.profiling.score import check_delta, score_task
 from mint.profiling.similarity import Similarity, get_similarity, normalize_answer
 from mint.vocabulary import DEFAULT_THRESHOLDS, interaction_of
@@ -61,8 +69,6 @@ def _pid(
         labels = [normalize_answer(a) for a in task.answers]
     else:
         labels = [normalize_answer(a) for a in task.both]
-    from mint.profiling.discretize import encode_labels, joint_table
-    from mint.profiling.pid import broja_pid
 
     y, classes = encode_labels(labels)
     if len(classes) < 2:
@@ -75,8 +81,6 @@ def _pid(
         xs = [np.unique(task.codes[m], return_inverse=True)[1] for m in modalities]
         used_bins = None
     else:
-        from mint.profiling.discretize import discretize
-
         source = "features"
         used_bins = bins
         xs = [discretize(task.features[m], bins=bins, seed=seed) for m in modalities]  # type: ignore[index]
@@ -192,7 +196,7 @@ def _stderr_warning(msg: str) -> None:
 
 
 def profile_predictions(
-    records: PredictionSet | Iterable[Mapping[str, Any]] | str | os.PathLike,
+    records: Predictions | PredictionSet | Iterable[Mapping[str, Any]] | str | os.PathLike,
     *,
     samples: int = 10,
     size: int | None = None,
@@ -208,7 +212,7 @@ def profile_predictions(
 ) -> dict[str, Any]:
     """Profile every task of a predictions set; returns the stamped ``profiles.json`` content.
 
-    ``records``: a :class:`PredictionSet` (from :func:`load_predictions`), a path to a predictions
+    ``records``: a :class:`Predictions` or :class:`PredictionSet` (from :func:`load_predictions`), a path to a predictions
     JSONL file, or an iterable of record dicts in the file format. ``size=None`` means
     ``min(50, n)`` per task; a larger explicit size is shrunk to n with a warning. ``decide_by``:
     ``corrected`` (the chance-corrected score, default: right on small answer sets, where raw agreement
@@ -216,6 +220,8 @@ def profile_predictions(
     both scores are reported either way.
     ``warn`` receives warning lines (default: stderr); each is also kept in the task's ``warnings``.
     """
+    if isinstance(records, Predictions):
+        records = records.records
     if isinstance(records, (str, os.PathLike)):
         records = load_predictions(records, modalities=modalities)
     elif not isinstance(records, PredictionSet):

@@ -162,7 +162,7 @@ def cached_eval(
 
 
 def evaluate_run(
-    run_dir: str | Path,
+    run_dir: str | Path | TuneRun,
     tasks: list[Any] | None = None,
     *,
     vlm: Any = None,
@@ -193,7 +193,7 @@ def evaluate_run(
     evaluates. The prompts carry the run's in-context demonstrations (tune.json), or ``in_context``
     (with ``demo_selection``) when given, drawn from each task's train split with the run's seed.
     """
-    run = Path(run_dir)
+    run = run_dir.folder if isinstance(run_dir, TuneRun) else Path(run_dir)
     tune = load_tune(run)
     generation = generation_setting(max_new_tokens, num_beams)
     request = eval_request(
