@@ -8,6 +8,10 @@ from importlib import resources
 
 import click
 
+from mint.io import allow_replacing
+from mint.models.devices import single_process
+from mint.pipeline import load_run_config, run_pipeline, summary_table
+from mint.pipeline.schedule import run_parallel
 from mint.seeds import seed_type
 
 
@@ -28,13 +32,7 @@ from mint.seeds import seed_type
 )
 def command(out: str, seed: int, force: bool, progress: bool, full: bool = False, jobs: int = 1) -> None:
     """Run the whole pipeline on the embedded default suite and the tiny backbone (CPU, a few minutes)."""
-    from mint.models.devices import single_process
-
     single_process("mint demo")
-    from mint.io import allow_replacing
-    from mint.pipeline import load_run_config, run_pipeline, summary_table
-    from mint.pipeline.schedule import run_parallel
-
     allow_replacing(True)  # the pipeline's outputs are its cache: a stage whose inputs changed redoes them
 
     name = "demo_full.yaml" if full else "demo.yaml"

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from mint.io import allow_replacing
+from mint.models.devices import single_process
+from mint.pipeline import load_run_config, run_pipeline, schedule, summary_table
 from mint.seeds import seed_type
 
 
@@ -53,12 +56,7 @@ def command(
     stage: str | None = None,
 ) -> None:
     """Predict, profile, cluster, plot, tune each grouping, evaluate and report, as CONFIG says."""
-    from mint.models.devices import single_process
-
     single_process("mint run")
-    from mint.io import allow_replacing
-    from mint.pipeline import load_run_config, run_pipeline, schedule, summary_table
-
     allow_replacing(True)  # the pipeline's outputs are its cache: a stage whose inputs changed redoes them
 
     cfg = load_run_config(config, {"out": out, "seed": seed}, allow_code=allow_code)
