@@ -1,9 +1,10 @@
 """Group-wise LoRA tuning on a shared frozen backbone, routing tasks to adapters, evaluation and reports.
 
-``tune_groups(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group and writes a run
-folder; ``evaluate_run(run_dir)`` answers every task with its group's adapter and writes eval.json;
-``make_report({row: eval.json or [one per seed]})`` compares evaluated runs (:func:`mint.report` also draws
-its figures and writes report.json, report.md and report.html).
+``tune(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group (one after another,
+concurrently, or as continual stages, as the config says) and writes a run folder; ``evaluate_run(run_dir)``
+answers every task with its group's adapter and writes eval.json; ``make_report({row: eval.json or [one per
+seed]})`` compares evaluated runs (:func:`mint.report` also draws its figures and writes report.json, report.md
+and report.html).
 """
 
 from mint.tuning.concurrent import concurrent_accelerator, tune_concurrent
@@ -11,14 +12,24 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.continual import tune_continual
 from mint.tuning.evaluate import evaluate_run
 from mint.tuning.groups import groups_payload, load_groups, validate_groups
-from mint.tuning.modes import make_run_accelerator, train_run
+from mint.tuning.modes import make_run_accelerator, train_run, tune
 from mint.tuning.report import make_report, rows_from_runs, write_report
 from mint.tuning.routing import Router, active_adapter, load_adapters
 from mint.tuning.targets import lora_targets, target_regex
-from mint.tuning.trainer import TrainingStopped, attach_adapters, make_accelerator, tune_groups
+from mint.tuning.trainer import (
+    RunOptions,
+    TrainingRun,
+    TrainingStopped,
+    attach_adapters,
+    make_accelerator,
+    tune_groups,
+)
 
 __all__ = [
     "TuneConfig",
+    "tune",
+    "RunOptions",
+    "TrainingRun",
     "tune_groups",
     "evaluate_run",
     "write_report",

@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +35,23 @@ import torch
 
 from mint.errors import MintError
 from mint.models.batching import by_image_count
+from mint.seeds import process_seed
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import Example, collate_examples, shard, step_plan
-from mint.tuning.groups import validate_groups
 from mint.tuning.lora import answer_tokens, segment_losses
 from mint.tuning.mixed_lora import MixedLoRA
 from mint.tuning.precision import NonFiniteSteps, is_finite, optimizer_step
 from mint.tuning.trainer import (
-    TrainingLog,
+    RunOptions,
+    TrainingRun,
+    adapter_fields,
     attach_adapters,
-    finish_run,
-    launch_info,
     make_accelerator,
     make_scheduler,
-    prepare_run,
-    process_seed,
     release_accelerator,
     resolve_towers,
-    resume_point,
     save_adapter,
-    training_examples,
 )
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
@@ -115,137 +110,95 @@ def _check_distributed(accelerator: Any, nproc: int) -> None:
         )
 
 
-def tune_concurrent(
+def run_concurrent(
     vlm: Any,
     tasks: list[Any],
     groups: dict[str, Any],
     out_dir: str | Path,
     config: TuneConfig | None = None,
-    *,
-    resume: bool = False,
-    force: bool = False,
-    accelerator: Any = None,
-    meta: dict[str, Any] | None = None,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
-    progress: bool = True,
-    towers: dict[str, str] | None = None,
+    options: RunOptions | None = None,
 ) -> dict[str, Any]:
-    """Train every group's LoRA adapter at once (mixed batches); write the same run folder as
-    :func:`~mint.tuning.trainer.tune_groups` and return ``tune.json``.
-
-    ``config.dropout`` must be 0 (:class:`MintError` otherwise); ``config.concurrent`` is set. ``on_step`` is
-    called after every concurrent step (and its checkpoint) with ``{"step", "seconds", "groups": {group:
-    {"step", "epoch", "loss", "lr"}}}``; raising in it stops the run, which ``resume=True`` continues.
-    ``vlm.model`` is left as a ``PeftModel`` with every group's adapter, in eval mode.
-    """
+    """Train every group's LoRA adapter at once (mixed batches); see :func:`tune_concurrent`."""
     config = config or TuneConfig(dropout=0.0, concurrent=True)
     if config.dropout > 0:
         raise MintError(
             f"concurrent tuning trains without LoRA dropout (got dropout {config.dropout}): set dropout to 0"
         )
     config = dataclasses.replace(config, concurrent=True)
-    out = Path(out_dir)
-    by_name = {t.name: t for t in tasks}
-    if isinstance(groups, dict) and "groups" not in groups:
-        groups = {"method": "custom", "groups": groups}
-    payload = validate_groups(groups, "groups", by_name)
-    group_names = list(payload["groups"])
-    chosen = resolve_towers(group_names, config, towers)
-    accelerator = accelerator or concurrent_accelerator(config)
-    is_main, rank, nproc = launch_info(accelerator)
-    _check_distributed(accelerator, nproc)
-    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
-    meta = dict(meta or {})
-    examples = {g: training_examples(by_name, payload["groups"][g], config, g) for g in group_names}
-
-    # ---------------------------------------------------------------- run folder and saved state
-    identity = {
-        "config": config.to_dict(),
-        "groups": payload["groups"],
-        "tasks": sorted(by_name),
-        "processes": nproc,
-        "towers": chosen,
-    }
-    state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
+    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
+    group_names = list(run.members)
+    chosen = resolve_towers(group_names, config, run.options.towers)
+    run.connect(run.options.accelerator or concurrent_accelerator(config))
+    _check_distributed(run.accelerator, run.nproc)
+    examples = {g: run.examples(g) for g in group_names}
+    finished = run.begin({"towers": chosen})
     if finished is not None:
         return finished
 
     peft_model = attach_adapters(vlm, group_names, config, chosen)
-    resume_from, log = resume_point(out, state, rank, is_main, resume)
+    run.resume()
     mixed = MixedLoRA(peft_model, group_names).install()
     try:
-        summary, seconds = _train(
-            vlm,
-            peft_model,
-            mixed,
-            accelerator,
-            config,
-            group_names,
-            payload["groups"],
-            examples,
-            log,
-            resume_from,
-            ckpt_dir,
-            state,
-            on_step,
-            progress,
-        )
+        summary, seconds = _train(run, peft_model, mixed, examples)
     finally:
         mixed.remove()
-    peft_model = accelerator.unwrap_model(peft_model)
-    if is_main:
+    peft_model = run.accelerator.unwrap_model(peft_model)
+    if run.is_main:
         for g in group_names:
-            save_adapter(peft_model, g, adapters_dir)
-        state["done"] = summary
-        state["checkpoint"], state["log_lines"] = None, log.lines
-        ckpt.write_state(ckpt_dir, state)
-        ckpt.prune(ckpt_dir, None)
-    accelerator.wait_for_everyone()
+            save_adapter(peft_model, g, run.adapters_dir)
+        run.state.done = summary
+        run.commit()
+    run.accelerator.wait_for_everyone()
+    fields = adapter_fields(run, peft_model, summary, chosen)
+    return run.finish(peft_model, {"concurrent": True, **fields, "train_seconds": round(seconds, 3)})
 
-    return finish_run(
-        vlm,
-        peft_model,
-        accelerator,
-        out,
-        state,
-        meta,
-        config,
-        payload,
-        {
-            "concurrent": True,
-            "groups": payload["groups"],
-            "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
-            "towers": chosen,
-            "target_modules": peft_model.peft_config[group_names[0]].target_modules,
-            "trainable_params": sum(s["trainable_params"] for s in summary.values()),
-            "train_seconds": round(seconds, 3),
-        },
-    )
+
+def tune_concurrent(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train every group's LoRA adapter at once (mixed batches); write the same run folder as
+    :func:`~mint.tuning.trainer.tune_groups` and return ``tune.json``.
+
+    ``config.dropout`` must be 0 (:class:`MintError` otherwise); ``config.concurrent`` is set. ``options`` are
+    those of :class:`~mint.tuning.trainer.RunOptions`; the default accelerator is
+    :func:`concurrent_accelerator`'s. ``on_step`` is called after every concurrent step (and its checkpoint)
+    with ``{"step", "seconds", "groups": {group: {"step", "epoch", "loss", "lr"}}}``; raising in it stops the
+    run, which ``resume=True`` continues. ``vlm.model`` is left as a ``PeftModel`` with every group's adapter,
+    in eval mode.
+    """
+    return run_concurrent(vlm, tasks, groups, out_dir, config, RunOptions(**options))
+
+
+@dataclasses.dataclass
+class _Concurrent:
+    """The concurrent loop's trainer: the prepared model and its routing, one optimizer (a parameter group
+    per adapter) and schedule, each group's parameters and examples, the count of non-finite steps."""
+
+    model: Any
+    mixed: MixedLoRA
+    optimizer: Any
+    scheduler: Any
+    params: dict[str, list[torch.nn.Parameter]]
+    examples: dict[str, list[Example]]
+    nonfinite: NonFiniteSteps
+
+    def nonfinite_entry(self) -> dict[str, int]:
+        return {"nonfinite_steps": self.nonfinite.total} if self.nonfinite.total else {}
 
 
 def _train(
-    vlm: Any,
-    peft_model: Any,
-    mixed: MixedLoRA,
-    accelerator: Any,
-    config: TuneConfig,
-    group_names: list[str],
-    members: dict[str, list[str]],
-    examples: dict[str, list[Example]],
-    log: TrainingLog,
-    resume_from: dict[str, Any] | None,
-    ckpt_dir: Path,
-    state: dict[str, Any],
-    on_step: Callable[[dict[str, Any]], None] | None,
-    progress: bool,
+    run: TrainingRun, peft_model: Any, mixed: MixedLoRA, examples: dict[str, list[Example]]
 ) -> tuple[dict[str, dict[str, Any]], float]:
     """The concurrent loop; returns the per-group summaries (as the sequential trainer's) and the wall time."""
     from accelerate.utils import set_seed
-    from peft.utils import set_peft_model_state_dict
-    from tqdm.auto import tqdm
 
-    rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    plan = concurrent_plan(examples, config, nproc)
+    config, group_names = run.config, list(run.members)
+    plan = concurrent_plan(examples, config, run.nproc)
     totals = {g: sum(g in step for step in plan) for g in group_names}
     peft_model.set_requires_grad(group_names, True)  # every adapter trainable, the backbone frozen
     params = {g: mixed.parameters(g) for g in group_names}
@@ -253,81 +206,22 @@ def _train(
         [{"params": params[g]} for g in group_names], lr=config.lr, weight_decay=config.weight_decay
     )
     scheduler = _lambda_scheduler(config, optimizer, [totals[g] for g in group_names])
-    set_seed(process_seed(config.seed, rank))
-    start, seconds0 = 0, 0.0
+    set_seed(process_seed(config.seed, run.rank))
     nonfinite = NonFiniteSteps("concurrent tuning")
-    last: dict[str, dict[str, Any]] = {}  # group -> its last log row
-    if resume_from is not None:
-        pos = resume_from["position"]
-        weights = resume_from["adapter"]
-        for g in group_names:
-            prefix = f"{g}/"
-            set_peft_model_state_dict(
-                peft_model,
-                {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)},
-                adapter_name=g,
-            )
-        ckpt.restore(resume_from, optimizer, scheduler, accelerator.scaler)
-        start, seconds0, last = pos["step"], pos["seconds"], pos["last"]
-        nonfinite.total = pos.get("nonfinite_steps", 0)
-    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    start, seconds0, last = _resume(run, peft_model, optimizer, scheduler, nonfinite)
+    model, optimizer = run.accelerator.prepare(peft_model, optimizer)
+    loop = _Concurrent(model, mixed, optimizer, scheduler, params, examples, nonfinite)
     model.train()
     t0 = time.perf_counter() - seconds0
-    bar = tqdm(
-        total=len(plan),
-        initial=start,
-        desc=f"tune {len(group_names)} groups concurrently",
-        unit="step",
-        disable=not (progress and is_main),
-        leave=False,
-    )
+    bar = run.progress_bar(len(plan), start, f"tune {len(group_names)} groups concurrently")
     try:
         for t in range(start, len(plan)):
-            step = plan[t]
-            losses, norms, skipped = _step(
-                vlm, model, mixed, optimizer, accelerator, config, examples, step, rank, nproc, params
-            )
-            if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
-                scheduler.step()
-            nonfinite.record(skipped, t + 1, str(vlm.dtype).replace("torch.", ""))
-            seconds = time.perf_counter() - t0
-            lrs = scheduler.get_last_lr()
-            rows = {}
-            for g in step:
-                gi = group_names.index(g)
-                done = (last[g]["step"] if g in last else 0) + 1
-                rows[g] = {
-                    "step": done,
-                    "group": g,
-                    "epoch": step[g][0],
-                    "loss": losses[g],
-                    "lr": lrs[gi],
-                    "seconds": round(seconds, 4),
-                    "concurrent_step": t + 1,
-                    "grad_norm": norms[g],
-                    "samples": sum(len(b) for b in step[g][1]),
-                    **({"skipped": True} if skipped else {}),
-                }
-                log.write(rows[g])
-                last[g] = rows[g]
+            rows, seconds = _advance(run, loop, plan[t], t, last, t0)
             bar.update(1)
             if config.checkpoint_every and (t + 1) % config.checkpoint_every == 0 and t + 1 < len(plan):
-                _checkpoint(
-                    accelerator,
-                    model,
-                    optimizer,
-                    scheduler,
-                    group_names,
-                    t + 1,
-                    seconds,
-                    last,
-                    log,
-                    ckpt_dir,
-                    state,
-                    nonfinite.total,
-                )
-            if on_step is not None:
-                on_step(
+                _checkpoint(run, loop, {"step": t + 1, "seconds": seconds, "last": last})
+            if run.options.on_step is not None:
+                run.options.on_step(
                     {
                         "step": t + 1,
                         "seconds": round(seconds, 4),
@@ -340,39 +234,80 @@ def _train(
         bar.close()
     model.eval()
     seconds = time.perf_counter() - t0
-    release_accelerator(accelerator)
+    release_accelerator(run.accelerator)
     summary = {
         g: {
-            "tasks": list(members[g]),
+            "tasks": list(run.members[g]),
             "examples": len(examples[g]),
             "steps": totals[g],
             "trainable_params": sum(p.numel() for p in params[g]),
             # the groups share the wall time: a group's seconds are those until its last step
             "train_seconds": round(last[g]["seconds"], 3) if g in last else 0.0,
             "final_loss": last[g]["loss"] if g in last else None,
-            **({"nonfinite_steps": nonfinite.total} if nonfinite.total else {}),
+            **loop.nonfinite_entry(),
         }
         for g in group_names
     }
     return summary, seconds
 
 
-def _step(
-    vlm: Any,
-    model: Any,
-    mixed: MixedLoRA,
-    optimizer: Any,
-    accelerator: Any,
-    config: TuneConfig,
-    examples: dict[str, list[Example]],
-    step: Step,
-    rank: int,
-    nproc: int,
-    params: dict[str, list[torch.nn.Parameter]],
-) -> tuple[dict[str, float], dict[str, float], bool]:
+def _resume(
+    run: TrainingRun, peft_model: Any, optimizer: Any, scheduler: Any, nonfinite: NonFiniteSteps
+) -> tuple[int, float, dict[str, dict[str, Any]]]:
+    """Restore the run's checkpoint, if any: (first step, seconds so far, each group's last log row)."""
+    from peft.utils import set_peft_model_state_dict
+
+    if run.position is None:
+        return 0, 0.0, {}
+    pos, weights = run.position["position"], run.position["adapter"]
+    for g in run.members:
+        prefix = f"{g}/"
+        set_peft_model_state_dict(
+            peft_model,
+            {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)},
+            adapter_name=g,
+        )
+    ckpt.restore(run.position, optimizer, scheduler, run.accelerator.scaler)
+    nonfinite.total = pos.get("nonfinite_steps", 0)
+    return pos["step"], pos["seconds"], pos["last"]
+
+
+def _advance(
+    run: TrainingRun, loop: _Concurrent, step: Step, t: int, last: dict[str, dict[str, Any]], t0: float
+) -> tuple[dict[str, dict[str, Any]], float]:
+    """Concurrent step ``t``: train, schedule, log one row per group (``last`` updated); returns the rows and
+    the seconds since the start."""
+    losses, norms, skipped = _step(run, loop, step)
+    if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
+        loop.scheduler.step()
+    loop.nonfinite.record(skipped, t + 1, str(run.vlm.dtype).replace("torch.", ""))
+    seconds = time.perf_counter() - t0
+    lrs = loop.scheduler.get_last_lr()
+    group_names = list(run.members)
+    rows = {}
+    for g in step:
+        rows[g] = {
+            "step": (last[g]["step"] if g in last else 0) + 1,
+            "group": g,
+            "epoch": step[g][0],
+            "loss": losses[g],
+            "lr": lrs[group_names.index(g)],
+            "seconds": round(seconds, 4),
+            "concurrent_step": t + 1,
+            "grad_norm": norms[g],
+            "samples": sum(len(b) for b in step[g][1]),
+            **({"skipped": True} if skipped else {}),
+        }
+        run.log.write(rows[g])
+        last[g] = rows[g]
+    return rows, seconds
+
+
+def _step(run: TrainingRun, loop: _Concurrent, step: Step) -> tuple[dict[str, float], dict[str, float], bool]:
     """One concurrent optimizer step; returns each present group's mean answer-token loss and gradient norm
     (before clipping), and whether the step was skipped (a non-finite loss or gradient norm in any group: the
     step is one for all)."""
+    accelerator, rank, nproc, params = run.accelerator, run.rank, run.nproc, loop.params
     names = list(step)
     rounds = max(len(batches) for _, batches in step.values())
     micro = []  # (batch, segments, group indices, weights)
@@ -385,10 +320,10 @@ def _step(
                 continue
             mine = shard(batches[a], rank, nproc)
             # an empty shard still runs (DDP needs every rank) but adds nothing, as in the sequential trainer
-            exs = [examples[g][i] for i in (mine or batches[a][:1])]
+            exs = [loop.examples[g][i] for i in (mine or batches[a][:1])]
             rows.append((gi, exs, 1.0 if mine else 0.0))
         for parts in by_image_count(rows, lambda row: row[1][0].n_images).values():
-            batch = collate_examples(vlm, [e for _, exs, _ in parts for e in exs], config.mode)
+            batch = collate_examples(run.vlm, [e for _, exs, _ in parts for e in exs], run.config.mode)
             segments, pos = [], 0
             for gi, exs, _ in parts:
                 segments.append((names[gi], pos, pos + len(exs)))
@@ -402,9 +337,9 @@ def _step(
     loss_sums = torch.zeros(len(names), device=accelerator.device)
     for i, (batch, segments, gis, weights) in enumerate(micro):
         sync = i == len(micro) - 1
-        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-            with mixed.route(segments):
-                losses, _ = segment_losses(model, batch, segments)
+        with contextlib.nullcontext() if sync else accelerator.no_sync(loop.model):
+            with loop.mixed.route(segments):
+                losses, _ = segment_losses(loop.model, batch, segments)
             objective = sum(
                 loss * (w * nproc / max(float(total[gi]), 1.0)) for loss, gi, w in zip(losses, gis, weights)
             )
@@ -413,58 +348,29 @@ def _step(
             loss_sums[gi] += loss.detach() * w
     accelerator.unscale_gradients()
     norms = {  # each adapter clipped on its own, as when it is trained alone (inf: measured, not clipped)
-        g: float(torch.nn.utils.clip_grad_norm_(params[g], config.max_grad_norm or math.inf)) for g in names
+        g: float(torch.nn.utils.clip_grad_norm_(params[g], run.config.max_grad_norm or math.inf))
+        for g in names
     }
     sums = accelerator.reduce(loss_sums, "sum").double().cpu()
     out = {}
     for gi, g in enumerate(names):
         value = float(sums[gi]) / max(float(total[gi]), 1.0)
         out[g] = value if math.isfinite(value) else float("nan")
-    skipped = optimizer_step(accelerator, optimizer, is_finite(*norms.values(), *out.values()))
+    skipped = optimizer_step(accelerator, loop.optimizer, is_finite(*norms.values(), *out.values()))
     return out, norms, skipped
 
 
-def _checkpoint(
-    accelerator: Any,
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    group_names: list[str],
-    step: int,
-    seconds: float,
-    last: dict[str, dict[str, Any]],
-    log: TrainingLog,
-    ckpt_dir: Path,
-    state: dict[str, Any],
-    nonfinite_steps: int = 0,
-) -> None:
+def _checkpoint(run: TrainingRun, loop: _Concurrent, position: dict[str, Any]) -> None:
+    """Checkpoint every adapter (weights keyed ``<group>/<name>``) at concurrent step ``position["step"]``."""
     from peft.utils import get_peft_model_state_dict
 
-    name = f"concurrent-step-{step:06d}"
-    unwrapped = accelerator.unwrap_model(model)
-    weights = None
-    if accelerator.is_main_process:
-        weights = {
+    unwrapped = run.accelerator.unwrap_model(loop.model)
+
+    def weights() -> dict[str, torch.Tensor]:
+        return {
             f"{g}/{k}": v
-            for g in group_names
+            for g in run.members
             for k, v in get_peft_model_state_dict(unwrapped, adapter_name=g).items()
         }
-    position = {"step": step, "seconds": seconds, "last": last, "log_lines": log.lines}
-    if nonfinite_steps:
-        position["nonfinite_steps"] = nonfinite_steps
-    ckpt.save_checkpoint(
-        ckpt_dir / name,
-        adapter_state=weights,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        position=position,
-        rank=accelerator.process_index,
-        is_main=accelerator.is_main_process,
-        scaler=accelerator.scaler,
-    )
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        state["checkpoint"], state["log_lines"] = name, log.lines
-        ckpt.write_state(ckpt_dir, state)
-        ckpt.prune(ckpt_dir, name)
-    accelerator.wait_for_everyone()
+
+    run.save_checkpoint(f"concurrent-step-{position['step']:06d}", loop, weights, position)

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,20 @@ import numpy as np
 from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, stamp
 from mint.tasks.demos import task_demos
-from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual_methods import get_method
+from mint.tuning.continual_methods.base import Method
 from mint.tuning.continual_metrics import continual_metrics
-from mint.tuning.groups import validate_groups
+from mint.tuning.evaluate import score_predictions
+from mint.tuning.routing import active_adapter
 from mint.tuning.trainer import (
+    GroupJob,
+    RunOptions,
+    TrainingRun,
     attach_adapters,
-    finish_run,
-    launch_info,
-    make_accelerator,
-    prepare_run,
+    load_saved_adapter,
     resolve_towers,
-    resume_point,
     save_adapter,
     train_group,
     training_examples,
@@ -99,8 +100,6 @@ def evaluate_seen(
     """``{task: {"score", "n"}}`` for ``(task, adapter)`` pairs: test split, task metric, adapter active (a tuple
     of names: those adapters active together, their updates summed); ``demos_for(task)``: the ``demos`` argument
     of ``vlm.predict`` (in-context demonstrations)."""
-    from mint.tuning.evaluate import score_predictions
-
     out: dict[str, dict[str, Any]] = {}
     by_adapter: dict[Any, list[Any]] = {}
     for task, adapter in seen:
@@ -126,8 +125,6 @@ def evaluate_seen(
 @contextlib.contextmanager
 def _active(vlm: Any, adapter: str | tuple[str, ...]) -> Iterator[None]:
     """:func:`mint.tuning.routing.active_adapter`, or several adapters active together (frozen)."""
-    from mint.tuning.routing import active_adapter
-
     if isinstance(adapter, str):
         with active_adapter(vlm, adapter):
             yield
@@ -193,223 +190,245 @@ def _write_snapshot(peft_model: Any, adapter: str, path: Path) -> None:
         )
 
 
+def run_continual(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig,
+    options: RunOptions | None = None,
+) -> dict[str, Any]:
+    """Train the groups as stages and evaluate the seen tasks after each; see :func:`tune_continual`."""
+    if config.continual is None:
+        raise MintError("continual: set config.continual to a continual method (e.g. sequential)")
+    method = get_method(config.continual, config.continual_params)
+    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
+    stages = stage_order(run.members, config.stage_order)
+    adapter_of = method.stage_adapters(stages)
+    adapter_names = list(dict.fromkeys(adapter_of.values()))
+    chosen = resolve_towers(adapter_names, config, run.options.towers)
+    for t in tasks:
+        if not t.test:
+            raise MintError(f"task {t.name!r}: no test samples for the per-stage evaluation")
+    run.connect()
+    identity = {
+        "towers": chosen,
+        "stages": stages,
+        "tests": {t.name: [str(s.id) for s in t.test] for t in tasks},
+    }
+    finished = run.begin(identity, initial={"evals": {}, "snapshot": None})
+    if finished is not None:
+        return finished
+
+    plan = _Stages(
+        method, stages, adapter_of, method.extra_adapters(), chosen, {t.name: t.metric for t in tasks}
+    )
+    peft_model = _attach(run, plan)
+    run.resume()
+    summary: dict[str, dict[str, Any]] = {}
+    for si in range(len(stages)):
+        peft_model = _stage(run, plan, peft_model, si, summary)
+
+    run.reload_state()  # the evaluations (made on the main process)
+    report = _payload(run, plan)
+    adapters = _adapter_entries(run, plan, summary)
+    adapters.update(method.finish(peft_model, run.adapters_dir, stages, adapter_of, run.accelerator))
+    if run.is_main:
+        atomic_write_json(run.out / CONTINUAL, report, replace=True)
+    return run.finish(
+        peft_model,
+        {
+            "groups": run.members,
+            "continual": {
+                "mode": config.continual,
+                **({"params": method.params} if method.params else {}),
+                "stages": stages,
+                "adapters": adapter_of,
+                "metrics": report["metrics"],
+            },
+            "routing": method.routing(stages, run.members, adapter_of),
+            "stages": [summary[g] for g in stages],
+            "adapters": adapters,
+            "towers": chosen,
+            "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
+            "trainable_params": sum(a.get("trainable_params", 0) for a in adapters.values()),
+            "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
+        },
+    )
+
+
 def tune_continual(
     vlm: Any,
     tasks: list[Any],
     groups: dict[str, Any],
     out_dir: str | Path,
     config: TuneConfig,
-    *,
-    resume: bool = False,
-    force: bool = False,
-    accelerator: Any = None,
-    meta: dict[str, Any] | None = None,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
-    progress: bool = True,
-    towers: dict[str, str] | None = None,
-    eval_batch_size: int = 8,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train the groups as stages (``config.continual``: a method of :mod:`mint.tuning.continual_methods`, order
     ``config.stage_order`` or groups.json's), evaluate the seen tasks after each stage, write the run folder
     with ``continual.json``; returns the content of ``tune.json``.
 
-    ``tasks`` carry the test splits the stages are evaluated on. ``towers`` (``{adapter: tower}``, see
-    :func:`adapter_groups`) is required with ``tower: auto``. ``on_step`` and ``resume`` work as in
-    :func:`mint.tuning.trainer.tune_groups`.
+    ``tasks`` carry the test splits the stages are evaluated on. ``options`` are those of
+    :class:`~mint.tuning.trainer.RunOptions` (``eval_batch_size``: the per-stage evaluation's batch size);
+    ``towers`` (``{adapter: tower}``, see :func:`adapter_groups`) is required with ``tower: auto``.
+    ``on_step`` and ``resume`` work as in :func:`mint.tuning.trainer.tune_groups`.
     """
+    return run_continual(vlm, tasks, groups, out_dir, config, RunOptions(**options))
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """What a continual run trains: the method, the stages in order, each stage's adapter, the method's extra
+    adapters, the stage adapters' towers and each task's metric."""
+
+    method: Method
+    stages: list[str]
+    adapter_of: dict[str, str]
+    extra_names: list[str]
+    towers: dict[str, str]
+    metrics_of: dict[str, str]
+
+
+def _attach(run: TrainingRun, plan: _Stages) -> Any:
+    """Attach the stage adapters and the method's extras; the shared adapter as after the last finished stage."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    mode = config.continual
-    if mode is None:
-        raise MintError("continual: set config.continual to a continual method (e.g. sequential)")
-    method = get_method(mode, config.continual_params)
-    out = Path(out_dir)
-    by_name = {t.name: t for t in tasks}
-    if isinstance(groups, dict) and "groups" not in groups:
-        groups = {"method": "custom", "groups": groups}
-    payload = validate_groups(groups, "groups", by_name)
-    members_of = payload["groups"]
-    stages = stage_order(members_of, config.stage_order)
-    adapter_of = method.stage_adapters(stages)
-    adapter_names = list(dict.fromkeys(adapter_of.values()))
-    chosen = resolve_towers(adapter_names, config, towers)
-    for t in tasks:
-        if not t.test:
-            raise MintError(f"task {t.name!r}: no test samples for the per-stage evaluation")
-    accelerator = accelerator or make_accelerator(config)
-    is_main, rank, nproc = launch_info(accelerator)
-    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
-    meta = dict(meta or {})
-
-    # ---------------------------------------------------------------- run folder and saved state
-    identity = {
-        "config": config.to_dict(),
-        "groups": members_of,
-        "tasks": sorted(by_name),
-        "processes": nproc,
-        "towers": chosen,
-        "stages": stages,
-        "tests": {t.name: [str(s.id) for s in t.test] for t in tasks},
-    }
-    state, finished = prepare_run(
-        vlm,
-        out,
-        payload,
-        identity,
-        meta,
-        accelerator,
-        resume=resume,
-        force=force,
-        initial={"evals": {}, "snapshot": None},
-    )
-    if finished is not None:
-        return finished
-
-    extra_names = method.extra_adapters()
-    extra_towers = dict.fromkeys(extra_names, "language" if config.tower == "auto" else config.tower)
+    config = run.config
+    extra_towers = dict.fromkeys(plan.extra_names, "language" if config.tower == "auto" else config.tower)
+    names = list(dict.fromkeys(plan.adapter_of.values())) + plan.extra_names
     peft_model = attach_adapters(
-        vlm, adapter_names + extra_names, method.adapter_config(config), {**chosen, **extra_towers}
+        run.vlm, names, plan.method.adapter_config(config), {**plan.towers, **extra_towers}
     )
-    method.setup(peft_model, config)
-    if method.shared and state.get("snapshot"):  # the shared adapter after the last finished stage
-        set_peft_model_state_dict(
-            peft_model, load_file(str(ckpt_dir / state["snapshot"])), adapter_name=method.shared
-        )
-    position, log = resume_point(out, state, rank, is_main, resume)
-    metrics_of = {t.name: t.metric for t in tasks}
-    summary: dict[str, dict[str, Any]] = {}
+    plan.method.setup(peft_model, config)
+    snapshot = run.state.extra.get("snapshot")
+    if plan.method.shared and snapshot:
+        weights = load_file(str(run.ckpt_dir / snapshot))
+        set_peft_model_state_dict(peft_model, weights, adapter_name=plan.method.shared)
+    return peft_model
 
-    for si, group in enumerate(stages):
-        adapter = adapter_of[group]
-        members = members_of[group]
-        trained_before = state.get("trained", {})  # stages whose own training ended before an extra phase
-        if group in state["done"] or group in trained_before:  # finished before the interruption
-            for name in ([] if method.shared else [adapter]) + [
-                a for a in extra_names if (adapters_dir / a / "adapter_model.safetensors").is_file()
-            ]:
-                set_peft_model_state_dict(
-                    peft_model,
-                    load_file(str(adapters_dir / name / "adapter_model.safetensors")),
-                    adapter_name=name,
-                )
-        if group in state["done"]:
-            summary[group] = state["done"][group]
-            continue
-        if group in trained_before:
-            summary[group] = trained_before[group]
-        else:
-            examples, extra = method.stage_examples(
-                si, stages, lambda g: training_examples(by_name, members_of[g], config, g), config.seed
-            )
-            trained = train_group(
-                vlm,
-                peft_model,
-                accelerator,
-                config,
-                group,
-                si,
-                members,
-                examples,
-                log,
-                position if position and position["position"]["group"] == group else None,
-                ckpt_dir,
-                state,
-                on_step,
-                progress,
-                adapter=adapter,
-                hooks=method.stage_hooks(peft_model, si, stages, adapter_of),
-            )
-            peft_model = accelerator.unwrap_model(peft_model)
-            peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
-            vlm.model = peft_model
-            summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
-        phase = method.extra_phase(si, stages, members_of, by_name, config.seed)
-        if phase is not None:  # e.g. mr-lora's router, trained after the stage's expert
-            if is_main and group not in trained_before:
-                save_adapter(peft_model, adapter, adapters_dir)
-                state.setdefault("trained", {})[group] = summary[group]
-                state["checkpoint"], state["log_lines"] = None, log.lines
-                ckpt.write_state(ckpt_dir, state)
-                ckpt.prune(ckpt_dir, None)
-            accelerator.wait_for_everyone()
-            label, phase_adapter, phase_examples = phase
-            method.prepare_phase(peft_model, si, config.seed)
-            phase_trained = train_group(
-                vlm,
-                peft_model,
-                accelerator,
-                config,
-                label,
-                si,
-                members,
-                phase_examples,
-                log,
-                position if position and position["position"]["group"] == label else None,
-                ckpt_dir,
-                state,
-                on_step,
-                progress,
-                adapter=phase_adapter,
-            )
-            peft_model = accelerator.unwrap_model(peft_model)
-            vlm.model = peft_model
-            summary[group][phase_adapter] = {k: phase_trained[k] for k in ("examples", "steps", "final_loss")}
-            if is_main:
-                save_adapter(peft_model, phase_adapter, adapters_dir)
-        position = None
-        if is_main:
-            save_adapter(peft_model, adapter, adapters_dir)
-            old_snapshot = state.get("snapshot")
-            if method.shared:
-                state["snapshot"] = _snapshot_name(method.shared, si + 1)
-                _write_snapshot(peft_model, method.shared, ckpt_dir / state["snapshot"])
-            seen = [
-                (by_name[t], method.eval_adapter(si, g, stages, adapter_of))
-                for g in stages[: si + 1]
-                for t in members_of[g]
-            ]
-            t0 = time.perf_counter()
-            state["evals"][str(si)] = evaluate_seen(
-                vlm,
-                seen,
-                eval_batch_size,
-                progress,
-                lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
-            )
-            summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
-            tracking.log_eval(  # --report-to: the seen tasks' scores, in the stage's run
-                group, {t: v["score"] for t, v in state["evals"][str(si)].items()}, summary[group]["steps"]
-            )
-            state["done"][group] = summary[group]
-            state["checkpoint"], state["log_lines"] = None, log.lines
-            ckpt.write_state(ckpt_dir, state)
-            ckpt.prune(ckpt_dir, None)
-            if old_snapshot and old_snapshot != state["snapshot"]:
-                (ckpt_dir / old_snapshot).unlink(missing_ok=True)
-            atomic_write_json(
-                out / CONTINUAL,
-                continual_payload(
-                    stages,
-                    members_of,
-                    adapter_of,
-                    state["evals"],
-                    mode,
-                    config.seed,
-                    metrics_of,
-                    method.describe(),
-                ),
-                replace=True,
-            )
-        accelerator.wait_for_everyone()
 
-    state = ckpt.read_state(ckpt_dir)  # the evaluations (made on the main process)
-    report = continual_payload(
-        stages, members_of, adapter_of, state["evals"], mode, config.seed, metrics_of, method.describe()
+def _stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any]) -> Any:
+    """Stage ``si``: train it (and the method's extra phase), save and evaluate it, unless it was done before
+    the interruption; returns the model (unwrapped)."""
+    group = plan.stages[si]
+    adapter = plan.adapter_of[group]
+    done, trained_before = run.state.done, run.state.extra.get("trained", {})
+    if group in done or group in trained_before:  # finished before the interruption
+        saved = [
+            a for a in plan.extra_names if (run.adapters_dir / a / "adapter_model.safetensors").is_file()
+        ]
+        for name in ([] if plan.method.shared else [adapter]) + saved:
+            load_saved_adapter(peft_model, name, run.adapters_dir)
+    if group in done:
+        summary[group] = done[group]
+        return peft_model
+    if group in trained_before:
+        summary[group] = trained_before[group]
+    else:
+        peft_model = _train_stage(run, plan, peft_model, si, summary)
+    phase = plan.method.extra_phase(si, plan.stages, run.members, run.by_name, run.config.seed)
+    if phase is not None:  # e.g. mr-lora's router, trained after the stage's expert
+        peft_model = _train_phase(run, plan, peft_model, si, summary, phase)
+    run.position = None
+    if run.is_main:
+        _save_stage(run, plan, peft_model, si, summary)
+    run.accelerator.wait_for_everyone()
+    return peft_model
+
+
+def _train_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any]) -> Any:
+    group = plan.stages[si]
+    adapter = plan.adapter_of[group]
+    config = run.config
+    examples, extra = plan.method.stage_examples(
+        si, plan.stages, lambda g: training_examples(run.by_name, run.members[g], config, g), config.seed
     )
+    hooks = plan.method.stage_hooks(peft_model, si, plan.stages, plan.adapter_of)
+    trained = train_group(run, peft_model, GroupJob(group, si, run.members[group], examples, adapter, hooks))
+    peft_model = run.accelerator.unwrap_model(peft_model)
+    peft_model.set_adapter(adapter)  # one active adapter again (a method may have stacked several)
+    run.vlm.model = peft_model
+    summary[group] = {"stage": si + 1, "group": group, "adapter": adapter, **trained, **extra}
+    return peft_model
+
+
+def _train_phase(
+    run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any], phase: tuple
+) -> Any:
+    """The method's extra phase after stage ``si`` (the stage's own adapter saved first, so that an
+    interruption during the phase does not train the stage again)."""
+    group = plan.stages[si]
+    if run.is_main and group not in run.state.extra.get("trained", {}):
+        save_adapter(peft_model, plan.adapter_of[group], run.adapters_dir)
+        run.state.extra.setdefault("trained", {})[group] = summary[group]
+        run.commit()
+    run.accelerator.wait_for_everyone()
+    label, phase_adapter, phase_examples = phase
+    plan.method.prepare_phase(peft_model, si, run.config.seed)
+    job = GroupJob(label, si, run.members[group], phase_examples, phase_adapter)
+    phase_trained = train_group(run, peft_model, job)
+    peft_model = run.accelerator.unwrap_model(peft_model)
+    run.vlm.model = peft_model
+    summary[group][phase_adapter] = {k: phase_trained[k] for k in ("examples", "steps", "final_loss")}
+    if run.is_main:
+        save_adapter(peft_model, phase_adapter, run.adapters_dir)
+    return peft_model
+
+
+def _save_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any]) -> None:
+    """On the main process: save stage ``si``'s adapter (and the shared adapter's snapshot), evaluate every
+    task seen so far, record the stage as done and rewrite continual.json."""
+    group, state, config = plan.stages[si], run.state, run.config
+    save_adapter(peft_model, plan.adapter_of[group], run.adapters_dir)
+    old_snapshot = state.extra.get("snapshot")
+    if plan.method.shared:
+        state.extra["snapshot"] = _snapshot_name(plan.method.shared, si + 1)
+        _write_snapshot(peft_model, plan.method.shared, run.ckpt_dir / state.extra["snapshot"])
+    seen = [
+        (run.by_name[t], plan.method.eval_adapter(si, g, plan.stages, plan.adapter_of))
+        for g in plan.stages[: si + 1]
+        for t in run.members[g]
+    ]
+    t0 = time.perf_counter()
+    state.extra["evals"][str(si)] = evaluate_seen(
+        run.vlm,
+        seen,
+        run.options.eval_batch_size,
+        run.options.progress,
+        lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
+    )
+    summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
+    scores = {t: v["score"] for t, v in state.extra["evals"][str(si)].items()}
+    tracking.log_eval(group, scores, summary[group]["steps"])  # --report-to: in the stage's run
+    state.done[group] = summary[group]
+    run.commit()
+    if old_snapshot and old_snapshot != state.extra["snapshot"]:
+        (run.ckpt_dir / old_snapshot).unlink(missing_ok=True)
+    atomic_write_json(run.out / CONTINUAL, _payload(run, plan), replace=True)
+
+
+def _payload(run: TrainingRun, plan: _Stages) -> dict[str, Any]:
+    """continual.json from the saved state's evaluations."""
+    config = run.config
+    return continual_payload(
+        plan.stages,
+        run.members,
+        plan.adapter_of,
+        run.state.extra["evals"],
+        config.continual,
+        config.seed,
+        plan.metrics_of,
+        plan.method.describe(),
+    )
+
+
+def _adapter_entries(run: TrainingRun, plan: _Stages, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """tune.json ``adapters``: each trained adapter's tasks, stages, examples, steps and training time."""
     adapters: dict[str, dict[str, Any]] = {}
-    for g in stages:
-        a = adapter_of[g]
+    for g in plan.stages:
+        a = plan.adapter_of[g]
         entry = adapters.setdefault(
             a,
             {
@@ -419,43 +438,14 @@ def tune_continual(
                 "examples": 0,
                 "steps": 0,
                 "train_seconds": 0.0,
-                "tower": chosen[a],
+                "tower": plan.towers[a],
             },
         )
-        entry["tasks"] += members_of[g]
+        entry["tasks"] += run.members[g]
         entry["stages"].append(g)
         entry["examples"] += summary[g]["examples"]
         entry["steps"] += summary[g]["steps"]
         entry["train_seconds"] = round(entry["train_seconds"] + summary[g]["train_seconds"], 3)
         entry["trainable_params"] = summary[g]["trainable_params"]
         entry["final_loss"] = summary[g]["final_loss"]
-    adapters.update(method.finish(peft_model, adapters_dir, stages, adapter_of, accelerator))
-    if is_main:
-        atomic_write_json(out / CONTINUAL, report, replace=True)
-    return finish_run(
-        vlm,
-        peft_model,
-        accelerator,
-        out,
-        state,
-        meta,
-        config,
-        payload,
-        {
-            "groups": members_of,
-            "continual": {
-                "mode": mode,
-                **({"params": method.params} if method.params else {}),
-                "stages": stages,
-                "adapters": adapter_of,
-                "metrics": report["metrics"],
-            },
-            "routing": method.routing(stages, members_of, adapter_of),
-            "stages": [summary[g] for g in stages],
-            "adapters": adapters,
-            "towers": chosen,
-            "target_modules": peft_model.peft_config[adapter_names[0]].target_modules,
-            "trainable_params": sum(a.get("trainable_params", 0) for a in adapters.values()),
-            "train_seconds": round(sum(summary[g]["train_seconds"] for g in stages), 3),
-        },
-    )
+    return adapters

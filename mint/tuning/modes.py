@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError
+from mint.tasks.demos import check_multi_image
+from mint.tuning.concurrent import concurrent_accelerator, run_concurrent
 from mint.tuning.config import TuneConfig
+from mint.tuning.continual import adapter_groups, run_continual
+from mint.tuning.towers import group_towers
+from mint.tuning.trainer import RunOptions, make_accelerator, run_sequential
 
 
 def auto_towers(
@@ -16,16 +21,33 @@ def auto_towers(
     """``{adapter: tower}`` from the profiles for ``tower: auto`` (None for a fixed tower)."""
     if config.tower != "auto":
         return None
-    from mint.tuning.towers import group_towers
-
     if profiles is None:
         raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
     members = groups["groups"]
     if config.continual:
-        from mint.tuning.continual import adapter_groups
-
         members = adapter_groups(members, config.continual, config.stage_order)
     return group_towers(members, profiles, source)
+
+
+def tune(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    options: RunOptions | None = None,
+) -> dict[str, Any]:
+    """Train ``groups`` into the run folder ``out_dir`` with the strategy ``config`` asks for (continual
+    stages, all groups concurrently, or one group after another); return tune.json. ``options``: see
+    :class:`~mint.tuning.trainer.RunOptions`."""
+    config = config or TuneConfig()
+    if config.continual:
+        strategy = run_continual
+    elif config.concurrent:
+        strategy = run_concurrent
+    else:
+        strategy = run_sequential
+    return strategy(vlm, tasks, groups, out_dir, config, options or RunOptions())
 
 
 def train_run(
@@ -37,24 +59,14 @@ def train_run(
     *,
     profiles: dict[str, Any] | None = None,
     profiles_source: str = "profiles.json",
-    accelerator: Any = None,
-    **kwargs: Any,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Train ``groups`` into the run folder ``out_dir`` in the mode ``config`` asks for; return tune.json.
-
-    ``kwargs`` (resume, force, meta, progress, on_step) go to the trainer of that mode.
+    """:func:`tune`, with in-context settings checked and ``tower: auto`` resolved from the tasks' ``profiles``;
+    ``options`` (resume, force, accelerator, meta, progress, on_step) are :class:`~mint.tuning.trainer.RunOptions`.
     """
-    from mint.tasks.demos import check_multi_image
-
     check_multi_image(vlm, tasks, config.in_context)  # in-context demonstrations need several images a prompt
     towers = auto_towers(config, groups, profiles, profiles_source)
-    if config.continual:
-        from mint.tuning.continual import tune_continual as train
-    elif config.concurrent:
-        from mint.tuning.concurrent import tune_concurrent as train
-    else:
-        from mint.tuning.trainer import tune_groups as train
-    return train(vlm, tasks, groups, out_dir, config, accelerator=accelerator, towers=towers, **kwargs)
+    return tune(vlm, tasks, groups, out_dir, config, RunOptions(towers=towers, **options))
 
 
 def make_run_accelerator(config: TuneConfig, precision: Any = None, **kwargs: Any) -> Any:
@@ -62,9 +74,5 @@ def make_run_accelerator(config: TuneConfig, precision: Any = None, **kwargs: An
     precision of ``precision`` (:func:`mint.tuning.precision.training_precision`) where given; ``kwargs`` go
     to ``Accelerator`` (e.g. ``cpu=True``)."""
     if config.concurrent:
-        from mint.tuning.concurrent import concurrent_accelerator
-
         return concurrent_accelerator(config, precision, **kwargs)
-    from mint.tuning.trainer import make_accelerator
-
     return make_accelerator(config, precision, **kwargs)

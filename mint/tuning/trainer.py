@@ -14,12 +14,15 @@ and differs from a one-process run by the dropout noise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import math
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import torch
 
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, dumps_json, file_mode, read_json, stamp
+from mint.models.devices import LAUNCH_HINT, auto_kind, world_size
 from mint.seeds import process_seed
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
@@ -35,6 +39,7 @@ from mint.tuning.data import Example, collate_examples, group_examples, shard, s
 from mint.tuning.groups import validate_groups
 from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable
 from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
+from mint.tuning.routing import load_adapters
 from mint.tuning.targets import lora_targets
 
 #: files and folders a tuning run writes (what --force removes, and nothing else)
@@ -80,8 +85,6 @@ def make_accelerator(config: TuneConfig, precision: Precision | None = None, **k
 
 
 def _world_size() -> int:
-    from mint.models.devices import world_size
-
     return world_size()
 
 
@@ -116,8 +119,6 @@ def _has_accelerator() -> bool:
 def launch_device_kind() -> str:
     """The kind of device an ``Accelerator`` made now would train on: ``cpu`` under
     ``accelerate launch --cpu`` (``ACCELERATE_USE_CPU``) or without an accelerator, else its kind."""
-    from mint.models.devices import auto_kind
-
     if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
         return "cpu"
     return auto_kind() if _has_accelerator() else "cpu"
@@ -202,8 +203,6 @@ def _check_same(saved: dict[str, Any], now: dict[str, Any], what: str, out: Path
 def launch_info(accelerator: Any) -> tuple[bool, int, int]:
     """(is main process, rank, processes); refuses a multi-process launch that accelerate runs as one
     process per copy (each would train alone)."""
-    from mint.models.devices import LAUNCH_HINT
-
     nproc = accelerator.num_processes
     if _world_size() != nproc:
         raise MintError(
@@ -231,66 +230,6 @@ def training_examples(
     return examples
 
 
-def prepare_run(
-    vlm: Any,
-    out: Path,
-    payload: dict[str, Any],
-    identity: dict[str, Any],
-    meta: dict[str, Any],
-    accelerator: Any,
-    *,
-    resume: bool,
-    force: bool,
-    initial: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Check a resumed run against ``identity`` and lay out the run folder and its saved state.
-
-    Returns ``(state, None)``, or ``(None, tune.json)`` when the resumed run had already finished (its
-    adapters are then loaded onto ``vlm``). ``initial`` adds keys to a new run's state.
-    """
-    ckpt_dir = out / "checkpoints"
-    state = ckpt.read_state(ckpt_dir) if resume else None
-    if resume and state is None:
-        raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
-    if state is not None:
-        _check_same(state["config"], identity["config"], "option", out)
-        _check_same(
-            {k: state.get(k) for k in identity if k != "config"},
-            {k: v for k, v in identity.items() if k != "config"},
-            "run",
-            out,
-        )
-        if (out / "tune.json").is_file() and state.get("complete"):  # nothing left to do
-            from mint.tuning.routing import load_adapters
-
-            load_adapters(vlm, out)
-            return None, read_json(out / "tune.json", "tune.json")
-    present = check_run_folder(out, resume, force)  # on every process, before any of them writes
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if not resume:
-            _clear_out(out, present)
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(
-            out / "groups.json",
-            stamp({k: v for k, v in payload.items() if k not in ("mint_version", "schema")}),
-            replace=True,
-        )
-        if state is None:
-            state = {
-                **identity,
-                "meta": meta,
-                "done": {},
-                "checkpoint": None,
-                "log_lines": 0,
-                **(initial or {}),
-            }
-            ckpt.write_state(ckpt_dir, state, new=True)
-    accelerator.wait_for_everyone()
-    return ckpt.read_state(ckpt_dir), None
-
-
 def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
     """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors); an adapter with
     non-finite weights is an error, never saved."""
@@ -315,6 +254,15 @@ def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
         (Path(tmp) / group).rename(final)
 
 
+def load_saved_adapter(peft_model: Any, name: str, adapters_dir: Path) -> None:
+    """Put the weights of ``adapters/<name>/`` (saved by :func:`save_adapter`) into adapter ``name``."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(str(adapters_dir / name / "adapter_model.safetensors"))
+    set_peft_model_state_dict(peft_model, weights, adapter_name=name)
+
+
 class TrainingLog:
     """``train_log.jsonl``, appended line by line on the main process; truncated on resume."""
 
@@ -337,17 +285,282 @@ class TrainingLog:
             tracking.log_step(row)  # --report-to: the same record to the active tracker, if any
 
 
-def resume_point(
-    out: Path, state: dict[str, Any], rank: int, is_main: bool, resume: bool
-) -> tuple[dict[str, Any] | None, TrainingLog]:
-    """The saved checkpoint to continue from (None: start of training) and the training log, truncated to
-    the lines written up to that checkpoint (or up to the end of a resumed run's last finished part)."""
-    current = state.get("checkpoint")
-    position = (
-        ckpt.load_checkpoint(ckpt.checkpoint_folder(out / "checkpoints", current), rank) if current else None
+# ------------------------------------------------------------------------------------------ the run
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is driven (none of it changes what is trained): continue a run (``resume``) or replace one
+    (``force``), the ``accelerator`` (None: the strategy's default), ``meta`` recorded in tune.json, an
+    ``on_step`` callback (raising in it stops the run, which ``resume`` continues), the progress bars,
+    ``towers`` (``{adapter: tower}``, required with ``tower: auto``) and the batch size of the continual
+    per-stage evaluation."""
+
+    resume: bool = False
+    force: bool = False
+    accelerator: Any = None
+    meta: dict[str, Any] | None = None
+    on_step: Callable[[dict[str, Any]], None] | None = None
+    progress: bool = True
+    towers: dict[str, str] | None = None
+    eval_batch_size: int = 8
+
+
+@dataclass
+class RunState:
+    """``checkpoints/state.json``: what identifies the run (``identity``: options, groups, tasks, processes,
+    towers, ...), ``meta``, the finished parts (``done``: summaries by group or stage), the latest checkpoint
+    and the log lines written up to it, a strategy's own keys (``extra``: the continual evaluations,
+    snapshot, ...) and whether the run is ``complete``."""
+
+    identity: dict[str, Any]
+    meta: dict[str, Any]
+    done: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    log_lines: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        fixed = {
+            "meta": self.meta,
+            "done": self.done,
+            "checkpoint": self.checkpoint,
+            "log_lines": self.log_lines,
+        }
+        return {**self.identity, **fixed, **self.extra, **({"complete": True} if self.complete else {})}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], identity_keys: list[str]) -> RunState:
+        fixed = {"meta", "done", "checkpoint", "log_lines", "complete", "mint_version", "schema"}
+        return cls(
+            identity={k: data.get(k) for k in identity_keys},
+            meta=data.get("meta") or {},
+            done=data.get("done") or {},
+            checkpoint=data.get("checkpoint"),
+            log_lines=data.get("log_lines") or 0,
+            extra={k: v for k, v in data.items() if k not in fixed and k not in identity_keys},
+            complete=bool(data.get("complete")),
+        )
+
+
+class TrainingRun:
+    """One tuning run: the run folder (groups.json, adapters/, train_log.jsonl, tune.json), the accelerator
+    and this process's place in the launch, the saved state (:class:`RunState`), the training log, the
+    checkpoints and the resume point. The strategies (sequential :func:`tune_groups`, concurrent, continual)
+    open one, :meth:`begin` it, train, and :meth:`finish` it."""
+
+    def __init__(
+        self,
+        vlm: Any,
+        tasks: list[Any],
+        groups: dict[str, Any],
+        out_dir: str | Path,
+        config: TuneConfig,
+        options: RunOptions,
+    ) -> None:
+        self.vlm, self.config, self.options = vlm, config, options
+        self.out = Path(out_dir)
+        self.ckpt_dir, self.adapters_dir = self.out / "checkpoints", self.out / "adapters"
+        self.by_name = {t.name: t for t in tasks}
+        if isinstance(groups, dict) and "groups" not in groups:  # a plain {group: [tasks]} mapping
+            groups = {"method": "custom", "groups": groups}
+        self.payload = validate_groups(groups, "groups", self.by_name)
+        self.members: dict[str, list[str]] = self.payload["groups"]
+        self.meta = dict(options.meta or {})
+        self.accelerator: Any = None
+        self.is_main, self.rank, self.nproc = True, 0, 1
+        self.state: RunState | None = None
+        self.position: dict[str, Any] | None = None  # the checkpoint to continue from
+        self.log: TrainingLog | None = None
+
+    def connect(self, accelerator: Any = None) -> None:
+        """Take the run's accelerator (``options.accelerator``, else ``accelerator``, else the default) and
+        this process's place in the launch."""
+        self.accelerator = self.options.accelerator or accelerator or make_accelerator(self.config)
+        self.is_main, self.rank, self.nproc = launch_info(self.accelerator)
+
+    def examples(self, group: str) -> list[Example]:
+        return training_examples(self.by_name, self.members[group], self.config, group)
+
+    def begin(self, identity: dict[str, Any], initial: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Check a resumed run against its identity (options, groups, tasks, processes and ``identity``) and
+        lay out the run folder and its saved state; None, or tune.json when the resumed run had already
+        finished (its adapters are then loaded onto the model). ``initial``: a new run's extra state."""
+        now = {
+            "config": self.config.to_dict(),
+            "groups": self.members,
+            "tasks": sorted(self.by_name),
+            "processes": self.nproc,
+            **identity,
+        }
+        resume, out, ckpt_dir = self.options.resume, self.out, self.ckpt_dir
+        saved = ckpt.read_state(ckpt_dir) if resume else None
+        if resume and saved is None:
+            raise MintError(f"{out}: nothing to resume (no {ckpt_dir / ckpt.STATE}); run without --resume")
+        if saved is not None:
+            _check_same(saved["config"], now["config"], "option", out)
+            _check_same(
+                {k: saved.get(k) for k in now if k != "config"},
+                {k: v for k, v in now.items() if k != "config"},
+                "run",
+                out,
+            )
+            if (out / "tune.json").is_file() and saved.get("complete"):  # nothing left to do
+                load_adapters(self.vlm, out)
+                return read_json(out / "tune.json", "tune.json")
+        present = check_run_folder(out, resume, self.options.force)  # every process, before any writes
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            if not resume:
+                _clear_out(out, present)
+            out.mkdir(parents=True, exist_ok=True)
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(
+                out / "groups.json",
+                stamp({k: v for k, v in self.payload.items() if k not in ("mint_version", "schema")}),
+                replace=True,
+            )
+            if saved is None:
+                new = RunState(identity=now, meta=self.meta, extra=dict(initial or {}))
+                ckpt.write_state(ckpt_dir, new.to_json(), new=True)
+        self.accelerator.wait_for_everyone()
+        self.state = RunState.from_json(ckpt.read_state(ckpt_dir), list(now))
+        return None
+
+    def reload_state(self) -> None:
+        """Read the saved state again (what the main process recorded)."""
+        self.state = RunState.from_json(ckpt.read_state(self.ckpt_dir), list(self.state.identity))
+
+    def resume(self) -> None:
+        """Load the checkpoint to continue from (none: the start of training) and open the training log,
+        truncated to the lines written up to that checkpoint (or to the end of the last finished part)."""
+        current = self.state.checkpoint
+        folder = ckpt.checkpoint_folder(self.ckpt_dir, current) if current else None
+        self.position = ckpt.load_checkpoint(folder, self.rank) if folder else None
+        if self.position:
+            keep = self.position["position"]["log_lines"]
+        else:
+            keep = self.state.log_lines if self.options.resume else None
+        self.log = TrainingLog(self.out / "train_log.jsonl", self.is_main, keep)
+
+    def checkpoint_of(self, label: str) -> dict[str, Any] | None:
+        """The loaded checkpoint if it belongs to ``label`` (a group, stage or phase), else None."""
+        pos = self.position
+        return pos if pos and pos["position"].get("group") == label else None
+
+    def progress_bar(self, total: int, initial: int, desc: str) -> Any:
+        from tqdm.auto import tqdm
+
+        show = self.options.progress and self.is_main
+        return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show, leave=False)
+
+    def save_checkpoint(self, name: str, trainer: Any, weights: Any, position: dict[str, Any]) -> None:
+        """Write checkpoint ``name`` (``trainer``: the optimizer and scheduler; ``weights``: the adapter
+        state, read on the main process), then make it the run's latest and remove the older ones."""
+        acc = self.accelerator
+        ckpt.save_checkpoint(
+            self.ckpt_dir / name,
+            adapter_state=weights() if acc.is_main_process else None,
+            optimizer=trainer.optimizer,
+            scheduler=trainer.scheduler,
+            position={**position, "log_lines": self.log.lines, **trainer.nonfinite_entry()},
+            rank=acc.process_index,
+            is_main=acc.is_main_process,
+            scaler=acc.scaler,
+        )
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.state.checkpoint, self.state.log_lines = name, self.log.lines
+            self.write_state()
+            ckpt.prune(self.ckpt_dir, name)
+        acc.wait_for_everyone()
+
+    def write_state(self) -> None:
+        ckpt.write_state(self.ckpt_dir, self.state.to_json())
+
+    def commit(self) -> None:
+        """On the main process: record that everything trained so far is saved outside the checkpoints
+        (adapters, summaries in the state), so the run resumes after it; the checkpoints go."""
+        self.state.checkpoint, self.state.log_lines = None, self.log.lines
+        self.write_state()
+        ckpt.prune(self.ckpt_dir, None)
+
+    def finish(self, peft_model: Any, fields: dict[str, Any]) -> dict[str, Any]:
+        """Leave the tuned ``peft_model`` on the model (eval mode), write ``tune.json`` (meta, seed, config,
+        method, then the strategy's ``fields``) and mark the saved state complete; return tune.json."""
+        peft_model.eval()
+        self.vlm.model = peft_model
+        result = stamp(
+            {
+                **self.meta,
+                "seed": self.config.seed,
+                "config": self.config.to_dict(),
+                "method": self.payload.get("method", "custom"),
+                **fields,
+                "processes": self.accelerator.num_processes,
+            }
+        )
+        if self.accelerator.is_main_process:
+            atomic_write_json(self.out / "tune.json", result)
+            self.state.complete = True
+            self.write_state()
+        self.accelerator.wait_for_everyone()
+        return result
+
+
+def adapter_fields(
+    run: TrainingRun, peft_model: Any, summary: dict[str, Any], towers: dict[str, str]
+) -> dict:
+    """tune.json's adapters, towers, target modules and trainable parameters of a one-adapter-per-group run."""
+    names = list(run.members)
+    return {
+        "groups": run.members,
+        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": towers[g]} for g in names},
+        "towers": towers,
+        "target_modules": peft_model.peft_config[names[0]].target_modules,
+        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+    }
+
+
+# ------------------------------------------------------------------------------------------ sequential
+def run_sequential(
+    vlm: Any,
+    tasks: list[Any],
+    groups: dict[str, Any],
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    options: RunOptions | None = None,
+) -> dict[str, Any]:
+    """Train one LoRA adapter per group of ``groups`` on ``vlm``, one group after another; write the run
+    folder and return the content of ``tune.json`` (see :func:`tune_groups`)."""
+    config = config or TuneConfig()
+    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
+    group_names = list(run.members)
+    chosen = resolve_towers(group_names, config, run.options.towers)
+    run.connect()
+    finished = run.begin({"towers": chosen})
+    if finished is not None:
+        return finished
+    peft_model = attach_adapters(vlm, group_names, config, chosen)
+    run.resume()
+    summary: dict[str, dict[str, Any]] = {}
+    for gi, group in enumerate(group_names):
+        if group in run.state.done:  # finished before the interruption: reload its saved adapter
+            load_saved_adapter(peft_model, group, run.adapters_dir)
+            summary[group] = run.state.done[group]
+            continue
+        job = GroupJob(group, gi, run.members[group], run.examples(group), group)
+        summary[group] = train_group(run, peft_model, job)
+        run.position = None
+        peft_model = run.accelerator.unwrap_model(peft_model)
+        if run.is_main:
+            save_adapter(peft_model, group, run.adapters_dir)
+            run.state.done[group] = summary[group]
+            run.commit()
+        run.accelerator.wait_for_everyone()
+    seconds = round(sum(s["train_seconds"] for s in summary.values()), 3)
+    return run.finish(
+        peft_model, {**adapter_fields(run, peft_model, summary, chosen), "train_seconds": seconds}
     )
-    keep = position["position"]["log_lines"] if position else (state.get("log_lines") if resume else None)
-    return position, TrainingLog(out / "train_log.jsonl", is_main, keep)
 
 
 def tune_groups(
@@ -356,235 +569,89 @@ def tune_groups(
     groups: dict[str, Any],
     out_dir: str | Path,
     config: TuneConfig | None = None,
-    *,
-    resume: bool = False,
-    force: bool = False,
-    accelerator: Any = None,
-    meta: dict[str, Any] | None = None,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
-    progress: bool = True,
-    towers: dict[str, str] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train one LoRA adapter per group of ``groups`` on ``vlm``; write the run folder.
 
     ``groups`` is a groups.json payload (see :func:`mint.tuning.groups.load_groups`) or a plain
     ``{group: [task, ...]}`` mapping.
 
-    ``tasks`` are the suite's tasks (each must be in exactly one group). ``meta`` (e.g. the suite and model
-    specs) is recorded in ``tune.json``. ``on_step`` is called after every optimizer step (and its
-    checkpoint) with ``{"group", "step", "epoch", "loss", "lr", "seconds"}``; raising in it stops the run,
-    which ``resume=True`` continues. Returns the content of ``tune.json``. ``vlm.model`` is left as a
-    ``PeftModel`` with every group's adapter, in eval mode. ``towers`` (``{group: tower}``, see
-    :mod:`mint.tuning.towers`) is required with ``config.tower == "auto"``.
+    ``tasks`` are the suite's tasks (each must be in exactly one group). ``options`` are those of
+    :class:`RunOptions`: ``meta`` (e.g. the suite and model specs) is recorded in ``tune.json``; ``on_step``
+    is called after every optimizer step (and its checkpoint) with ``{"group", "step", "epoch", "loss",
+    "lr", "seconds"}``; raising in it stops the run, which ``resume=True`` continues. Returns the content
+    of ``tune.json``. ``vlm.model`` is left as a ``PeftModel`` with every group's adapter, in eval mode.
+    ``towers`` (``{group: tower}``, see :mod:`mint.tuning.towers`) is required with ``config.tower == "auto"``.
     """
-    config = config or TuneConfig()
-    out = Path(out_dir)
-    by_name = {t.name: t for t in tasks}
-    if isinstance(groups, dict) and "groups" not in groups:  # a plain {group: [tasks]} mapping
-        groups = {"method": "custom", "groups": groups}
-    payload = validate_groups(groups, "groups", by_name)
-    group_names = list(payload["groups"])
-    chosen = resolve_towers(group_names, config, towers)
-    accelerator = accelerator or make_accelerator(config)
-    is_main, rank, nproc = launch_info(accelerator)
-    ckpt_dir, adapters_dir = out / "checkpoints", out / "adapters"
-    meta = dict(meta or {})
-
-    # ---------------------------------------------------------------- run folder and saved state
-    identity = {
-        "config": config.to_dict(),
-        "groups": payload["groups"],
-        "tasks": sorted(by_name),
-        "processes": nproc,
-        "towers": chosen,
-    }
-    state, finished = prepare_run(vlm, out, payload, identity, meta, accelerator, resume=resume, force=force)
-    if finished is not None:
-        return finished
-
-    peft_model = attach_adapters(vlm, group_names, config, chosen)
-    summary: dict[str, dict[str, Any]] = {}
-    position, log = resume_point(out, state, rank, is_main, resume)
-
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    for gi, group in enumerate(group_names):
-        members = payload["groups"][group]
-        if group in state["done"]:  # finished before the interruption: reload its saved adapter
-            set_peft_model_state_dict(
-                peft_model,
-                load_file(str(adapters_dir / group / "adapter_model.safetensors")),
-                adapter_name=group,
-            )
-            summary[group] = state["done"][group]
-            continue
-        examples = training_examples(by_name, members, config, group)
-        summary[group] = train_group(
-            vlm,
-            peft_model,
-            accelerator,
-            config,
-            group,
-            gi,
-            members,
-            examples,
-            log,
-            position if position and position["position"]["group"] == group else None,
-            ckpt_dir,
-            state,
-            on_step,
-            progress,
-        )
-        position = None
-        peft_model = accelerator.unwrap_model(peft_model)
-        if is_main:
-            save_adapter(peft_model, group, adapters_dir)
-            state["done"][group] = summary[group]
-            state["checkpoint"], state["log_lines"] = None, log.lines
-            ckpt.write_state(ckpt_dir, state)
-            ckpt.prune(ckpt_dir, None)
-        accelerator.wait_for_everyone()
-
-    return finish_run(
-        vlm,
-        peft_model,
-        accelerator,
-        out,
-        state,
-        meta,
-        config,
-        payload,
-        {
-            "groups": payload["groups"],
-            "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": chosen[g]} for g in group_names},
-            "towers": chosen,
-            "target_modules": peft_model.peft_config[group_names[0]].target_modules,
-            "trainable_params": sum(s["trainable_params"] for s in summary.values()),
-            "train_seconds": round(sum(s["train_seconds"] for s in summary.values()), 3),
-        },
-    )
+    return run_sequential(vlm, tasks, groups, out_dir, config, RunOptions(**options))
 
 
-def finish_run(
-    vlm: Any,
-    peft_model: Any,
-    accelerator: Any,
-    out: Path,
-    state: dict[str, Any],
-    meta: dict[str, Any],
-    config: TuneConfig,
-    payload: dict[str, Any],
-    fields: dict[str, Any],
-) -> dict[str, Any]:
-    """Leave the tuned ``peft_model`` on ``vlm`` (eval mode), write ``tune.json`` (meta, seed, config, method,
-    then the trainer's ``fields``) and mark the saved state complete; return tune.json."""
-    peft_model.eval()
-    vlm.model = peft_model
-    result = stamp(
-        {
-            **meta,
-            "seed": config.seed,
-            "config": config.to_dict(),
-            "method": payload.get("method", "custom"),
-            **fields,
-            "processes": accelerator.num_processes,
-        }
-    )
-    if accelerator.is_main_process:
-        atomic_write_json(out / "tune.json", result)
-        state["complete"] = True
-        ckpt.write_state(out / "checkpoints", state)
-    accelerator.wait_for_everyone()
-    return result
+@dataclass(frozen=True)
+class GroupJob:
+    """One adapter's training on one set of examples: a group of the sequential run, a continual stage or a
+    method's extra phase. ``label`` names it in the log, the checkpoints and the batch order; ``index``
+    seeds it (``config.seed + index``); ``hooks`` (a continual method's
+    :class:`~mint.tuning.continual_methods.base.StageHooks`) may activate other adapters alongside and add
+    a penalty to every step's loss."""
+
+    label: str
+    index: int
+    members: list[str]
+    examples: list[Example]
+    adapter: str
+    hooks: Any = None
 
 
-def train_group(
-    vlm: Any,
-    peft_model: Any,
-    accelerator: Any,
-    config: TuneConfig,
-    group: str,
-    gi: int,
-    members: list[str],
-    examples: list[Example],
-    log: TrainingLog,
-    resume_from: dict[str, Any] | None,
-    ckpt_dir: Path,
-    state: dict[str, Any],
-    on_step: Callable[[dict[str, Any]], None] | None,
-    progress: bool,
-    adapter: str | None = None,
-    hooks: Any = None,
-) -> dict[str, Any]:
-    """Train ``group``'s examples into adapter ``adapter`` (default: the group's own; fresh optimizer +
-    scheduler), from a checkpoint when one is given. ``hooks`` (a continual method's, see
-    :class:`mint.tuning.continual_methods.base.StageHooks`) may activate other adapters alongside and add a
-    penalty to every step's loss."""
-    from accelerate.utils import set_seed
-    from peft.utils import set_peft_model_state_dict
-    from tqdm.auto import tqdm
+@dataclass
+class _Trainer:
+    """What one optimizer step needs: the prepared model, the optimizer and schedule, the trained
+    parameters and the count of non-finite steps."""
 
-    rank, nproc, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    params: list[torch.nn.Parameter]
+    nonfinite: NonFiniteSteps
+
+    def nonfinite_entry(self) -> dict[str, int]:
+        return {"nonfinite_steps": self.nonfinite.total} if self.nonfinite.total else {}
+
+
+def train_group(run: TrainingRun, peft_model: Any, job: GroupJob) -> dict[str, Any]:
+    """Train ``job`` into its adapter (fresh optimizer + scheduler), from its checkpoint when the run has
+    one; return the group's summary for tune.json."""
+    config, accelerator = run.config, run.accelerator
     plans = [
-        step_plan(examples, config.batch_size, nproc, config.grad_accum, config.seed, group, e, config.mix)
+        step_plan(
+            job.examples,
+            config.batch_size,
+            run.nproc,
+            config.grad_accum,
+            config.seed,
+            job.label,
+            e,
+            config.mix,
+        )
         for e in range(config.epochs)
     ]
     total = sum(len(p) for p in plans)
-    adapter = adapter or group
-    if getattr(hooks, "activate", None) is not None:
-        hooks.activate(peft_model, adapter)  # other adapters active too, frozen
-    else:
-        peft_model.set_adapter(adapter)  # only this adapter's LoRA weights require grad
-    params = trainable(peft_model)
-    n_params = sum(p.numel() for p in params)
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = make_scheduler(config, optimizer, total)
-    set_seed(process_seed(config.seed + gi, rank))
-    start_epoch, start_step, done_steps, seconds0, last_loss = 0, 0, 0, 0.0, None
-    nonfinite = NonFiniteSteps(f"group {group!r}")
-    if resume_from is not None:
-        pos = resume_from["position"]
-        set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=adapter)
-        ckpt.restore(resume_from, optimizer, scheduler, accelerator.scaler)
-        start_epoch, start_step = pos["epoch"], pos["step_in_epoch"]
-        done_steps, seconds0, last_loss = pos["global_step"], pos["seconds"], pos.get("loss")
-        nonfinite.total = pos.get("nonfinite_steps", 0)
-    model, optimizer = prepare_group(accelerator, peft_model, optimizer)
-    model.train()
-    t0 = time.perf_counter() - seconds0
-    bar = tqdm(
-        total=total,
-        initial=done_steps,
-        desc=f"tune {group}",
-        unit="step",
-        disable=not (progress and is_main),
-        leave=False,
-    )
+    trainer, at = _start(run, peft_model, job, total)
+    model, scheduler, nonfinite = trainer.model, trainer.scheduler, trainer.nonfinite
+    t0 = time.perf_counter() - at["seconds"]
+    done_steps, last_loss = at["global_step"], at.get("loss")
+    bar = run.progress_bar(total, done_steps, f"tune {job.label}")
     try:
-        for epoch in range(start_epoch, config.epochs):
-            for si in range(start_step if epoch == start_epoch else 0, len(plans[epoch])):
-                last_loss, grad_norm, skipped = _step(
-                    vlm,
-                    model,
-                    optimizer,
-                    accelerator,
-                    config,
-                    examples,
-                    plans[epoch][si],
-                    rank,
-                    nproc,
-                    params,
-                    getattr(hooks, "penalty", None),
-                )
+        for epoch in range(at["epoch"], config.epochs):
+            for si in range(at["step_in_epoch"] if epoch == at["epoch"] else 0, len(plans[epoch])):
+                last_loss, grad_norm, skipped = _step(run, trainer, job, plans[epoch][si])
                 if not skipped:  # a non-finite step (or an fp16 overflow): no step, no schedule
                     scheduler.step()
                 done_steps += 1
-                nonfinite.record(skipped, done_steps, str(vlm.dtype).replace("torch.", ""))
+                nonfinite.record(skipped, done_steps, str(run.vlm.dtype).replace("torch.", ""))
                 seconds = time.perf_counter() - t0
                 row = {
                     "step": done_steps,
-                    "group": group,
+                    "group": job.label,
                     "epoch": epoch,
                     "loss": last_loss,
                     "lr": scheduler.get_last_lr()[0],
@@ -593,7 +660,7 @@ def train_group(
                     "samples": sum(len(b) for b in plans[epoch][si]),
                     **({"skipped": True} if skipped else {}),
                 }
-                log.write(row)
+                run.log.write(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.4f}")
                 if (
@@ -601,39 +668,71 @@ def train_group(
                     and done_steps % config.checkpoint_every == 0
                     and done_steps < total
                 ):
-                    _checkpoint(
-                        accelerator,
-                        model,
-                        optimizer,
-                        scheduler,
-                        group,
-                        epoch,
-                        si + 1,
-                        done_steps,
-                        seconds,
-                        last_loss,
-                        log,
-                        ckpt_dir,
-                        state,
-                        adapter,
-                        nonfinite.total,
-                    )
-                if on_step is not None:
-                    on_step(dict(row))
+                    position = {
+                        "group": job.label,
+                        "epoch": epoch,
+                        "step_in_epoch": si + 1,
+                        "global_step": done_steps,
+                        "seconds": seconds,
+                        "loss": last_loss,
+                    }
+                    _checkpoint(run, trainer, job.adapter, position)
+                if run.options.on_step is not None:
+                    run.options.on_step(dict(row))
     finally:
         bar.close()
     model.eval()
     train_seconds = time.perf_counter() - t0
     release_accelerator(accelerator)
     return {
-        "tasks": list(members),
-        "examples": len(examples),
+        "tasks": list(job.members),
+        "examples": len(job.examples),
         "steps": done_steps,
-        "trainable_params": n_params,
+        "trainable_params": sum(p.numel() for p in trainer.params),
         "train_seconds": round(train_seconds, 3),
         "final_loss": last_loss,
-        **({"nonfinite_steps": nonfinite.total} if nonfinite.total else {}),
+        **trainer.nonfinite_entry(),
     }
+
+
+def _start(run: TrainingRun, peft_model: Any, job: GroupJob, total: int) -> tuple[_Trainer, dict[str, Any]]:
+    """Make ``job``'s adapter the trained one, with a fresh optimizer and schedule over ``total`` steps and
+    the RNGs seeded for it, then restore its checkpoint if the run has one; returns the prepared trainer and
+    the position to start from (epoch, step in epoch, global step, seconds, loss)."""
+    from accelerate.utils import set_seed
+    from peft.utils import set_peft_model_state_dict
+
+    config = run.config
+    if getattr(job.hooks, "activate", None) is not None:
+        job.hooks.activate(peft_model, job.adapter)  # other adapters active too, frozen
+    else:
+        peft_model.set_adapter(job.adapter)  # only this adapter's LoRA weights require grad
+    params = trainable(peft_model)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = make_scheduler(config, optimizer, total)
+    set_seed(process_seed(config.seed + job.index, run.rank))
+    at = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "seconds": 0.0, "loss": None}
+    nonfinite = NonFiniteSteps(f"group {job.label!r}")
+    resume_from = run.checkpoint_of(job.label)
+    if resume_from is not None:
+        at = resume_from["position"]
+        set_peft_model_state_dict(peft_model, resume_from["adapter"], adapter_name=job.adapter)
+        ckpt.restore(resume_from, optimizer, scheduler, run.accelerator.scaler)
+        nonfinite.total = at.get("nonfinite_steps", 0)
+    model, optimizer = prepare_group(run.accelerator, peft_model, optimizer)
+    model.train()
+    return _Trainer(model, optimizer, scheduler, params, nonfinite), at
+
+
+def _checkpoint(run: TrainingRun, trainer: _Trainer, adapter: str, position: dict[str, Any]) -> None:
+    """Checkpoint ``adapter``'s training at ``position`` (named after its group and global step)."""
+    from peft.utils import get_peft_model_state_dict
+
+    unwrapped = run.accelerator.unwrap_model(trainer.model)
+    name = f"{position['group']}-step-{position['global_step']:06d}"
+    run.save_checkpoint(
+        name, trainer, lambda: get_peft_model_state_dict(unwrapped, adapter_name=adapter), position
+    )
 
 
 def prepare_group(accelerator: Any, peft_model: Any, optimizer: Any) -> tuple[Any, Any]:
@@ -652,8 +751,6 @@ def prepare_group(accelerator: Any, peft_model: Any, optimizer: Any) -> tuple[An
 
 
 def _ddp_takes_init_sync() -> bool:
-    import inspect
-
     return "init_sync" in inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
 
 
@@ -662,8 +759,6 @@ _DDP_INIT_SYNC = _ddp_takes_init_sync()
 
 def _without_broadcast(handler: Any) -> Any:
     """accelerate's DDP settings ``handler`` plus ``init_sync=False``."""
-    import dataclasses
-
     from accelerate.utils import DistributedDataParallelKwargs
 
     @dataclasses.dataclass
@@ -688,100 +783,42 @@ def release_accelerator(accelerator: Any) -> None:
 
 
 def _step(
-    vlm: Any,
-    model: Any,
-    optimizer: Any,
-    accelerator: Any,
-    config: TuneConfig,
-    examples: list[Example],
-    step: list[list[int]],
-    rank: int,
-    nproc: int,
-    params: list[torch.nn.Parameter],
-    penalty: Callable[[], torch.Tensor] | None = None,
+    run: TrainingRun, trainer: _Trainer, job: GroupJob, step: list[list[int]]
 ) -> tuple[float, float | None, bool]:
     """One optimizer step over ``grad_accum`` global batches; returns the mean answer-token loss, the
     gradient norm before clipping, and whether the step was skipped (a non-finite loss or gradient norm, the
     same on every process).
 
-    ``penalty()`` (a continual method's regulariser) is added once per step: a share on every micro-batch of
-    every process, so the gradient DDP averages is the penalty's own."""
+    A continual method's penalty (``job.hooks.penalty()``) is added once per step: a share on every
+    micro-batch of every process, so the gradient DDP averages is the penalty's own."""
+    accelerator, nproc = run.accelerator, run.nproc
+    penalty = getattr(job.hooks, "penalty", None)
     micro = []
     for global_batch in step:
-        mine = shard(global_batch, rank, nproc)
+        mine = shard(global_batch, run.rank, nproc)
         weight = 1.0 if mine else 0.0  # an empty shard still runs (DDP needs every rank) but adds nothing
-        batch = collate_examples(vlm, [examples[i] for i in (mine or global_batch[:1])], config.mode)
+        batch = collate_examples(
+            run.vlm, [job.examples[i] for i in (mine or global_batch[:1])], run.config.mode
+        )
         micro.append((batch, weight, int(answer_tokens(batch["labels"]).sum().item()) if mine else 0))
     counts = torch.tensor([float(sum(m[2] for m in micro))], device=accelerator.device)
     total_tokens = float(accelerator.reduce(counts, "sum").item())
     loss_sum = torch.zeros((), device=accelerator.device)
     for i, (batch, weight, _) in enumerate(micro):
         sync = i == len(micro) - 1
-        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-            loss, _ = answer_loss(model, batch)
+        with contextlib.nullcontext() if sync else accelerator.no_sync(trainer.model):
+            loss, _ = answer_loss(trainer.model, batch)
             scaled = loss * (weight * nproc / max(total_tokens, 1.0))
             if penalty is not None:
                 scaled = scaled + penalty() / len(micro)
             accelerator.backward(scaled)
         loss_sum += loss.detach() * weight
     # max_grad_norm 0 (no clipping): an infinite bound only measures the norm (the gradients are scaled by 1)
-    norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or math.inf)  # None under DeepSpeed
+    norm = accelerator.clip_grad_norm_(
+        trainer.params, run.config.max_grad_norm or math.inf
+    )  # None: DeepSpeed
     global_loss = float(accelerator.reduce(loss_sum.reshape(1), "sum").item()) / max(total_tokens, 1.0)
     finite = is_finite(global_loss) and (norm is None or is_finite(norm))
-    skipped = optimizer_step(accelerator, optimizer, finite)
+    skipped = optimizer_step(accelerator, trainer.optimizer, finite)
     loss = global_loss if math.isfinite(global_loss) else float("nan")
     return loss, None if norm is None else float(norm), skipped
-
-
-def _checkpoint(
-    accelerator: Any,
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    group: str,
-    epoch: int,
-    step_in_epoch: int,
-    global_step: int,
-    seconds: float,
-    loss: float,
-    log: TrainingLog,
-    ckpt_dir: Path,
-    state: dict[str, Any],
-    adapter: str | None = None,
-    nonfinite_steps: int = 0,
-) -> None:
-    from peft.utils import get_peft_model_state_dict
-
-    name = f"{group}-step-{global_step:06d}"
-    unwrapped = accelerator.unwrap_model(model)
-    position = {
-        "group": group,
-        "epoch": epoch,
-        "step_in_epoch": step_in_epoch,
-        "global_step": global_step,
-        "seconds": seconds,
-        "loss": loss,
-        "log_lines": log.lines,
-        **({"nonfinite_steps": nonfinite_steps} if nonfinite_steps else {}),
-    }
-    weights = (
-        get_peft_model_state_dict(unwrapped, adapter_name=adapter or group)
-        if accelerator.is_main_process
-        else None
-    )
-    ckpt.save_checkpoint(
-        ckpt_dir / name,
-        adapter_state=weights,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        position=position,
-        rank=accelerator.process_index,
-        is_main=accelerator.is_main_process,
-        scaler=accelerator.scaler,
-    )
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        state["checkpoint"], state["log_lines"] = name, log.lines
-        ckpt.write_state(ckpt_dir, state)
-        ckpt.prune(ckpt_dir, name)
-    accelerator.wait_for_everyone()
