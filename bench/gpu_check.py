@@ -142,7 +142,7 @@ def _lora_model(config: Any, adapters: int, device: torch.device, dtype: torch.d
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from mint.models.base import _architecture
+    from mint.models.architectures import architecture as _architecture
 
     torch.manual_seed(0)
     with torch.device(device):
