@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mint.artifacts import Grouping, Profiles
-from mint.cli.types import bounded_int
+from mint.cli.types import DEFAULT_MODEL, bounded_int
 from mint.clustering import METHODS, group
 from mint.clustering.affinity import affinity_grouping
 from mint.clustering.methods import AFFINITY_METHODS
@@ -53,7 +53,10 @@ ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
 )
 @click.option("--suite", help=f"{'/'.join(AFFINITY_METHODS)}: the task suite (file or builtin:<name>).")
 @click.option(
-    "--model", help=f"{'/'.join(AFFINITY_METHODS)}: the backbone (tiny, a local folder, a cached id)."
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help=f"{'/'.join(AFFINITY_METHODS)}: the backbone ('tiny', a local folder or a Hugging Face id).",
 )
 @click.option(
     "--steps",
@@ -148,7 +151,7 @@ def _affinity(
 ) -> None:
     """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
     if not suite or not model:
-        raise MintError(f"--method {method}: needs --suite and --model (it trains a shared adapter)")
+        raise MintError(f"--method {method}: needs --suite (it trains a shared adapter on --model)")
     tasks = load_suite(suite, seed=seed, max_train=max_samples)
     vlm = load_model(
         model,

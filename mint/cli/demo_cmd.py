@@ -8,6 +8,7 @@ from importlib import resources
 
 import click
 
+from mint.cli.types import progress_option
 from mint.io import allow_replacing
 from mint.models.devices import single_process
 from mint.pipeline import load_run_config, run_pipeline, summary_table
@@ -22,7 +23,7 @@ from mint.seeds import seed_type
 @click.option(
     "--full", is_flag=True, help="Also the learned-affinity baselines and MINT tuned in other ways (slower)."
 )
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@progress_option
 @click.option(
     "--jobs",
     type=click.IntRange(1, 1024),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from mint.cli.types import bounded_int
+from mint.cli.types import bounded_int, progress_option
 from mint.errors import MintError
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import LoadOptions, loading_options
@@ -90,7 +90,7 @@ from mint.tasks.demos import DEMO_SELECTION
     "the adapter each is routed to (the report's unseen tasks).",
 )
 @click.option("--force", is_flag=True, help="Re-evaluate existing eval.json files and overwrite the report.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option
 def command(
     run: Path,
     baselines: tuple[Path, ...],
@@ -104,7 +104,7 @@ def command(
     no_figures: bool,
     force: bool,
     fmt: str,
-    quiet: bool,
+    progress: bool,
     in_context: int | None = None,
     demo_selection: str | None = None,
     max_new_tokens: int | None = None,
@@ -187,7 +187,7 @@ def command(
                 vlm=vlm,
                 zero_shot=zs,
                 batch_size=batch_size,
-                progress=not quiet,
+                progress=progress,
                 suite=suite,
                 model=model,
                 max_test=max_test,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from mint.artifacts.predictions import meta_path
-from mint.cli.types import bounded_int
+from mint.cli.types import DEFAULT_MODEL, bounded_int, progress_option
 from mint.io import allow_replacing, check_output
 from mint.models.devices import DEVICE_HELP
 from mint.models.load_options import loading_options
@@ -26,7 +26,7 @@ def model_options(f):
         click.option(
             "--model",
             "model",
-            default="tiny",
+            default=DEFAULT_MODEL,
             show_default=True,
             metavar="M",
             help="tiny (the embedded backbone), a local model folder, or a cached Hugging Face id.",
@@ -74,9 +74,7 @@ def model_options(f):
             metavar="DIR",
             help="Cache of per-(model, task, mode) parts [default: .mint-cache beside the output].",
         ),
-        click.option(
-            "--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr."
-        ),
+        progress_option,
         click.option(
             "--in-context",
             "in_context",

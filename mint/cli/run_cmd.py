@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mint.cli.types import progress_option
 from mint.io import allow_replacing
 from mint.models.devices import single_process
 from mint.pipeline import load_run_config, run_pipeline, schedule, summary_table
@@ -17,7 +18,7 @@ from mint.seeds import seed_type
 @click.option("--out", default=None, help="Output folder (overrides the config's `out`).")
 @click.option("--seed", type=seed_type(), default=None, help="Seed (overrides the config's `seed`).")
 @click.option("--force", is_flag=True, help="Redo every stage, even those whose inputs did not change.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@progress_option
 @click.option(
     "--allow-code",
     is_flag=True,

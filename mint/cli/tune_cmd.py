@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from mint.cli.types import bounded_int
+from mint.cli.types import DEFAULT_MODEL, bounded_int, progress_option
 from mint.errors import MintError
 from mint.io import allow_replacing, read_config
 from mint.models.devices import DEVICE_HELP
@@ -29,7 +29,12 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 @click.command("tune")
 @click.option("--suite", help="Suite file or builtin:<name> (e.g. builtin:default).")
-@click.option("--model", help="Hugging Face id or local path (offline), or 'tiny'.")
+@click.option(
+    "--model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Backbone: the shipped 'tiny', a local folder or a Hugging Face id.",
+)
 @click.option("--groups", type=click.Path(path_type=Path), help="groups.json from mint cluster.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder to write.")
 @click.option(
@@ -164,10 +169,10 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option
 @click.pass_context
 def command(
-    ctx: click.Context, config_path: Path | None, resume: bool, force: bool, quiet: bool, **options: Any
+    ctx: click.Context, config_path: Path | None, resume: bool, force: bool, progress: bool, **options: Any
 ) -> None:
     """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
     from mint.tuning.checkpoint import read_state
@@ -239,7 +244,7 @@ def command(
         max_test=merged.get("max_test"),
         resume=resume,
         force=force,
-        progress=not quiet,
+        progress=progress,
         profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None,
         report_to=report_to,
     )

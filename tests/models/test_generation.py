@@ -92,11 +92,21 @@ def test_evaluate_open_task_with_generation_settings_and_references(tmp_path):
     r = CliRunner().invoke(
         main,
         ["tune", "--suite", str(suite), "--model", "tiny", "--groups", str(groups), "--out", str(run),
-         "--batch-size", "3", "--quiet"],
+         "--batch-size", "3", "--no-progress"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(
-        main, ["evaluate", str(run), "--no-zero-shot", "--max-new-tokens", "3", "--num-beams", "2", "--quiet"]
+        main,
+        [
+            "evaluate",
+            str(run),
+            "--no-zero-shot",
+            "--max-new-tokens",
+            "3",
+            "--num-beams",
+            "2",
+            "--no-progress",
+        ],
     )
     assert r.exit_code == 0, r.output
     ev = json.loads((run / "eval.json").read_text())
@@ -109,5 +119,5 @@ def test_evaluate_open_task_with_generation_settings_and_references(tmp_path):
     refs = {r["id"]: r["answers"] for r in rows}
     for p in preds:  # each sample scored against its best reference
         assert p["score"] == pytest.approx(rouge_l(p["prediction"], refs[p["id"]]))
-    r = CliRunner().invoke(main, ["evaluate", str(run), "--no-zero-shot", "--quiet"])
+    r = CliRunner().invoke(main, ["evaluate", str(run), "--no-zero-shot", "--no-progress"])
     assert r.exit_code == 2 and "other settings (generation)" in r.output

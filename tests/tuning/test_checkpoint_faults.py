@@ -52,7 +52,7 @@ def _tune_args(model, groups, out):
         4,
         "--checkpoint-every",
         1,
-        "--quiet",
+        "--no-progress",
         "--out",
         out,
     ]

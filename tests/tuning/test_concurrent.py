@@ -255,7 +255,7 @@ def test_cli_concurrent(llava, tmp_path):
         2,
         "--batch-size",
         4,
-        "--quiet",
+        "--no-progress",
     ]
     res = _cli([*base, "--out", tmp_path / "run", "--concurrent"])
     assert res.exit_code == 0, res.output

@@ -265,7 +265,7 @@ def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
         2,
         "--batch-size",
         4,
-        "--quiet",
+        "--no-progress",
     ]
     res = _cli(base + ["--continual", "sequential", "--stage-order", "second,first"])
     assert res.exit_code == 0, res.output
@@ -274,14 +274,14 @@ def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
     assert cont["stages"] == ["second", "first"] and cont["tasks"][:4] == MINI[6:]
     assert [sum(v is None for v in row) for row in cont["matrix"]] == [6, 0]
     assert set(cont["n"].values()) == {2}
-    res = _cli(["evaluate", run, "--out", tmp_path / "report" / "report.json", "--quiet"])
+    res = _cli(["evaluate", run, "--out", tmp_path / "report" / "report.json", "--no-progress"])
     assert res.exit_code == 0, res.output
     report = _read(tmp_path / "report" / "report.json")
     assert list(report["rows"]) == ["zero_shot", "mint"]
     assert [report["rows"]["mint"]["tasks"][t] for t in cont["tasks"]] == pytest.approx(cont["matrix"][-1])
     assert _read(run / "eval.json")["continual"] == "sequential"
     # resuming a finished run changes nothing
-    res = _cli(["tune", "--out", run, "--resume", "--quiet"])
+    res = _cli(["tune", "--out", run, "--resume", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert _read(run / "continual.json") == cont
 
@@ -372,7 +372,7 @@ def test_two_ranks_match_one_process(llava, tmp_path):
         0.05,
         "--continual",
         "sequential",
-        "--quiet",
+        "--no-progress",
     ]
     env = {
         **os.environ,

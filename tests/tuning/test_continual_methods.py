@@ -417,7 +417,7 @@ def test_cli_continual_param(llava, tmp_path):
 
     groups.write_text(json.dumps({"method": "mint", "groups": {"first": MINI[:6], "second": MINI[6:]}}))
     base = ["tune", "--suite", "builtin:mini", "--model", llava, "--groups", groups, "--max-train", 2]
-    base += ["--max-test", 2, "--batch-size", 2, "--quiet", "--continual", "replay"]
+    base += ["--max-test", 2, "--batch-size", 2, "--no-progress", "--continual", "replay"]
     run = CliRunner().invoke(
         main, [str(a) for a in [*base, "--out", tmp_path / "bad", "--continual-param", "size"]]
     )
@@ -461,7 +461,7 @@ def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
         "--max-test",
         2,
     ]
-    common += ["--seed", 0, "--dropout", 0, "--lr", 0.05, "--continual", "o-lora", "--quiet"]
+    common += ["--seed", 0, "--dropout", 0, "--lr", 0.05, "--continual", "o-lora", "--no-progress"]
     common += ["--continual-param", "lambda_orth=5", "--continual-param", "lambda_l2=0.1"]
     env = {
         **os.environ,

@@ -67,7 +67,7 @@ def runs(tmp_path_factory):
                 4,
                 "--lr",
                 0.05,
-                "--quiet",
+                "--no-progress",
             ]
         )
         assert res.exit_code == 0, res.output
@@ -88,7 +88,7 @@ def test_report_rows_are_computed_from_eval_json(runs):
             run["single"],
             "--out",
             report_path,
-            "--quiet",
+            "--no-progress",
         ]
     )
     assert res.exit_code == 0, res.output
@@ -138,7 +138,7 @@ def test_evaluate_bad_routes_file_is_one_line_error(runs, tmp_path):
     _, run = runs
     bad = tmp_path / "routes.json"
     bad.write_text(json.dumps({"routes": ["vqa_color"]}))
-    res = _cli(["evaluate", run["mint"], "--routes", bad, "--quiet"])
+    res = _cli(["evaluate", run["mint"], "--routes", bad, "--no-progress"])
     assert (
         res.exit_code == 2 and res.output.startswith("Error:") and "routes: expected an object" in res.output
     )

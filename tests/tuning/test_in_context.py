@@ -233,7 +233,18 @@ def test_tune_records_in_context_and_evaluate_uses_it(tmp_path, llava, monkeypat
 
     monkeypatch.setattr(VisionLanguageModel, "build_prompt", spy)
     run = tmp_path / "run"
-    base = ("tune", "--suite", suite, "--model", llava, "--groups", groups, "--batch-size", 4, "--quiet")
+    base = (
+        "tune",
+        "--suite",
+        suite,
+        "--model",
+        llava,
+        "--groups",
+        groups,
+        "--batch-size",
+        4,
+        "--no-progress",
+    )
     r = _cli(*base, "--out", tmp_path / "bad", "--in-context", "-1")
     assert r.exit_code == 2 and "in_context" in r.output
     r = _cli(*base, "--out", run, "--in-context", 1)
@@ -245,7 +256,7 @@ def test_tune_records_in_context_and_evaluate_uses_it(tmp_path, llava, monkeypat
     assert all(len(d) == 1 and d[0] != sid and d[0].startswith("train") for sid, d in trained.items())
 
     seen.clear()
-    r = _cli("evaluate", run, "--no-zero-shot", "--quiet")
+    r = _cli("evaluate", run, "--no-zero-shot", "--no-progress")
     assert r.exit_code == 0, r.output
     ev = json.loads((run / "eval.json").read_text())
     assert ev["in_context"]["k"] == 1 and ev["request"]["in_context"]["k"] == 1
@@ -257,9 +268,9 @@ def test_tune_records_in_context_and_evaluate_uses_it(tmp_path, llava, monkeypat
     assert len(tested) == 6 and all(len(d) == 1 for _, d in tested)
     assert {(row["id"], row["demos"][0]) for row in rows} == {(sid, d[0]) for sid, d in tested}
 
-    r = _cli("evaluate", run, "--no-zero-shot", "--quiet", "--in-context", 2)
+    r = _cli("evaluate", run, "--no-zero-shot", "--no-progress", "--in-context", 2)
     assert r.exit_code == 2 and "in_context" in r.output  # eval.json was made with K=1: needs --force
-    r = _cli("evaluate", run, "--no-zero-shot", "--quiet", "--in-context", 0, "--force")
+    r = _cli("evaluate", run, "--no-zero-shot", "--no-progress", "--in-context", 0, "--force")
     assert r.exit_code == 0, r.output
     assert "in_context" not in json.loads((run / "eval.json").read_text())
     rows = [json.loads(line) for line in (run / "eval_predictions.jsonl").read_text().splitlines()]
@@ -296,7 +307,7 @@ def test_concurrent_and_continual_runs_use_the_demonstrations(tmp_path, llava, m
         "similar",
         "--batch-size",
         4,
-        "--quiet",
+        "--no-progress",
         *mode,
     )
     assert r.exit_code == 0, r.output

@@ -23,7 +23,7 @@ def test_qlora_trains_lowers_the_loss_and_reloads(tmp_path):
     args = ["tune", "--suite", str(tmp_path / "suite.yaml"), "--model", "tiny", "--groups",
             str(tmp_path / "groups.json"), "--out", str(run), "--quantize", "4bit", "--max-train", "8",
             "--max-test", "4", "--batch-size", "4", "--epochs", "4", "--lr", "0.01", "--dropout", "0",
-            "--checkpoint-every", "0", "--device", "cpu", "--quiet"]  # fmt: skip
+            "--checkpoint-every", "0", "--device", "cpu", "--no-progress"]  # fmt: skip
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     tune = load_tune(run)

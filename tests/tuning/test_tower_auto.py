@@ -149,7 +149,7 @@ def test_cli_auto_records_towers(llava, tmp_path):
             2,
             "--batch-size",
             4,
-            "--quiet",
+            "--no-progress",
         ]
     )
     assert res.exit_code == 0, res.output
