@@ -150,13 +150,17 @@ def make_tiny_paligemma(tmp_path: Path, seed: int = 0) -> str:
 QWEN_TEMPLATE_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
-def make_tiny_qwen2vl(tmp_path: Path, seed: int = 0) -> str:
+def make_tiny_qwen2vl(
+    tmp_path: Path, seed: int = 0, words: str = WORDS, chat_template: str | None = None
+) -> str:
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     specials = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
-    tok = build_word_tokenizer([WORDS], image_tokens=specials, image_token="<|image_pad|>")
-    tok.chat_template = tok.chat_template.replace("<|image_pad|> ", QWEN_TEMPLATE_IMAGE + " ")
+    tok = build_word_tokenizer([words], image_tokens=specials, image_token="<|image_pad|>")
+    tok.chat_template = (chat_template or tok.chat_template).replace(
+        "<|image_pad|> ", QWEN_TEMPLATE_IMAGE + " "
+    )
     ip = Qwen2VLImageProcessorPil(
         patch_size=8, merge_size=2, temporal_patch_size=2, min_pixels=32 * 32, max_pixels=32 * 32
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from helpers_models import WORDS
+from helpers_models import WORDS, make_tiny_qwen2vl
 
 from mint.models.video import VIDEO_CHAT_TEMPLATE
 from mint.models.wordtok import build_word_tokenizer
@@ -66,6 +66,15 @@ def make_tiny_video_llava(tmp_path: Path, seed: int = 0, frames: int = 3) -> str
     tok.save_pretrained(path)
     ip.save_pretrained(path)
     return str(path)
+
+
+def make_tiny_qwen2vl_video(tmp_path: Path, seed: int = 0) -> str:
+    """The tiny Qwen2-VL of ``helpers_models`` (frames resized to 32x32, patch 8, merge 2, 2 frames a
+    temporal patch) with the video words and a chat template that marks videos as Qwen2-VL's does."""
+    template = VIDEO_CHAT_TEMPLATE.replace("<image> ", "<|image_pad|> ").replace(
+        "<video> ", "<|vision_start|><|video_pad|><|vision_end|> "
+    )
+    return make_tiny_qwen2vl(tmp_path, seed, words=VIDEO_WORDS, chat_template=template)
 
 
 def moving_square(direction: str = "right", frames: int = 4, size: int = 16, color=(255, 0, 0)) -> np.ndarray:

@@ -9,11 +9,17 @@ of the three parts (vision tower, projector, language model) that adapters targe
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from mint.errors import MintError
+from mint.models.video import QWEN_IMAGE_PAD, QWEN_VIDEO_PAD, qwen2vl_video, video_llava_encode
+from mint.tasks.video import is_clip
+
+_QWEN_PADS = re.compile(f"{re.escape(QWEN_IMAGE_PAD)}|{re.escape(QWEN_VIDEO_PAD)}")
 
 
 @dataclass(frozen=True)
@@ -53,39 +59,43 @@ class Architecture:
 
 
 def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
-    """Qwen2-VL without its processor (it needs torchvision): expand each ``<|image_pad|>`` to
-    ``prod(image_grid_thw) // merge_size**2`` tokens and mark them in ``mm_token_type_ids``."""
+    """Qwen2-VL without its processors (they need torchvision): each ``<|image_pad|>`` expanded to
+    ``prod(image_grid_thw) // merge_size**2`` tokens, each ``<|video_pad|>`` to ``prod(video_grid_thw) //
+    merge_size**2`` (a video's frames patched in time as well, :func:`mint.models.video.qwen2vl_video`),
+    and ``mm_token_type_ids`` marking image tokens 1 and video tokens 2 (the multimodal rope's types)."""
     tok = vlm.tokenizer
-    pad = "<|image_pad|>"
+    ip = vlm.image_processor
     flat = [im for ims in images for im in ims]
+    stills = [im for im in flat if not is_clip(im)]
+    clips = [im for im in flat if is_clip(im)]
     out: dict[str, Any] = {}
-    texts = list(prompts)
-    if flat:
-        ip = vlm.image_processor
-        enc = ip(images=flat, return_tensors="pt")
+    runs: dict[str, Iterator[int]] = {}
+    if stills:
+        enc = ip(images=stills, return_tensors="pt")
         out["pixel_values"] = enc["pixel_values"]
         out["image_grid_thw"] = enc["image_grid_thw"]
-        counts = iter((enc["image_grid_thw"].prod(-1) // ip.merge_size**2).tolist())
-        texts = []
-        for p in prompts:
-            pieces = p.split(pad)
-            texts.append(
-                "".join(
-                    piece + (pad * next(counts) if i < len(pieces) - 1 else "")
-                    for i, piece in enumerate(pieces)
-                )
+        runs[QWEN_IMAGE_PAD] = iter((enc["image_grid_thw"].prod(-1) // ip.merge_size**2).tolist())
+    if clips:
+        if vlm.model_type != "qwen2_vl":
+            raise MintError(
+                f"{vlm.model_type}: video input is not supported (its per-patch time stamps, "
+                "second_per_grid_ts, are not passed); use Qwen2-VL or Video-LLaVA for video tasks"
             )
-    t = tok(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        out["pixel_values_videos"], out["video_grid_thw"] = qwen2vl_video(ip, clips)
+        runs[QWEN_VIDEO_PAD] = iter((out["video_grid_thw"].prod(-1) // ip.merge_size**2).tolist())
+    texts = (
+        [_QWEN_PADS.sub(lambda m: m.group(0) * next(runs[m.group(0)]), p) for p in prompts]
+        if runs
+        else prompts
+    )
+    t = tok(list(texts), padding=True, return_tensors="pt", add_special_tokens=False)
     out["input_ids"] = t["input_ids"]
     out["attention_mask"] = t["attention_mask"]
-    out["mm_token_type_ids"] = (t["input_ids"] == vlm.image_token_id).long()
+    types = (t["input_ids"] == vlm.image_token_id).long()
+    if vlm.video_token_id is not None:
+        types[t["input_ids"] == vlm.video_token_id] = 2
+    out["mm_token_type_ids"] = types
     return out
-
-
-def _video_llava_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
-    from mint.models.video import video_llava_encode
-
-    return video_llava_encode(vlm, prompts, images)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -95,7 +105,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         "video_llava",
         vision_root="model.image_tower",
         pixel_layout="per_image",
-        encoder=_video_llava_encode,
+        encoder=video_llava_encode,
         shared_prefix=True,
     ),
     "paligemma": Architecture(
@@ -185,19 +195,29 @@ def per_token_keys(enc: dict) -> list[str]:
     return [k for k, v in enc.items() if isinstance(v, torch.Tensor) and v.shape == shape]
 
 
-def repeat_images(arch: Architecture, enc: dict, counts: list[int], repeat: int) -> dict:
+def repeat_images(
+    arch: Architecture, enc: dict, counts: list[int], repeat: int, video_counts: list[int] | None = None
+) -> dict:
     """The non-token tensors of ``enc`` (pixel values, grids, masks) with each prompt's block repeated
-    ``repeat`` times in place, matching token rows repeated the same way. ``counts``: images per prompt."""
+    ``repeat`` times in place, matching token rows repeated the same way. ``counts``: images and videos
+    per prompt; ``video_counts``: the videos among them (none if not given)."""
     if repeat == 1:
         return dict(enc)
-    n_prompts, n_images = len(counts), sum(counts)
-    grid = enc.get("image_grid_thw")
+    videos = video_counts or [0] * len(counts)
+    stills = [c - v for c, v in zip(counts, videos)]
+    n_prompts = len(counts)
     out = {}
     for key, value in enc.items():
         if not isinstance(value, torch.Tensor):
             out[key] = value
             continue
-        if arch.pixel_layout == "patches" and key == "pixel_values" and grid is not None:
+        video = "video" in key
+        per_prompt = videos if video else stills
+        if video_counts is None and not video:
+            per_prompt = counts  # callers that do not tell videos apart: every visual input counts
+        n_images = sum(per_prompt)
+        grid = enc.get("video_grid_thw" if video else "image_grid_thw")
+        if arch.pixel_layout == "patches" and key.startswith("pixel_values") and grid is not None:
             per_image = grid.prod(-1).tolist()
         elif arch.pixel_layout == "batch" or (
             arch.pixel_layout == "auto" and value.shape[0] == n_prompts and value.shape[0] != n_images
@@ -211,7 +231,7 @@ def repeat_images(arch: Architecture, enc: dict, counts: list[int], repeat: int)
             sizes = [1] * n_prompts
         else:
             it = iter(per_image)
-            sizes = [sum(next(it) for _ in range(c)) for c in counts]
+            sizes = [sum(next(it) for _ in range(c)) for c in per_prompt]
         blocks = torch.split(value, sizes)
         out[key] = torch.cat([b for b in blocks for _ in range(repeat)])
     return out

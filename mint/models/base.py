@@ -31,6 +31,7 @@ from mint.models.scoring import answer_logprobs, answer_logprobs_shared, generat
 from mint.models.shared_images import sharing_images
 from mint.models.video import video_token_id
 from mint.tasks.schema import Sample
+from mint.tasks.video import is_clip
 
 
 class VisionLanguageModel:
@@ -173,6 +174,7 @@ class VisionLanguageModel:
             {k: v for k, v in enc.items() if k not in keys and k != "attention_mask"},
             [len(i) for i in images],
             repeat,
+            [sum(map(is_clip, i)) for i in images],
         )
         if answers is not None:
             rows["labels"] = []

@@ -1,4 +1,4 @@
-"""Video input for video-capable architectures (Video-LLaVA), without the torchvision-only processors.
+"""Video input for video-capable architectures (Video-LLaVA, Qwen2-VL), without the torchvision-only processors.
 
 A prompt's visual inputs are a list in which a video is a :class:`mint.tasks.video.Clip` (its frames)
 and an image a ``PIL.Image``; the chat messages mark them ``{"type": "video"}`` / ``{"type": "image"}``
@@ -9,7 +9,12 @@ does the processor's work by hand: every frame goes through the model's PIL imag
 tokens (each frame's CLS token and patches, as ``VideoLlavaProcessor`` does), each ``<image>`` to the
 patches (minus CLS under the ``default`` feature strategy).
 
-Every video is sampled to the model's frame count (:func:`model_frames`: ``video_seq_length`` over the
+Qwen2-VL takes a video's frames as they are (:func:`qwen2vl_video`): each frame through the PIL image
+processor, consecutive frames packed into one temporal patch of ``temporal_patch_size`` frames (the last
+frame repeated to fill the final one, as ``Qwen2VLVideoProcessor`` does), so the vision tower sees motion
+inside a patch; ``video_grid_thw`` gives each video's (time, height, width) patch grid.
+
+For Video-LLaVA, every video is sampled to the model's frame count (:func:`model_frames`: ``video_seq_length`` over the
 tokens of one frame, 8 for ``LanguageBind/Video-LLaVA-7B-hf``), since a batch stacks videos of one length.
 """
 
@@ -35,6 +40,9 @@ VIDEO_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
 VIDEO_TOKEN = "<video>"
+#: the tokens Qwen2-VL's prompts carry for an image and a video (expanded to their patch counts)
+QWEN_IMAGE_PAD = "<|image_pad|>"
+QWEN_VIDEO_PAD = "<|video_pad|>"
 DEFAULT_FRAMES = 8
 
 
@@ -114,3 +122,25 @@ def _expanded(prompt: str, expand: dict[str, str]) -> str:
     for marker, run in expand.items():
         prompt = prompt.replace(marker, run)
     return prompt
+
+
+def qwen2vl_video(image_processor: Any, clips: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Qwen2-VL's ``pixel_values_videos`` (flattened patches, videos one after another) and
+    ``video_grid_thw`` for ``clips``, from its PIL image processor (module docstring).
+
+    The image processor patches one frame as ``(C, T, P, P)`` with the frame repeated over ``T``; a video
+    patch holds ``T`` consecutive frames in that slot instead, in the video processor's order (time, then
+    the image's spatial order)."""
+    temporal = image_processor.temporal_patch_size
+    pixels, grids = [], []
+    for clip in clips:
+        frames = list(clip)
+        frames += frames[-1:] * (-len(frames) % temporal)
+        enc = image_processor(images=frames, return_tensors="pt")
+        per_frame = enc["pixel_values"].shape[0] // len(frames)
+        _, h, w = enc["image_grid_thw"][0].tolist()
+        x = enc["pixel_values"].view(len(frames), per_frame, 3, temporal, -1)[:, :, :, 0]  # one copy a frame
+        x = x.view(len(frames) // temporal, temporal, per_frame, 3, -1).permute(0, 2, 3, 1, 4)
+        pixels.append(x.reshape(len(frames) // temporal * per_frame, -1))
+        grids.append([len(frames) // temporal, h, w])
+    return torch.cat(pixels), torch.tensor(grids, dtype=torch.long)
