@@ -11,6 +11,7 @@ from mint.cli.types import bounded_int
 from mint.clustering import load_profiles
 from mint.errors import MintError
 from mint.io import allow_replacing, atomic_write_json, check_output, stamp
+from mint.models.devices import single_process
 from mint.plotting.style import FORMATS, save
 from mint.plotting.ternary import interaction_map
 from mint.profiling.reference import attach_reference, read_reference_csv, summary_lines
@@ -56,6 +57,7 @@ def command(
     force: bool,
 ) -> None:
     """Compare the interaction labels in PROFILES with --reference: confusion matrix, agreement, kappa."""
+    single_process("mint compare-labels")
     allow_replacing(force)
     for path in (out, figure):
         if path is not None:

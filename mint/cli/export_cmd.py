@@ -8,7 +8,7 @@ import click
 
 from mint.errors import MintError
 from mint.io import allow_replacing
-from mint.models.devices import DEVICE_HELP
+from mint.models.devices import DEVICE_HELP, single_process
 from mint.tuning.export import export_run
 
 
@@ -24,6 +24,7 @@ from mint.tuning.export import export_run
 @click.option("--force", is_flag=True, help="Write into an existing, non-empty folder.")
 def command(run: Path, out: Path, merge: bool, device: str, force: bool) -> None:
     """Export the tuning run RUN as a bundle a serving stack takes as it is."""
+    single_process("mint export")
     allow_replacing(force)
     if out.exists() and not out.is_dir():
         raise MintError(f"{out}: exists and is not a folder")

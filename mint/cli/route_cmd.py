@@ -9,6 +9,7 @@ import click
 from mint.artifacts import Grouping, Profiles
 from mint.clustering.route import route_tasks
 from mint.io import allow_replacing, atomic_write_json, check_output
+from mint.models.devices import single_process
 
 
 @click.command("route")
@@ -37,6 +38,7 @@ from mint.io import allow_replacing, atomic_write_json, check_output
 def command(profiles_path: Path, groups_path: Path, out: Path, tasks: tuple[str, ...], force: bool) -> None:
     """Route each new task of --profiles to a group of --groups by the grouping's rule; write routes.json
     (for mint evaluate --routes)."""
+    single_process("mint route")
     allow_replacing(force)
     check_output(out, force)
     profiles = Profiles.load(profiles_path)

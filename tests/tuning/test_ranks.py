@@ -57,6 +57,17 @@ def test_commands_that_do_not_split_their_work_refuse_several_processes(monkeypa
         ["cluster", str(tmp_path / "p.json"), "--out", str(tmp_path / "g.json")],
         ["profile", "--suite", "builtin:mini", "--out", str(tmp_path / "p.json")],
         ["plot", str(tmp_path / "p.json"), "--out", str(tmp_path / "figs")],
+        ["compare-labels", str(tmp_path / "p.json"), "--reference", "hemm"],
+        ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")],
+        [
+            "route",
+            "--profiles",
+            str(tmp_path / "p.json"),
+            "--groups",
+            str(tmp_path / "g.json"),
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
     ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and "runs in one process, but it was launched as 2" in result.output, (
