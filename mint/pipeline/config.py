@@ -7,12 +7,14 @@ config file's folder (``builtin:`` suites and model ids are left as they are).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError
 from mint.io import read_config
+from mint.models.load_options import LoadOptions
 from mint.seeds import check_seed
 from mint.vocabulary import DEFAULT_THRESHOLDS, MODES
 
@@ -26,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "holdout": [],  # tasks kept out of grouping and training, routed to a group and scored as unseen tasks
     "device": "auto",
     "dtype": "float32",
+    "device_map": None,  # accelerate's big-model placement over the visible devices (excludes device)
+    "attn_implementation": None,  # the attention kernel, passed to transformers as is
+    "quantize": None,  # 4bit / 8bit: tuning and evaluation on a bitsandbytes base (QLoRA)
     "threads": None,
     "max_train": None,
     "max_test": None,
@@ -101,6 +106,11 @@ def _merge(source: str, user: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def load_options(cfg: dict[str, Any] | RunConfig) -> LoadOptions:
+    """How the config's backbone is loaded: ``dtype``, ``device_map``, ``attn_implementation``, ``quantize``."""
+    return LoadOptions(cfg["dtype"], cfg["device_map"], cfg["attn_implementation"], cfg["quantize"])
+
+
 def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
     from mint.clustering import METHODS
     from mint.clustering.affinity import OPTIONS as AFFINITY_OPTIONS
@@ -110,6 +120,14 @@ def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
     for key in ("suite", "model", "out", "device", "dtype"):
         if not isinstance(cfg[key], str) or not cfg[key]:
             raise MintError(f"{source}: {key}: expected a non-empty string, got {cfg[key]!r}")
+    for key in ("device_map", "attn_implementation", "quantize"):
+        if cfg[key] is not None and (not isinstance(cfg[key], str) or not cfg[key]):
+            raise MintError(f"{source}: {key}: expected a non-empty string or null, got {cfg[key]!r}")
+    try:
+        load_options(cfg).check(cfg["device"])
+    except MintError as e:  # the option's message, named as the config's key
+        named = re.sub(r"--([a-z]+(?:-[a-z]+)*)", lambda m: m.group(1).replace("-", "_"), str(e))
+        raise MintError(f"{source}: {named}") from None
     check_seed(cfg["seed"], f"{source}: seed")
     seeds = cfg["seeds"] if cfg["seeds"] is not None else [cfg["seed"]]
     if (

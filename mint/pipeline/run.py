@@ -27,9 +27,10 @@ from mint.clustering.route import route_tasks
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.models import load_model, resolve_model
+from mint.models.load_options import prepare_kbit
 from mint.models.predict import run_predict
 from mint.models.runner import weights_id
-from mint.pipeline.config import RunConfig
+from mint.pipeline.config import RunConfig, load_options
 from mint.pipeline.schedule import PREPARE, REPORT, selects
 from mint.pipeline.stages import StageCache
 from mint.plotting import plot_all
@@ -68,6 +69,20 @@ def run_pipeline(
         torch.set_num_threads(c["threads"])
     out = cfg.out
     model_id = _model_identity(c["model"])  # a model that cannot be had fails before anything is made
+    load = load_options(c)
+
+    def backbone() -> Any:
+        """The config's backbone as tuning and evaluation use it (a QLoRA base prepared as for training)."""
+        vlm = load_model(
+            c["model"],
+            device=c["device"],
+            dtype=c["dtype"],
+            device_map=load.device_map,
+            attn_implementation=load.attn_implementation,
+            quantize=load.quantize,
+        )
+        return prepare_kbit(vlm) if load.quantize else vlm
+
     out.mkdir(parents=True, exist_ok=True)
     stages = StageCache(out, force=force, log=log, selected=selects(only))
     seed = c["seed"]
@@ -81,7 +96,7 @@ def run_pipeline(
     preds_path = out / "predictions.jsonl"
     k_predict = stages.run(
         "predict",
-        {"suite": c["suite"], "model": model_id, "dtype": c["dtype"], "seed": seed, **pred},
+        {"suite": c["suite"], "model": model_id, **load.record(), "seed": seed, **pred},
         [preds_path],
         lambda resume: run_predict(
             suite=c["suite"],
@@ -92,6 +107,8 @@ def run_pipeline(
             batch_size=pred["batch_size"],
             device=c["device"],
             dtype=c["dtype"],
+            device_map=load.device_map,
+            attn_implementation=load.attn_implementation,
             features=pred["features"],
             max_samples=pred["max_samples"],
             seed=seed,
@@ -158,7 +175,7 @@ def run_pipeline(
             inputs = {
                 "suite": c["suite"],
                 "model": model_id,
-                "dtype": c["dtype"],
+                **load.record(),
                 "method": method,
                 "seed": seed,
                 "k": cl["k"],
@@ -171,7 +188,7 @@ def run_pipeline(
             resume: bool, method: str = method, path: Path = path, like: Path | None = like
         ) -> None:
             if method in AFFINITY_METHODS:
-                vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+                vlm = backbone()
                 payload = affinity_grouping(
                     vlm, train_tasks(), method, cl["k"], seed=seed, progress=progress, **cl["affinity"]
                 )
@@ -226,7 +243,7 @@ def run_pipeline(
     meta = {
         "suite": c["suite"],
         "model": c["model"],
-        "dtype": c["dtype"],
+        **load.record(),
         "max_train": tune_cfg.max_train,
         "max_test": c["max_test"],
         "data_seed": seed,  # the suite is sampled once; the tuning seeds vary only the training
@@ -262,7 +279,7 @@ def run_pipeline(
             tcfg: TuneConfig = tcfg,
             row: str = row,
         ) -> None:
-            vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+            vlm = backbone()
             resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
             # one tracker run per group, named <setting>/<group>/seed<seed>, all in <out>/tracking
             tracking = Tracking(
@@ -296,7 +313,7 @@ def run_pipeline(
             {
                 "suite": c["suite"],
                 "model": model_id,
-                "dtype": c["dtype"],
+                **load.record(),
                 "data_seed": seed,
                 "holdout": holdout,
                 "groups": group_keys[method],
@@ -312,7 +329,7 @@ def run_pipeline(
         def do_eval(
             resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot, method: str = method
         ) -> None:
-            vlm = load_model(c["model"], device=c["device"], dtype=c["dtype"])
+            vlm = backbone()
             evaluate_run(
                 run_dir,
                 tasks(),

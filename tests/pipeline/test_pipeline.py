@@ -236,6 +236,9 @@ def test_rerun_is_fully_cached_and_changes_redo_only_downstream(first_run):
         ({"variants": {"v": {"groups": "kmeans", "tune": {}}}}, "variants.v.groups: expected one of"),
         ({"variants": {"v": {"groups": "mint", "tune": {"rank": 0}}}}, "variants.v.tune: rank"),
         ({"variants": {"mint": {"groups": "mint"}}}, "variants.mint: a variant needs a name of its own"),
+        ({"quantize": "3bit"}, "quantize: expected one of 4bit, 8bit"),
+        ({"device": "cpu", "device_map": "auto"}, "device cpu and device_map auto exclude each other"),
+        ({"attn_implementation": 3}, "attn_implementation: expected a non-empty string"),
     ],
 )
 def test_bad_config_is_a_one_line_error(tmp_path, patch, message):
@@ -295,3 +298,34 @@ def test_summary_table_fits_100_columns_and_names_the_files():
     assert all(len(line) <= 100 for line in lines)
     assert "95% interval" in lines[0] and "[0.700, 0.900]" in lines[2]
     assert sum(line.startswith(("- mint beats", "  mint beats")) for line in lines) >= 2  # wrapped
+
+
+def test_loading_options_reach_every_backbone_and_the_runs(tmp_path, llava, monkeypatch):
+    """attn_implementation (as every loading key) goes to each model the pipeline loads and into the runs'
+    tune.json, and is a stage input: changing it redoes the stages that load the model."""
+    import mint.pipeline.run as run_mod
+
+    seen = []
+    real = run_mod.load_model
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("attn_implementation"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "load_model", spy)
+    top = {
+        "attn_implementation": "eager",
+        "report_to": "none",
+        "holdout": [],
+        "cluster": {"methods": ["all"], "bootstrap": 0},
+        "variants": {},
+        "evaluate": {"batch_size": 16, "zero_shot": False},
+    }
+    run_pipeline(load_run_config(_config(tmp_path, llava, top)), progress=False)
+    assert len(seen) == 2 and set(seen) == {"eager"}  # tune and evaluate (predict loads in run_predict)
+    (tune,) = (tmp_path / "out" / "runs").rglob("tune.json")
+    assert json.loads(tune.read_text())["attn_implementation"] == "eager"
+    run_pipeline(
+        load_run_config(_config(tmp_path, llava, {**top, "attn_implementation": "sdpa"})), progress=False
+    )
+    assert not any(_stages(tmp_path / "out").values())  # every stage redone
