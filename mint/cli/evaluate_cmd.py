@@ -10,12 +10,25 @@ from pathlib import Path
 
 import click
 
+from mint.api import report
 from mint.cli.types import bounded_int, progress_option
+from mint.clustering.route import validate_routes
 from mint.errors import MintError
-from mint.models.devices import DEVICE_HELP
+from mint.io import allow_replacing, check_output, read_json
+from mint.models.devices import DEVICE_HELP, single_process
 from mint.models.load_options import LoadOptions, loading_options
 from mint.plotting.style import FORMATS
 from mint.tasks.demos import DEMO_SELECTION
+from mint.tuning.evaluate import (
+    cached_eval,
+    eval_request,
+    evaluate_run,
+    generation_setting,
+    load_run_model,
+    load_run_tasks,
+    load_tune,
+)
+from mint.tuning.report import report_paths, row_names
 
 
 @click.command("evaluate")
@@ -114,22 +127,7 @@ def command(
     routes_path: Path | None = None,
 ) -> None:
     """Evaluate the tuning run RUN (and any --baseline runs); write eval.json and a report."""
-    from mint.models.devices import single_process
-
     single_process("mint evaluate")
-    from mint.api import report as build_report
-    from mint.io import allow_replacing, check_output
-    from mint.tuning.evaluate import (
-        cached_eval,
-        eval_request,
-        evaluate_run,
-        generation_setting,
-        load_run_model,
-        load_run_tasks,
-        load_tune,
-    )
-    from mint.tuning.report import report_paths, row_names
-
     allow_replacing(force)
     if batch_size < 1:
         raise MintError(f"--batch-size must be at least 1, got {batch_size}")
@@ -147,9 +145,6 @@ def command(
     generation = generation_setting(max_new_tokens, num_beams)
     routes = None
     if routes_path is not None:
-        from mint.clustering.route import validate_routes
-        from mint.io import read_json
-
         routes = validate_routes(read_json(routes_path, "routes file"), str(routes_path))
     requests = [
         eval_request(
@@ -219,15 +214,15 @@ def command(
                 "tune": tune.get("config"),
             },
         )
-    report = build_report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
+    built = report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
     json_path, md_path, _ = report_paths(out)
     click.echo(f"wrote {json_path}, {md_path} and {json_path.with_suffix('.html')}")
-    width = max(len(n) for n in report["rows"])
-    for name, row in report["rows"].items():
+    width = max(len(n) for n in built.rows)
+    for name, row in built.rows.items():
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
         ci = f" [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]" if row.get("ci95") else ""
         click.echo(
             f"  {name:<{width}}  {mean}{ci}  ({len(row['groups'])} groups, {row['trainable_params']} params)"
         )
-    for c in report.get("comparisons") or []:
+    for c in built.comparisons:
         click.echo(f"  {c['sentence']}")
