@@ -122,7 +122,10 @@ def test_profile_figures_are_embedded_and_pdfs_linked(tmp_path):
     shutil.which("chromium") is None,
     reason="headless Chromium is not installed (Debian: apt-get install chromium): report.html not rendered",
 )
-def test_chromium_renders_the_page(tmp_path):
+def test_chromium_renders_the_page(tmp_path, monkeypatch):
+    # PIL's decompression guard is process-wide and other tests lower it (MINT_MAX_IMAGE_PIXELS): the
+    # screenshot is this test's own file, read at PIL's default limit
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", int(1024 * 1024 * 1024 // 4 // 3))
     report = _with_statistics(_report(tmp_path / "r", config={"suite": "builtin:mini"}))
     page = tmp_path / "page.html"
     page.write_text(report_html(report, config={"suite": "builtin:mini"}))
