@@ -220,13 +220,10 @@ def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
     from mint.models.prompts import TEXT_ONLY_IMAGE
     from mint.models.runner import parse_modes
     from mint.profiling.profiler import parse_thresholds
-    from mint.tasks.builtin import BUILTIN_SUITES
+    from mint.tasks import BUILTIN_PREFIX, check_builtin
 
-    suite = cfg["suite"]
-    if suite.startswith("builtin:") and suite.split(":", 1)[1] not in BUILTIN_SUITES:
-        raise MintError(
-            f"{source}: suite: unknown built-in suite {suite!r} (built-in: {', '.join(BUILTIN_SUITES)})"
-        )
+    if cfg["suite"].startswith(BUILTIN_PREFIX):
+        _with_key(f"{source}: suite", check_builtin, cfg["suite"])
     pr = cfg["predict"]
     _with_key(f"{source}: predict.modes", parse_modes, pr["modes"])
     _choice(f"{source}: predict.split", pr["split"], ("train", "test"))

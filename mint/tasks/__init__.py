@@ -19,6 +19,16 @@ from mint.tasks.vocab import suite_vocabulary, words
 BUILTIN_PREFIX = "builtin:"
 
 
+def check_builtin(spec: str) -> None:
+    """Refuse a ``builtin:`` name that is no built-in suite or task, listing those there are."""
+    name = spec[len(BUILTIN_PREFIX) :]
+    if name not in (*BUILTIN_SUITES, *VIDEO_SUITES, *BUILTIN_TASKS, *VIDEO_TASKS):
+        raise MintError(
+            f"unknown built-in suite {spec!r} (suites: {', '.join([*BUILTIN_SUITES, *VIDEO_SUITES])}; "
+            f"tasks: {', '.join([*BUILTIN_TASKS, *VIDEO_TASKS])})"
+        )
+
+
 def load_suite(
     spec: str | os.PathLike, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
 ) -> list[Task]:
@@ -60,16 +70,14 @@ def load_suite(
                     max_test=cap_test if max_test is None else max_test,
                 )
             ]
-        raise MintError(
-            f"unknown built-in suite {spec!r} (suites: {', '.join([*BUILTIN_SUITES, *VIDEO_SUITES])}; "
-            f"tasks: {', '.join([*BUILTIN_TASKS, *VIDEO_TASKS])})"
-        )
+        check_builtin(spec)
     if isinstance(spec, str) and spec.startswith(SUITE_PREFIX):
         spec = suite_path(spec)
     return load_suite_file(spec, seed=seed, max_train=max_train, max_test=max_test)
 
 
 __all__ = [
+    "check_builtin",
     "KINDS",
     "METRICS",
     "ArrayImage",
