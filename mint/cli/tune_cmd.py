@@ -14,15 +14,25 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from mint.artifacts import Grouping
 from mint.cli.types import DEFAULT_MODEL, bounded_int, progress_option
 from mint.errors import MintError
 from mint.io import allow_replacing, read_config
-from mint.models.devices import DEVICE_HELP
-from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
+from mint.models import load_model
+from mint.models.devices import DEVICE_HELP, resolve_device
+from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options, prepare_kbit
 from mint.seeds import seed_type
+from mint.tasks import load_suite
 from mint.tasks.demos import DEMO_SELECTION
+from mint.tuning.checkpoint import check_resumable, read_state
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
-from mint.tuning.tracking import REPORT_TO, check_report_to
+from mint.tuning.continual_methods import parse_param
+from mint.tuning.modes import make_run_accelerator, train_run
+from mint.tuning.precision import training_precision
+from mint.tuning.towers import load_profiles
+from mint.tuning.tracking import REPORT_TO, TRACKING_DIR, Tracking, check_report_to
+from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
+from mint.vocabulary import MODES
 
 _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
@@ -131,7 +141,7 @@ _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 )
 @click.option(
     "--mode",
-    type=click.Choice(("both", "image", "text")),
+    type=click.Choice(MODES),
     default="both",
     show_default=True,
     help="Modalities of the training prompts.",
@@ -175,8 +185,6 @@ def command(
     ctx: click.Context, config_path: Path | None, resume: bool, force: bool, progress: bool, **options: Any
 ) -> None:
     """Tune one LoRA adapter per group of GROUPS on the backbone MODEL, with the tasks of SUITE."""
-    from mint.tuning.checkpoint import read_state
-
     allow_replacing(force)
     if resume and force:
         raise MintError("--resume and --force contradict each other (continue the run, or start over)")
@@ -252,8 +260,6 @@ def command(
 
 def _continual_params(pairs: tuple[str, ...]) -> dict[str, str] | None:
     """``--continual-param KEY=VALUE`` options as a mapping (values checked by the method), None if none."""
-    from mint.tuning.continual_methods import parse_param
-
     return dict(parse_param(p) for p in pairs) or None
 
 
@@ -273,15 +279,6 @@ def _run(
     profiles_path: Path | None = None,
     report_to: str = "none",
 ) -> None:
-    from mint.models import load_model
-    from mint.models.load_options import prepare_kbit
-    from mint.tasks import load_suite
-    from mint.tuning.groups import load_groups
-    from mint.tuning.modes import make_run_accelerator, train_run
-    from mint.tuning.precision import training_precision
-    from mint.tuning.tracking import TRACKING_DIR, Tracking
-    from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
-
     if load.dtype is not None:  # impossible option combinations fail before anything starts
         load.check(device, _world_size())
     kind = "cpu" if _device_kwargs(device).get("cpu") else launch_device_kind()
@@ -290,16 +287,12 @@ def _run(
     accelerator = make_run_accelerator(config, precision, **_device_kwargs(device))
     check_run_folder(out, resume, force)  # fail before loading anything
     if resume:
-        from mint.tuning.checkpoint import check_resumable
-
         check_resumable(out / "checkpoints", accelerator.process_index)
     if max_test is not None and (not isinstance(max_test, int) or max_test < 1):
         raise MintError(f"max_test: must be a positive integer, got {max_test!r}")
     # the test cap matters to continual runs, which evaluate after each stage as mint evaluate would
     tasks = load_suite(suite, seed=config.seed, max_train=config.max_train, max_test=max_test)
-    groups = load_groups(groups_path, [t.name for t in tasks])
-    from mint.tuning.towers import load_profiles
-
+    groups = Grouping.load(groups_path).adapter_ready().check_tasks([t.name for t in tasks]).data
     profiles = load_profiles(profiles_path) if config.tower == "auto" and profiles_path else None
     vlm = load_model(
         model,
@@ -374,9 +367,6 @@ def _device_kwargs(device: str | None) -> dict[str, Any]:
     if device in (None, "auto"):
         return {}
     import torch
-
-    from mint.models.devices import resolve_device
-    from mint.tuning.trainer import _world_size
 
     dev = resolve_device(device)
     if dev.type == "cpu":
