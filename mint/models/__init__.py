@@ -1,6 +1,6 @@
 """Backbone wrappers: any Hugging Face image-text-to-text model, and the embedded ``tiny`` default.
 
-``load_model(spec)`` loads ``"tiny"`` (package data, see :mod:`mint.models.build_tiny`), a local folder, or a
+``load_model(spec)`` loads ``"tiny"`` (package data, built by ``tools/build_tiny.py``), a local folder, or a
 Hugging Face model id from the local cache (never downloads), and returns a :class:`VisionLanguageModel`.
 """
 

@@ -88,7 +88,7 @@ def resolve_model(spec: str) -> str:
         if not (TINY_DIR / "config.json").is_file():
             raise MintError(
                 f"the embedded backbone is missing from {TINY_DIR} "
-                "(rebuild it: python -m mint.models.build_tiny)"
+                "(reinstall mint, or rebuild it from a checkout: python tools/build_tiny.py)"
             )
         return str(TINY_DIR)
     path = Path(spec).expanduser()

@@ -8,6 +8,7 @@ from mint.models import load_model
 from mint.models.runner import PredictionCache, predict_suite
 from mint.profiling import profile_predictions
 from mint.tasks import load_suite
+from mint.tasks.builtin.digits import NUMBER_WORDS
 
 PER_TASK = 40
 
@@ -63,3 +64,20 @@ def test_default_and_demo_options_give_every_task_its_documented_kind(profiles):
         found = profile_predictions(rows, warn=None, **{"seed": 0, **options})["tasks"]
         for name, (kind, dominant) in kinds.items():
             assert (found[name]["interaction"], found[name]["dominant_modality"]) == (kind, dominant), name
+
+
+def test_tiny_reads_numbers_but_was_never_taught_to_add_one(profiles):
+    """The default suite's room for tuning (docs/tasks.md): zero-shot, tiny answers the *next* tasks with
+    the number it reads, one below the answer, and answers their *read* twins correctly."""
+    _, _, _, rows = profiles
+    both: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        both.setdefault(r["task"], []).append((r["predictions"]["both"], r["answer"]))
+    for name in ("digit_next", "text_next", "caption_next"):
+        pairs = both[name]
+        right = sum(p == a for p, a in pairs) / len(pairs)
+        below = sum(p == NUMBER_WORDS[NUMBER_WORDS.index(a) - 1] for p, a in pairs) / len(pairs)
+        assert right <= 0.1 and below >= 0.8, (name, right, below)
+    for name in ("digit_read", "digit_caption"):
+        pairs = both[name]
+        assert sum(p == a for p, a in pairs) / len(pairs) >= 0.85, name

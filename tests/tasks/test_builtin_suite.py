@@ -14,7 +14,7 @@ from paths import REPO
 
 from mint.errors import MintError
 from mint.tasks import load_suite, suite_vocabulary
-from mint.tasks.builtin import BUILTIN_TASKS, DEFAULT_TASKS
+from mint.tasks.builtin import BUILTIN_TASKS, DEFAULT_TASKS, build_task
 from mint.tasks.builtin.digits import NUMBER_WORDS
 from mint.tasks.builtin.easyvqa import COLORS, SHAPES
 
@@ -28,15 +28,27 @@ def default():
 
 @pytest.fixture(scope="module")
 def full():
-    """Every available sample: the statistics below are tight at this size."""
-    return {t.name: t for t in load_suite("builtin:full")}
+    """Every built-in task (the default suite's and the others) with every available sample: the
+    statistics below are tight at this size."""
+    return {name: build_task(name, max_train=None, max_test=None) for name in BUILTIN_TASKS}
 
 
 def label(task, s) -> str | None:
     """The image's ground truth for the attribute the task is about."""
-    if "digit" in task.name:
+    if s.meta["source"].startswith("sklearn-digits"):
         return s.meta["digit"]
     return s.meta["shape"] if "shape" in task.name else s.meta["color"]
+
+
+def after(word: str) -> str:
+    """The number word after ``word`` (the *next* tasks' answer)."""
+    return NUMBER_WORDS[NUMBER_WORDS.index(word) + 1]
+
+
+def answer_from_label(task, s) -> str | None:
+    """The answer that the image's ground truth implies: the label, or the next number on *next* tasks."""
+    lab = label(task, s)
+    return after(lab) if task.name.endswith("_next") and lab is not None else lab
 
 
 def cond_entropy(pairs) -> float:
@@ -54,6 +66,7 @@ def cond_entropy(pairs) -> float:
 
 def test_default_suite_shape(default):
     assert list(default) == DEFAULT_TASKS and 6 <= len(default) <= 10
+    assert load_suite("builtin:full")[0].name == DEFAULT_TASKS[0] and len(load_suite("builtin:full")) == 10
     kinds = Counter(t.kind for t in default.values())
     assert set(kinds) == {"redundancy", "uniqueness", "synergy"} and min(kinds.values()) >= 2
     assert {t.dominant for t in default.values() if t.kind == "uniqueness"} == {"image", "text"}
@@ -101,7 +114,7 @@ def test_deterministic_for_a_seed(default):
     assert all(
         not (tr & te)
         for name, (tr, te) in rows.items()
-        if name in ("digit_read", "digit_caption", "digit_match")
+        if name in ("digit_read", "digit_next", "digit_caption", "caption_next", "digit_match")
     )
 
 
@@ -127,7 +140,7 @@ def test_images_come_from_the_datasets(default):
 
 
 def test_image_unique_tasks_text_carries_nothing(full):
-    for name in ("vqa_color", "vqa_shape", "digit_read"):
+    for name in ("vqa_color", "vqa_shape", "digit_read", "digit_next"):
         t = full[name]
         assert (t.kind, t.dominant) == ("uniqueness", "image")
         texts = Counter(s.text for s in t.samples)
@@ -136,12 +149,12 @@ def test_image_unique_tasks_text_carries_nothing(full):
         # the answer given the text is as uncertain as without it ...
         h_y = cond_entropy((0, s.answer) for s in t.samples)
         assert cond_entropy((s.text, s.answer) for s in t.samples) > 0.98 * h_y > 1.5, name
-        # ... and the image's ground truth is the answer
-        assert all(s.answer == label(t, s) for s in t.samples), name
+        # ... and the image's ground truth is the answer (one higher on `digit_next`)
+        assert all(s.answer == answer_from_label(t, s) for s in t.samples), name
 
 
 def test_text_unique_tasks_image_carries_nothing(full):
-    for name in ("text_color", "digit_sum"):
+    for name in ("text_color", "digit_sum", "text_next"):
         t = full[name]
         assert (t.kind, t.dominant) == ("uniqueness", "text")
         assert cond_entropy((s.text, s.answer) for s in t.samples) == 0.0, name  # the text determines it
@@ -154,15 +167,18 @@ def test_text_unique_tasks_image_carries_nothing(full):
         a, b = s.text.split(" plus ")
         assert NUMBER_WORDS.index(a) + NUMBER_WORDS.index(b) == NUMBER_WORDS.index(s.answer)
     assert all(s.answer in s.text for s in full["text_color"].samples)
+    assert all(
+        s.answer == after(s.meta["named"]) and s.meta["named"] in s.text for s in full["text_next"].samples
+    )
 
 
 def test_redundancy_tasks_either_modality_suffices(full):
-    for name in ("color_caption", "digit_caption"):
+    for name in ("color_caption", "digit_caption", "caption_next"):
         t = full[name]
         assert t.kind == "redundancy"
         assert cond_entropy((s.text, s.answer) for s in t.samples) == 0.0, name
-        assert all(s.answer == label(t, s) for s in t.samples), name
-        assert all(re.search(rf"\b{s.answer}\b", s.text) for s in t.samples), name
+        assert all(s.answer == answer_from_label(t, s) for s in t.samples), name
+        assert all(re.search(rf"\b{label(t, s)}\b", s.text) for s in t.samples), name
 
 
 def test_synergy_tasks_need_both(full):
@@ -192,3 +208,17 @@ def test_every_task_is_documented():
     text = DOCS.read_text()
     for name, b in BUILTIN_TASKS.items():
         assert f"`{name}`" in text and b.instruction in text, name
+
+
+def test_next_tasks_share_their_read_twins_inputs(full):
+    """Each *next* task asks about the same inputs as a *read* task of the suite, answered one higher: the
+    two conventions conflict on one input form (docs/tasks.md, "Why tuning and grouping matter")."""
+    assert {"digit_read", "digit_next", "digit_caption", "caption_next", "text_next"} <= set(DEFAULT_TASKS)
+    for read, nxt in (("digit_read", "digit_next"), ("digit_caption", "caption_next")):
+        r, n = full[read], full[nxt]
+        assert {s.text for s in n.samples} <= {s.text for s in r.samples}, nxt  # the same sample texts
+        rows = {s.meta["row"]: s.answer for s in r.samples}  # the same digit images ...
+        shared = [s for s in n.samples if s.meta["row"] in rows]
+        assert len(shared) == len(n.samples) > 1000, nxt
+        assert all(s.answer == after(rows[s.meta["row"]]) for s in shared), nxt  # ... answered one higher
+    assert {s.answer for s in full["text_next"].samples} == set(NUMBER_WORDS[1:])

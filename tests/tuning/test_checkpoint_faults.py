@@ -16,20 +16,10 @@ from helpers_models import make_tiny_llava
 
 import mint.tuning.checkpoint as ckpt
 from mint.cli import main
+from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TrainingStopped
 
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 GROUPS = {"first": MINI[:6], "second": MINI[6:]}
 
 

@@ -19,6 +19,7 @@ from paths import REPO, TESTS
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
+from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import (
     TrainingStopped,
     TuneConfig,
@@ -216,18 +217,7 @@ def _cli(args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 def test_cli_concurrent(llava, tmp_path):

@@ -13,6 +13,7 @@ from paths import REPO, TESTS
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
+from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TrainingStopped, TuneConfig, active_adapter, evaluate_run
 from mint.tuning import continual as continual_mod
 from mint.tuning.continual import SHARED, stage_order, tune_continual
@@ -213,18 +214,7 @@ def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, monkeypatch, mo
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 def _cli(args):

@@ -12,19 +12,9 @@ from helpers_models import make_tiny_llava
 
 from mint.cli import main
 from mint.profiling.similarity import exact_match
+from mint.tasks.builtin import DEFAULT_TASKS
 
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 GROUPINGS = {
     "mint": {"redundancy": MINI[:3] + MINI[7:], "uniqueness": MINI[3:5], "synergy": MINI[5:7]},
     "all": {"all": MINI},

@@ -12,6 +12,7 @@ from helpers_tuning import make_tasks
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
+from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TuneConfig, tune_groups
 from mint.tuning.towers import group_towers, majority_tower, task_tower
 
@@ -96,18 +97,7 @@ def test_auto_towers_put_lora_only_in_the_chosen_towers(llava, tmp_path):
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 def _cli(args):

@@ -11,6 +11,7 @@ from helpers_tuning import adapter_tensors, make_tasks
 
 from mint.cli import main
 from mint.models import load_model
+from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TuneConfig, active_adapter, load_adapters, tune_groups
 
 GROUPS = {"g1": ["color", "presence"], "g2": ["shape"]}
@@ -129,18 +130,7 @@ def _groups_file(tmp_path, groups):
     return str(path)
 
 
-MINI = [
-    "vqa_color",
-    "vqa_shape",
-    "digit_read",
-    "text_color",
-    "digit_sum",
-    "color_caption",
-    "digit_caption",
-    "vqa_shape_presence",
-    "vqa_color_presence",
-    "digit_match",
-]
+MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 @pytest.mark.parametrize(

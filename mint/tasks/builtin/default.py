@@ -10,6 +10,12 @@ The modality ablation keeps the instruction and drops the sample text (image-onl
 * synergy: the text names a candidate and the image shows the truth; yes/no is balanced for every
   question text exactly and, by how the candidate is drawn, for every image label in expectation, so
   neither alone tells it.
+
+The default suite pairs tasks over the same inputs with two answer conventions: *read* (name the digit
+or number) and *next* (the number after it, "add one"). ``tiny`` is pretrained to read but never to add
+one to a single number, so the *next* tasks start near zero and need tuning, tasks sharing the *next*
+mapping can help each other, and a *read* task and a *next* task over the same inputs can get in each
+other's way (docs/tasks.md, "Why tuning and grouping matter").
 """
 
 from __future__ import annotations
@@ -220,6 +226,69 @@ def _digit_match(split: str, rng: np.random.Generator) -> list[Sample]:
     return out
 
 
+# --- the next number: the pretrained readings, answered one higher ----------------------------------
+
+_NUMBER_TEXTS = ("the number is {word}.", "i have {word}.", "it says {word}.")
+
+
+def _next_word(n: int) -> str:
+    return dg.NUMBER_WORDS[n + 1]
+
+
+def _digit_next(split: str, rng: np.random.Generator) -> list[Sample]:
+    data = dg.load_split(split)
+    return [
+        Sample(
+            f"{split}-d{data.index[i]}",
+            "",
+            _next_word(int(data.labels[i])),
+            data.image(i),
+            _digit_meta(split, data, i),
+        )
+        for i in range(len(data.labels))
+        if data.labels[i] < 9  # the answers stop at nine
+    ]
+
+
+def _caption_next(split: str, rng: np.random.Generator) -> list[Sample]:
+    data = dg.load_split(split)
+    out = []
+    for i in range(len(data.labels)):
+        if data.labels[i] == 9:
+            continue
+        word = dg.NUMBER_WORDS[data.labels[i]]
+        text = _DIGIT_CAPTIONS[int(rng.integers(len(_DIGIT_CAPTIONS)))].format(word=word, a=_article(word))
+        out.append(
+            Sample(
+                f"{split}-d{data.index[i]}",
+                text,
+                _next_word(int(data.labels[i])),
+                data.image(i),
+                _digit_meta(split, data, i),
+            )
+        )
+    return out
+
+
+def _text_next(split: str, rng: np.random.Generator) -> list[Sample]:
+    data = dg.load_split(split)
+    out = []
+    for k in range(len(data.labels)):
+        n = int(rng.integers(9))  # the number named, zero..eight, uniform
+        i = int(rng.integers(len(data.labels)))  # an unrelated digit image
+        text = _NUMBER_TEXTS[int(rng.integers(len(_NUMBER_TEXTS)))].format(word=dg.NUMBER_WORDS[n])
+        out.append(
+            Sample(
+                f"{split}-{k}",
+                text,
+                _next_word(n),
+                data.image(i),
+                _digit_meta(split, data, i, named=dg.NUMBER_WORDS[n]),
+            )
+        )
+    return out
+
+
 # --- the registry ---------------------------------------------------------------------------------
 
 _EVQA = "easy-VQA (pip package easy-vqa): 64x64 shape images with templated questions"
@@ -364,10 +433,58 @@ BUILTIN_TASKS: dict[str, Builtin] = {
             _digit_match,
             _text_answer,
         ),
+        Builtin(
+            "digit_next",
+            "uniqueness",
+            "image",
+            "Add one to the digit in the image. Answer with one number word.",
+            NUMBERS,
+            "A handwritten digit from zero to eight with no sample text, answered with the next number "
+            "('seven' -> eight): only the image tells it. The same images as `digit_read`, another answer.",
+            _DIGITS,
+            _digit_next,
+        ),
+        Builtin(
+            "text_next",
+            "uniqueness",
+            "text",
+            "Add one to the number in the text. Answer with one number word.",
+            NUMBERS,
+            "A sentence naming a number from zero to eight ('it says three.') beside an unrelated handwritten "
+            "digit drawn independently, answered with the next number (four): only the text tells it.",
+            _DIGITS,
+            _text_next,
+        ),
+        Builtin(
+            "caption_next",
+            "redundancy",
+            None,
+            "Add one to the digit. Answer with one number word.",
+            NUMBERS,
+            "A handwritten digit from zero to eight with a caption naming it ('a handwritten seven.'), "
+            "answered with the next number (eight): the caption alone and the image alone each determine it. "
+            "The same inputs as `digit_caption`, another answer.",
+            _DIGITS,
+            _caption_next,
+        ),
     ]
 }
 
-DEFAULT_TASKS = list(BUILTIN_TASKS)
+# The default suite: per family (easy-VQA colours, digits read, digits plus one) and kind. vqa_shape,
+# text_color and vqa_shape_presence stay loadable one by one (builtin:<task>).
+DEFAULT_TASKS = [
+    "vqa_color",
+    "digit_read",
+    "digit_next",
+    "digit_sum",
+    "text_next",
+    "color_caption",
+    "digit_caption",
+    "caption_next",
+    "vqa_color_presence",
+    "digit_match",
+]
+EXTRA_TASKS = [name for name in BUILTIN_TASKS if name not in DEFAULT_TASKS]
 # suite name -> (task names, default max train, default max test); None = everything available
 BUILTIN_SUITES: dict[str, tuple[list[str], int | None, int | None]] = {
     "default": (DEFAULT_TASKS, 200, 100),

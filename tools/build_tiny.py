@@ -1,4 +1,7 @@
-"""Build the embedded ``tiny`` backbone: ``python -m mint.models.build_tiny [--seed 0] [--steps N] [--out DIR]``.
+"""Build the embedded ``tiny`` backbone: ``python tools/build_tiny.py [--seed 0] [--steps N] [--out DIR]``.
+
+A developer script, not part of the installed package (which ships only the built weights in
+``mint/models/tiny``); run it from a checkout with mint installed (``pip install -e .``).
 
 A LLaVA-style model (``LlavaForConditionalGeneration``: a 2-layer CLIP vision tower on 32x32 images,
 16 image tokens, a 3-layer llama language model), a word-level ``tokenizers`` tokenizer over the built-in
@@ -313,11 +316,11 @@ def _load(path: str):
 
 
 def vocabulary() -> list[str]:
-    """All texts the tokenizer must cover: the built-in suite's and the pretext's."""
-    from mint.tasks import load_suite
+    """All texts the tokenizer must cover: every built-in task's (all samples) and the pretext's."""
+    from mint.tasks.builtin import BUILTIN_TASKS, build_task
 
     texts: list[str] = []
-    for task in load_suite("builtin:full"):
+    for task in (build_task(name, max_train=None, max_test=None) for name in BUILTIN_TASKS):
         texts.append(task.instruction)
         texts += list(task.answers or [])
         texts += sorted({s.text for s in task.samples} | {s.answer for s in task.samples})
@@ -515,7 +518,7 @@ def train(
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "pretext_accuracy": acc,
-        "command": f"python -m mint.models.build_tiny --seed {seed} --steps {steps}",
+        "command": f"python tools/build_tiny.py --seed {seed} --steps {steps}",
     }
     (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info

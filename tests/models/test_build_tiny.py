@@ -1,0 +1,56 @@
+"""`tools/build_tiny.py`, the developer script that builds the embedded `tiny` backbone, lives outside the
+package; the package ships the built files, and the script's vocabulary is the shipped tokenizer's."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from paths import REPO
+
+import mint
+from mint.models.loading import TINY_DIR
+from mint.models.wordtok import CHAT_TEMPLATE, build_word_tokenizer
+
+SCRIPT = REPO / "tools" / "build_tiny.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("build_tiny", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_tiny"] = module  # its dataclasses look their module up while being defined
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["build_tiny"]
+    return module
+
+
+def test_the_script_is_not_in_the_package_and_its_command_is_recorded():
+    package = REPO / "mint"
+    assert SCRIPT.is_file() and not list(package.rglob("build_tiny*"))
+    assert json.loads((TINY_DIR / "build_info.json").read_text())["command"].startswith(
+        "python tools/build_tiny.py --seed 0 "
+    )
+
+
+def test_the_scripts_vocabulary_is_the_shipped_tokenizers():
+    """Every word of every built-in task (and of the pretext) has its own token, and a rebuild with the
+    recorded command gets the very tokenizer that the shipped weights were trained with."""
+    tokenizer = build_word_tokenizer(_load_script().vocabulary(), chat_template=CHAT_TEMPLATE)
+    shipped = json.loads((TINY_DIR / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    assert tokenizer.get_vocab() == shipped
+
+
+def test_package_data_covers_every_built_file():
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["mint"]
+    root = Path(mint.__file__).parent
+    for path in TINY_DIR.iterdir():
+        relative = path.relative_to(root).as_posix()
+        assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
