@@ -64,7 +64,7 @@ def predict(
     >>> import mint
     >>> preds = mint.predict("builtin:mini", "tiny", max_samples=4, split="train")
     >>> preds.tasks[:3], preds.modalities
-    (['vqa_color', 'vqa_shape', 'digit_read'], ('image', 'text'))
+    (['vqa_color', 'digit_read', 'digit_next'], ('image', 'text'))
     """
     if out is not None:
         check_output(out, force)
