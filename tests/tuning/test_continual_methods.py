@@ -274,7 +274,7 @@ def test_mr_lora_router_sends_stage_specific_samples_to_their_stage(full_runs, l
     assert set(result["routing"].values()) == {ROUTER}
     assert result["stages"][1][ROUTER]["examples"] == 3 * 8  # 8 samples of each seen task
     names = ("vqa_color", "text_color", "digit_read")
-    tasks = [t for t in load_suite("builtin:default", seed=0, max_train=8, max_test=6) if t.name in names]
+    tasks = [t for n in names for t in load_suite(f"builtin:{n}", seed=0, max_train=8, max_test=6)]
     groups = {"colours": ["vqa_color", "text_color"], "digits": ["digit_read"]}
     cfg = TuneConfig(batch_size=4, epochs=2, lr=0.01, checkpoint_every=0, seed=1, max_train=8)
     cfg = TuneConfig(**{**cfg.to_dict(), "continual": "mr-lora", "continual_params": {"samples": 8}})
