@@ -20,6 +20,7 @@ from typing import Any
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, read_json, stamp
 from mint.tuning.routing import Router, run_adapters
+from mint.tuning.runs import load_run_model, load_tune
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MERGED = "merged"
@@ -45,7 +46,6 @@ def adapter_info(folder: Path, language_root: str) -> dict[str, Any]:
 def export_run(run_dir: str | Path, out: str | Path, *, merge: bool = False, device: str = "auto") -> dict:
     """Write the serving bundle of ``run_dir`` into ``out`` (a new or empty folder); return routing.json."""
     from mint.models.loading import resolve_model
-    from mint.tuning.evaluate import load_tune
 
     run, out = Path(run_dir), Path(out)
     tune = load_tune(run)
@@ -87,7 +87,6 @@ def export_run(run_dir: str | Path, out: str | Path, *, merge: bool = False, dev
             f"--merge: this run was tuned on a {tune['quantize']} quantised base (QLoRA); folding adapters into "
             "quantised weights loses them. Export without --merge (the adapters serve on the full-precision base)"
         )
-    from mint.tuning.evaluate import load_run_model
 
     vlm = load_run_model(tune, device=device)
     if merge:

@@ -16,6 +16,7 @@ from typing import Any
 from mint.errors import MintError
 from mint.io import check_safetensors, read_json
 from mint.tuning.groups import validate_groups
+from mint.tuning.runs import load_run_model, load_run_tasks, load_tune
 
 BASE = None  # the bare backbone (adapters disabled)
 
@@ -152,8 +153,6 @@ class Router:
             raise MintError("this Router holds a mapping only; give it a run folder to answer requests")
         if not self._ready:
             if self._vlm is None:
-                from mint.tuning.evaluate import load_run_model, load_tune
-
                 self._vlm = load_run_model(load_tune(self.run), device=self.device)
             load_adapters(self._vlm, self.run)
             self._ready = True
@@ -162,8 +161,6 @@ class Router:
     def tasks(self) -> dict[str, Any]:
         """The run's tasks by name (instructions and answer sets), from its suite."""
         if self._tasks is None:
-            from mint.tuning.evaluate import load_run_tasks, load_tune
-
             if self.run is None:
                 raise MintError("this Router holds a mapping only; give it a run folder to answer requests")
             self._tasks = {t.name: t for t in load_run_tasks(load_tune(self.run))}
