@@ -70,3 +70,78 @@ def test_prediction_lives_in_the_model_layer():
     assert not [
         i for i in GRAPH["mint.models.predict"] if i.startswith(("mint.cli", "mint.tuning", "mint.pipeline"))
     ]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the mint modules it imports (``from package import submodule`` counts as the submodule)."""
+    files = {_module(p): p for p in PACKAGE.rglob("*.py")}
+
+    def owner(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                    for a in node.names
+                ]
+            else:
+                continue
+            graph[module].update(t for t in map(owner, targets) if t not in (None, "mint", module))
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_files_and_their_stages_form_no_import_cycle():
+    owned = (
+        "mint.vocabulary",
+        "mint.artifacts",
+        "mint.api",
+        "mint.models.predict",
+        "mint.profiling.profiler",
+        "mint.clustering.route",
+        "mint.tuning.report",
+        "mint.tuning.evaluate",
+        "mint.tuning.runs",
+        "mint.tuning.groups",
+        "mint.plotting",
+    )
+    tangled = [sorted(c) for c in _cycles(_module_graph()) if any(m.startswith(owned) for m in c)]
+    assert tangled == []
