@@ -13,10 +13,13 @@ what changed, and an interrupted tuning stage resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from mint.api import report as write_report
 from mint.artifacts import Evaluation, Grouping, Profiles, Report
@@ -62,17 +65,50 @@ def run_pipeline(
     ``only`` runs one stage of :mod:`mint.pipeline.schedule` (``prepare``, ``<row>/seed-<s>`` or
     ``report``), the stages it needs being done already; it returns the report only for ``report``.
     """
-    c = cfg.data
-    if c["threads"]:
-        import torch
+    if cfg.data["threads"]:
+        torch.set_num_threads(cfg.data["threads"])
+    run = _Pipeline(
+        cfg, _model_identity(cfg.data["model"]), force=force, progress=progress, log=log, only=only
+    )
+    run.predict_and_profile()
+    run.group()
+    run.plot()
+    run.route()
+    if only == PREPARE:
+        return None
+    run.tune_and_evaluate()
+    if only not in (None, REPORT):
+        return None
+    return run.report()
 
-        torch.set_num_threads(c["threads"])
-    out = cfg.out
-    model_id = _model_identity(c["model"])  # a model that cannot be had fails before anything is made
-    load = load_options(c)
 
-    def backbone() -> Any:
+class _Pipeline:
+    """One ``mint run``: the config, the output folder's stage cache and what earlier stages produced
+    (stage keys, file paths), each stage a method run in the order of :func:`run_pipeline`."""
+
+    def __init__(
+        self, cfg: RunConfig, model_id: Any, *, force: bool, progress: bool, log: Callable, only: str | None
+    ) -> None:
+        self.cfg, self.c, self.out = cfg, cfg.data, cfg.out
+        self.model_id = model_id  # a model that cannot be had has failed before anything is made
+        self.load = load_options(self.c)
+        self.progress, self.only = progress, only
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.stages = StageCache(self.out, force=force, log=log, selected=selects(only))
+        self.seed = self.c["seed"]
+        self.t_start = time.perf_counter()
+        self.tune_cfg = TuneConfig.from_dict(dict(self.c["tune"]), f"{cfg.source}: tune")
+        self.profiles_path = self.out / "profiles.json"
+        self.fig_dir = self.out / "figures"
+        self.group_keys: dict[str, str] = {}
+        self.group_files: dict[str, Path] = {}
+        self.routes: dict[str, dict[str, str]] = {}
+        self._tasks: list[Any] = []
+
+    # ------------------------------------------------------------------ shared
+    def backbone(self) -> Any:
         """The config's backbone as tuning and evaluation use it (a QLoRA base prepared as for training)."""
+        c, load = self.c, self.load
         vlm = load_model(
             c["model"],
             device=c["device"],
@@ -83,313 +119,312 @@ def run_pipeline(
         )
         return prepare_kbit(vlm) if load.quantize else vlm
 
-    out.mkdir(parents=True, exist_ok=True)
-    stages = StageCache(out, force=force, log=log, selected=selects(only))
-    seed = c["seed"]
-    t_start = time.perf_counter()
+    def tasks(self) -> list[Any]:
+        """The suite as evaluation sees it (loaded once, on first use)."""
+        if not self._tasks:
+            self._tasks.extend(
+                load_suite(
+                    self.c["suite"],
+                    seed=self.seed,
+                    max_train=self.tune_cfg.max_train,
+                    max_test=self.c["max_test"],
+                )
+            )
+        return self._tasks
+
+    def train_tasks(self) -> list[Any]:
+        """The tasks tuning and the learned-affinity groupings see: the suite without the held-out ones."""
+        return [t for t in self.tasks() if t.name not in self.holdout]
 
     # ------------------------------------------------------------------ predict + profile
-    pred = dict(c["predict"])
-    cap_key = "max_train" if pred["split"] == "train" else "max_test"
-    if pred["max_samples"] is None:
-        pred["max_samples"] = c[cap_key]
-    preds_path = out / "predictions.jsonl"
-    k_predict = stages.run(
-        "predict",
-        {"suite": c["suite"], "model": model_id, **load.record(), "seed": seed, **pred},
-        [preds_path],
-        lambda resume: run_predict(
-            suite=c["suite"],
-            model=c["model"],
-            out=preds_path,
-            modes=pred["modes"],
-            split=pred["split"],
-            batch_size=pred["batch_size"],
-            device=c["device"],
-            dtype=c["dtype"],
-            device_map=load.device_map,
-            attn_implementation=load.attn_implementation,
-            features=pred["features"],
-            max_samples=pred["max_samples"],
-            seed=seed,
-            text_only_image=pred["text_only_image"],
-            progress=progress,
-        ),
-    )
+    def predict_and_profile(self) -> None:
+        c, load, seed = self.c, self.load, self.seed
+        pred = dict(c["predict"])
+        cap_key = "max_train" if pred["split"] == "train" else "max_test"
+        if pred["max_samples"] is None:
+            pred["max_samples"] = c[cap_key]
+        preds_path = self.out / "predictions.jsonl"
+        k_predict = self.stages.run(
+            "predict",
+            {"suite": c["suite"], "model": self.model_id, **load.record(), "seed": seed, **pred},
+            [preds_path],
+            lambda resume: run_predict(
+                suite=c["suite"],
+                model=c["model"],
+                out=preds_path,
+                modes=pred["modes"],
+                split=pred["split"],
+                batch_size=pred["batch_size"],
+                device=c["device"],
+                dtype=c["dtype"],
+                device_map=load.device_map,
+                attn_implementation=load.attn_implementation,
+                features=pred["features"],
+                max_samples=pred["max_samples"],
+                seed=seed,
+                text_only_image=pred["text_only_image"],
+                progress=self.progress,
+            ),
+        )
+        prof = dict(c["profile"])
 
-    profiles_path = out / "profiles.json"
-    prof = dict(c["profile"])
+        def do_profile(resume: bool) -> None:
+            profiles = profile_predictions(preds_path, seed=seed, **prof)
+            Profiles.from_dict(profiles).save(self.profiles_path, force=True)
 
-    def do_profile(resume: bool) -> None:
-        Profiles.from_dict(profile_predictions(preds_path, seed=seed, **prof)).save(profiles_path, force=True)
-
-    k_profile = stages.run(
-        "profile", {"predict": k_predict, "seed": seed, **prof}, [profiles_path], do_profile
-    )
-    profiles = Profiles.load(profiles_path)
-    holdout = list(c["holdout"])
-    for t in holdout:
-        if t not in profiles.tasks:
-            raise MintError(f"{cfg.source}: holdout: task {t!r} is not in the suite")
-    if len(profiles.tasks) - len(holdout) < 1:
-        raise MintError(f"{cfg.source}: holdout: every task is held out; nothing is left to train on")
-    # the groupings see only the training tasks; the held-out ones are routed to a group afterwards
-    train_profiles = profiles.only([t for t in profiles.tasks if t not in holdout])
-
-    tune_cfg = TuneConfig.from_dict(dict(c["tune"]), f"{cfg.source}: tune")
-    tasks_cache: list[Any] = []
-
-    def tasks() -> list[Any]:
-        """The suite as evaluation sees it (loaded once, on first use)."""
-        if not tasks_cache:
-            tasks_cache.extend(
-                load_suite(c["suite"], seed=seed, max_train=tune_cfg.max_train, max_test=c["max_test"])
+        self.k_profile = self.stages.run(
+            "profile", {"predict": k_predict, "seed": seed, **prof}, [self.profiles_path], do_profile
+        )
+        self.profiles = Profiles.load(self.profiles_path)
+        self.holdout = list(c["holdout"])
+        for t in self.holdout:
+            if t not in self.profiles.tasks:
+                raise MintError(f"{self.cfg.source}: holdout: task {t!r} is not in the suite")
+        if len(self.profiles.tasks) - len(self.holdout) < 1:
+            raise MintError(
+                f"{self.cfg.source}: holdout: every task is held out; nothing is left to train on"
             )
-        return tasks_cache
-
-    def train_tasks() -> list[Any]:
-        """The tasks tuning and the learned-affinity groupings see: the suite without the held-out ones."""
-        return [t for t in tasks() if t.name not in holdout]
 
     # ------------------------------------------------------------------ groupings
-    cl = c["cluster"]
-    methods = list(cl["methods"])
-    group_keys: dict[str, str] = {}
-    group_files: dict[str, Path] = {}
-    # `random` is size-matched to the MINT grouping, so the reference comes first
-    for method in sorted(methods, key=lambda m: m == "random"):
-        path = out / "groups" / f"{method}.json"
-        like = group_files.get("mint") if method == "random" else None
-        inputs = {
-            "profile": k_profile,
+    def group(self) -> None:
+        """One groups file per method; the groupings see only the training tasks (the held-out ones are
+        routed to a group afterwards). ``random`` is size-matched to MINT's grouping, so MINT comes first."""
+        for method in sorted(self.c["cluster"]["methods"], key=lambda m: m == "random"):
+            path = self.out / "groups" / f"{method}.json"
+            like = self.group_files.get("mint") if method == "random" else None
+            self.group_keys[method] = self.stages.run(
+                f"cluster/{method}",
+                self._group_inputs(method, like),
+                [path],
+                lambda resume, method=method, path=path, like=like: self._do_group(method, path, like),
+            )
+            self.group_files[method] = path
+
+    def _group_inputs(self, method: str, like: Path | None) -> dict[str, Any]:
+        cl, seed = self.c["cluster"], self.seed
+        if method in AFFINITY_METHODS:  # learned from the model, not from the profiles
+            return {
+                "suite": self.c["suite"],
+                "model": self.model_id,
+                **self.load.record(),
+                "method": method,
+                "seed": seed,
+                "k": cl["k"],
+                "max_train": self.c["max_train"],
+                "holdout": self.holdout,
+                **cl["affinity"],
+            }
+        return {
+            "profile": self.k_profile,
             "method": method,
             "seed": seed,
             "k": cl["k"],
             "split_uniqueness": cl["split_uniqueness"],
             "bootstrap": cl["bootstrap"],
-            "like": group_keys.get("mint") if like else None,
-            "holdout": holdout,
+            "like": self.group_keys.get("mint") if like else None,
+            "holdout": self.holdout,
         }
 
-        if method in AFFINITY_METHODS:  # learned from the model, not from the profiles
-            inputs = {
-                "suite": c["suite"],
-                "model": model_id,
-                **load.record(),
-                "method": method,
-                "seed": seed,
-                "k": cl["k"],
-                "max_train": c["max_train"],
-                "holdout": holdout,
+    def _do_group(self, method: str, path: Path, like: Path | None) -> None:
+        cl = self.c["cluster"]
+        if method in AFFINITY_METHODS:
+            payload = affinity_grouping(
+                self.backbone(),
+                self.train_tasks(),
+                method,
+                cl["k"],
+                seed=self.seed,
+                progress=self.progress,
                 **cl["affinity"],
-            }
-
-        def do_cluster(
-            resume: bool, method: str = method, path: Path = path, like: Path | None = like
-        ) -> None:
-            if method in AFFINITY_METHODS:
-                vlm = backbone()
-                payload = affinity_grouping(
-                    vlm, train_tasks(), method, cl["k"], seed=seed, progress=progress, **cl["affinity"]
-                )
-            else:
-                payload = group(
-                    train_profiles,
-                    method=method,
-                    k=cl["k"],
-                    seed=seed,
-                    split_uniqueness=cl["split_uniqueness"],
-                    like=str(like) if like else None,
-                    bootstrap=cl["bootstrap"],
-                    source=str(profiles_path),
-                )
-            Grouping.from_dict(payload, str(path)).save(path, force=True)
-
-        group_keys[method] = stages.run(f"cluster/{method}", inputs, [path], do_cluster)
-        group_files[method] = path
+            )
+        else:
+            train_profiles = self.profiles.only([t for t in self.profiles.tasks if t not in self.holdout])
+            payload = group(
+                train_profiles,
+                method=method,
+                k=cl["k"],
+                seed=self.seed,
+                split_uniqueness=cl["split_uniqueness"],
+                like=str(like) if like else None,
+                bootstrap=cl["bootstrap"],
+                source=str(self.profiles_path),
+            )
+        Grouping.from_dict(payload, str(path)).save(path, force=True)
 
     # ------------------------------------------------------------------ profile figures
-    fig_dir = out / "figures"
-    lead = "mint" if "mint" in methods else methods[0]
-    fmt = c["plot"]["format"]
-    k_plot = stages.run(
-        "plot",
-        {"profile": k_profile, "groups": group_keys[lead], "format": fmt},
-        [fig_dir / "index.json"],
-        lambda resume: plot_all(
-            profiles, Grouping.load(group_files[lead]), out_dir=fig_dir, fmt=fmt, force=True
-        ),
-    )
+    def plot(self) -> None:
+        methods = list(self.c["cluster"]["methods"])
+        lead = "mint" if "mint" in methods else methods[0]
+        fmt = self.c["plot"]["format"]
+        self.k_plot = self.stages.run(
+            "plot",
+            {"profile": self.k_profile, "groups": self.group_keys[lead], "format": fmt},
+            [self.fig_dir / "index.json"],
+            lambda resume: plot_all(
+                self.profiles,
+                Grouping.load(self.group_files[lead]),
+                out_dir=self.fig_dir,
+                fmt=fmt,
+                force=True,
+            ),
+        )
 
     # ------------------------------------------------------------------ route the held-out tasks
-    routes: dict[str, dict[str, str]] = {}
-    for method in methods if holdout else ():
-        path = out / "routes" / f"{method}.json"
+    def route(self) -> None:
+        for method in self.c["cluster"]["methods"] if self.holdout else ():
+            path = self.out / "routes" / f"{method}.json"
 
-        def do_route(resume: bool, method: str = method, path: Path = path) -> None:
-            atomic_write_json(
-                path,
-                route_tasks(
-                    profiles, Grouping.load(group_files[method]), holdout, str(profiles_path), str(path)
-                ),
-            )
+            def do_route(resume: bool, method: str = method, path: Path = path) -> None:
+                routes = route_tasks(
+                    self.profiles,
+                    Grouping.load(self.group_files[method]),
+                    self.holdout,
+                    str(self.profiles_path),
+                    str(path),
+                )
+                atomic_write_json(path, routes)
 
-        stages.run(f"route/{method}", {"profile": k_profile, "groups": group_keys[method]}, [path], do_route)
-        routes[method] = read_json(path, "routes.json")["routes"]
-    if only == PREPARE:
-        return None
+            inputs = {"profile": self.k_profile, "groups": self.group_keys[method]}
+            self.stages.run(f"route/{method}", inputs, [path], do_route)
+            self.routes[method] = read_json(path, "routes.json")["routes"]
 
     # ------------------------------------------------------------------ tune + evaluate each grouping
-    meta = {
-        "suite": c["suite"],
-        "model": c["model"],
-        **load.record(),
-        "max_train": tune_cfg.max_train,
-        "max_test": c["max_test"],
-        "data_seed": seed,  # the suite is sampled once; the tuning seeds vary only the training
-    }
-    evals: dict[str, list[dict[str, Any]]] = {}
-    eval_keys: dict[str, str] = {}
-    ev = c["evaluate"]
-    # one row per grouping method with the common tuning options, then one per variant of a grouping
-    settings = [(method, method, tune_cfg) for method in methods]
-    settings += [
-        (
-            name,
-            v["groups"],
-            TuneConfig.from_dict({**tune_cfg.to_dict(), **v["tune"]}, f"{cfg.source}: variants.{name}.tune"),
-        )
-        for name, v in c["variants"].items()
-    ]
-    runs = [
-        (row, method, TuneConfig.from_dict({**tcfg.to_dict(), "seed": s}, cfg.source), s)
-        for row, method, tcfg in settings
-        for s in c["seeds"]
-    ]
-    for i, (row, method, tcfg, tune_seed) in enumerate(runs):
-        run_dir = out / "runs" / row / f"seed-{tune_seed}"
-        stage = f"{row}/seed-{tune_seed}"
-        if only not in (None, REPORT, stage):
-            continue
-
-        def do_tune(
-            resume: bool,
-            method: str = method,
-            run_dir: Path = run_dir,
-            tcfg: TuneConfig = tcfg,
-            row: str = row,
-        ) -> None:
-            vlm = backbone()
-            resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
-            # one tracker run per group, named <setting>/<group>/seed<seed>, all in <out>/tracking
-            tracking = Tracking(
-                c["report_to"],
-                out / TRACKING_DIR,
-                row,
-                tcfg.seed,
-                {**tcfg.to_dict(), "suite": c["suite"], "model": c["model"], "groups": method},
+    def runs(self) -> list[tuple[str, str, TuneConfig, int]]:
+        """(row, grouping method, tuning options, seed) of every run: one row per grouping method with the
+        common tuning options, then one per variant of a grouping, each once per seed."""
+        c, tune_cfg = self.c, self.tune_cfg
+        settings = [(method, method, tune_cfg) for method in c["cluster"]["methods"]]
+        settings += [
+            (
+                name,
+                v["groups"],
+                TuneConfig.from_dict(
+                    {**tune_cfg.to_dict(), **v["tune"]}, f"{self.cfg.source}: variants.{name}.tune"
+                ),
             )
-            run_meta = {**meta, "groups_file": str(group_files[method]), "profiles_file": str(profiles_path)}
-            with tracking:
-                train_run(
-                    vlm,
-                    train_tasks(),
-                    Grouping.load(group_files[method]).data,
+            for name, v in c["variants"].items()
+        ]
+        return [
+            (row, method, TuneConfig.from_dict({**tcfg.to_dict(), "seed": s}, self.cfg.source), s)
+            for row, method, tcfg in settings
+            for s in c["seeds"]
+        ]
+
+    def tune_and_evaluate(self) -> None:
+        self.evals: dict[str, list[dict[str, Any]]] = {}
+        self.eval_keys: dict[str, str] = {}
+        for i, (row, method, tcfg, tune_seed) in enumerate(self.runs()):
+            run_dir = self.out / "runs" / row / f"seed-{tune_seed}"
+            stage = f"{row}/seed-{tune_seed}"
+            if self.only not in (None, REPORT, stage):
+                continue
+            k_tune = self.stages.run(
+                f"tune/{stage}",
+                {
+                    "suite": self.c["suite"],
+                    "model": self.model_id,
+                    **self.load.record(),
+                    "data_seed": self.seed,
+                    "holdout": self.holdout,
+                    "groups": self.group_keys[method],
+                    "tune": tcfg.to_dict(),
+                    "max_test": self.c["max_test"],
+                    "profile": self.k_profile if tcfg.tower == "auto" else None,
+                },
+                [run_dir / "tune.json"],
+                lambda resume, run_dir=run_dir, tcfg=tcfg, row=row, method=method: self._do_tune(
+                    resume, run_dir, tcfg, row, method
+                ),
+            )
+            zero_shot = bool(self.c["evaluate"]["zero_shot"]) and i == 0
+            self.eval_keys[stage] = self.stages.run(
+                f"evaluate/{stage}",
+                {
+                    "tune": k_tune,
+                    "zero_shot": zero_shot,
+                    "batch_size": self.c["evaluate"]["batch_size"],
+                    "per_sample": True,
+                    "routes": self.routes.get(method),
+                },
+                [run_dir / "eval.json"],
+                lambda resume, run_dir=run_dir, zero_shot=zero_shot, method=method: evaluate_run(
                     run_dir,
-                    tcfg,
-                    profiles=profiles.data,
-                    profiles_source=str(profiles_path),
-                    accelerator=make_run_accelerator(
-                        tcfg, training_precision(c["dtype"], launch_device_kind())
-                    ),
-                    resume=resumable,
-                    force=not resumable,
-                    meta={**run_meta, "tracking": tracking.describe()} if tracking.enabled else run_meta,
-                    progress=progress,
-                )
-
-        k_tune = stages.run(
-            f"tune/{stage}",
-            {
-                "suite": c["suite"],
-                "model": model_id,
-                **load.record(),
-                "data_seed": seed,
-                "holdout": holdout,
-                "groups": group_keys[method],
-                "tune": tcfg.to_dict(),
-                "max_test": c["max_test"],
-                "profile": k_profile if tcfg.tower == "auto" else None,
-            },
-            [run_dir / "tune.json"],
-            do_tune,
-        )
-        zero_shot = bool(ev["zero_shot"]) and i == 0
-
-        def do_eval(
-            resume: bool, run_dir: Path = run_dir, zero_shot: bool = zero_shot, method: str = method
-        ) -> None:
-            vlm = backbone()
-            evaluate_run(
-                run_dir,
-                tasks(),
-                vlm=vlm,
-                zero_shot=zero_shot,
-                batch_size=ev["batch_size"],
-                progress=progress,
-                force=True,
-                routes=routes.get(method),
+                    self.tasks(),
+                    vlm=self.backbone(),
+                    zero_shot=zero_shot,
+                    batch_size=self.c["evaluate"]["batch_size"],
+                    progress=self.progress,
+                    force=True,
+                    routes=self.routes.get(method),
+                ),
             )
+            self.evals.setdefault(row, []).append(Evaluation.load(run_dir).data)
 
-        eval_keys[stage] = stages.run(
-            f"evaluate/{stage}",
-            {
-                "tune": k_tune,
-                "zero_shot": zero_shot,
-                "batch_size": ev["batch_size"],
-                "per_sample": True,
-                "routes": routes.get(method),
-            },
-            [run_dir / "eval.json"],
-            do_eval,
+    def _do_tune(self, resume: bool, run_dir: Path, tcfg: TuneConfig, row: str, method: str) -> None:
+        c = self.c
+        vlm = self.backbone()
+        resumable = resume and (run_dir / "checkpoints" / "state.json").is_file()
+        # one tracker run per group, named <setting>/<group>/seed<seed>, all in <out>/tracking
+        tracking = Tracking(
+            c["report_to"],
+            self.out / TRACKING_DIR,
+            row,
+            tcfg.seed,
+            {**tcfg.to_dict(), "suite": c["suite"], "model": c["model"], "groups": method},
         )
-        evals.setdefault(row, []).append(Evaluation.load(run_dir).data)
-    if only not in (None, REPORT):
-        return None
+        meta = {
+            "suite": c["suite"],
+            "model": c["model"],
+            **self.load.record(),
+            "max_train": self.tune_cfg.max_train,
+            "max_test": c["max_test"],
+            "data_seed": self.seed,  # the suite is sampled once; the tuning seeds vary only the training
+            "groups_file": str(self.group_files[method]),
+            "profiles_file": str(self.profiles_path),
+        }
+        with tracking:
+            train_run(
+                vlm,
+                self.train_tasks(),
+                Grouping.load(self.group_files[method]).data,
+                run_dir,
+                tcfg,
+                profiles=self.profiles.data,
+                profiles_source=str(self.profiles_path),
+                accelerator=make_run_accelerator(tcfg, training_precision(c["dtype"], launch_device_kind())),
+                resume=resumable,
+                force=not resumable,
+                meta={**meta, "tracking": tracking.describe()} if tracking.enabled else meta,
+                progress=self.progress,
+            )
 
     # ------------------------------------------------------------------ report
-    report_path = out / "report.json"
-    profile_figures = [
-        fig_dir / f["file"] for f in read_json(fig_dir / "index.json", "figures/index.json")["figures"]
-    ]
-    stages.run(
-        "report",
-        {"evaluations": eval_keys, "format": fmt, "plot": k_plot},
-        [report_path, out / "report.md", out / "report.html"],
-        lambda resume: write_report(
-            evals,
-            out,
-            force=True,
-            fmt=fmt,
-            profile_figures=profile_figures,
-            config={"source": cfg.source, **c},
-        ),
-    )
-    atomic_write_json(
-        out / "pipeline.json",
-        stamp(
-            {
-                "config": c,
-                "source": cfg.source,
-                "stages": [
-                    {"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
-                    for r in stages.results
-                ],
-                "seconds": round(time.perf_counter() - t_start, 3),
-            }
-        ),
-    )
-    return Report.load(report_path).data
+    def report(self) -> dict[str, Any]:
+        report_path = self.out / "report.json"
+        fmt = self.c["plot"]["format"]
+        index = read_json(self.fig_dir / "index.json", "figures/index.json")
+        profile_figures = [self.fig_dir / f["file"] for f in index["figures"]]
+        self.stages.run(
+            "report",
+            {"evaluations": self.eval_keys, "format": fmt, "plot": self.k_plot},
+            [report_path, self.out / "report.md", self.out / "report.html"],
+            lambda resume: write_report(
+                self.evals,
+                self.out,
+                force=True,
+                fmt=fmt,
+                profile_figures=profile_figures,
+                config={"source": self.cfg.source, **self.c},
+            ),
+        )
+        stages = [
+            {"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
+            for r in self.stages.results
+        ]
+        seconds = round(time.perf_counter() - self.t_start, 3)
+        record = {"config": self.c, "source": self.cfg.source, "stages": stages, "seconds": seconds}
+        atomic_write_json(self.out / "pipeline.json", stamp(record))
+        return Report.load(report_path).data
 
 
 def summary_table(report: dict[str, Any], files: list[Path] = (), width: int = 100) -> str:
@@ -397,8 +432,6 @@ def summary_table(report: dict[str, Any], files: list[Path] = (), width: int = 1
     one, groups, trainable parameters, training seconds; ``*`` marks the best mean), the comparisons'
     verdict sentences when present, and the report ``files``; no line but the files' is wider than
     ``width``."""
-    import textwrap
-
     rows = report["rows"]
     with_ci = any(isinstance(r.get("ci95"), list) and len(r["ci95"]) == 2 for r in rows.values())
     fixed = 8 + (17 if with_ci else 0) + 7 + 12 + 9  # the numeric columns and their separators
