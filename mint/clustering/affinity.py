@@ -21,8 +21,10 @@ of the computation and unloaded afterwards (no merge), with ``requires_grad`` an
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,7 @@ from mint.clustering.distances import condensed
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.models.batching import by_image_count
-from mint.tuning.data import Example, collate_examples, epoch_batches
+from mint.tuning.data import CollateCache, Example, collate_examples, epoch_batches
 from mint.tuning.lora import add_lora, answer_loss, lora_config, lora_targets, trainable
 
 METHODS = AFFINITY_METHODS
@@ -81,24 +83,7 @@ def affinity_grouping(
         raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     kk = parse_k(k, len(names), "the suite")
     opt = _options(opts)
-    for what, value, low in (
-        ("steps", steps, 1 if method == "tag" else 0),
-        ("batch_size", batch_size, 1),
-        ("max_samples", max_samples, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise MintError(f"{what}: expected an integer >= {low} for method {method!r}, got {value!r}")
-    for what, value in (
-        ("lr", lr),
-        ("lookahead_lr", opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise MintError(f"{what}: expected a positive number, got {value!r}")
+    _check_numbers(method, {"steps": steps, "batch_size": batch_size, "max_samples": max_samples}, lr, opt)
     seed = int(seed)
     examples = {t.name: _select(t, max_samples, seed) for t in tasks}
     params: dict[str, Any] = {
@@ -123,13 +108,14 @@ def affinity_grouping(
         params.update(steps=steps, batch_size=batch_size, lr=lr, optimizer="AdamW", lora=lora)
         with shared_adapter(vlm, rank=opt["rank"], alpha=opt["alpha"], tower=opt["tower"], seed=seed) as pm:
             lora["target_modules"] = _target_regex(pm)
+            probe = Probe(vlm, pm, tasks, examples, batch_size, seed, progress)
             if method == "gradient":
-                _train(vlm, pm, tasks, examples, steps, batch_size, lr, seed, progress)
-                sim = _cosine(_task_gradients(vlm, pm, tasks, examples, batch_size, progress))
+                _train(probe, steps, lr)
+                sim = _cosine(_task_gradients(probe))
                 params.update(matrix_kind="cosine similarity of per-task mean LoRA gradients")
             else:
                 look = float(opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr)
-                z = lookahead_affinity(vlm, pm, tasks, examples, steps, batch_size, lr, look, seed, progress)
+                z = lookahead_affinity(probe, steps, lr, look)
                 params.update(
                     lookahead_lr=look,
                     lookahead="SGD",
@@ -198,6 +184,26 @@ def _check_tasks(tasks: list[Any]) -> list[str]:
                 f"task {t.name!r}: no training samples (affinities are measured on the train split)"
             )
     return names
+
+
+def _check_numbers(method: str, counts: dict[str, Any], lr: Any, opt: dict[str, Any]) -> None:
+    """``counts`` (steps, batch size, samples) whole numbers in range for ``method``; the learning rates
+    positive."""
+    for what, value in counts.items():
+        low = 1 if what != "steps" or method == "tag" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise MintError(f"{what}: expected an integer >= {low} for method {method!r}, got {value!r}")
+    for what, value in (
+        ("lr", lr),
+        ("lookahead_lr", opt["lookahead_lr"] if opt["lookahead_lr"] is not None else lr),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise MintError(f"{what}: expected a positive number, got {value!r}")
 
 
 def _options(opts: dict[str, Any]) -> dict[str, Any]:
@@ -282,9 +288,9 @@ def _target_regex(peft_model: Any) -> str:
     return str(cfg.target_modules)
 
 
-def _loss(vlm: Any, model: Any, batch: list[Any]) -> tuple[torch.Tensor, int]:
+def _loss(collate: Any, model: Any, batch: list[Any]) -> tuple[torch.Tensor, int]:
     """Summed answer-token cross-entropy of ``batch`` (examples) and the number of answer tokens."""
-    return answer_loss(model, collate_examples(vlm, batch))
+    return answer_loss(model, collate(batch))
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -293,47 +299,52 @@ def _bar(total: int, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
 
 
-def _train(
-    vlm: Any,
-    model: Any,
-    tasks: list[Any],
-    examples: dict[str, list[Any]],
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    progress: bool,
-) -> None:
+@dataclass(frozen=True)
+class Probe:
+    """What the learned affinities are measured with: the backbone ``vlm`` carrying the shared adapter
+    (``model``), the tasks and each task's examples, the batch size, the seed of the batch streams and
+    whether to show progress."""
+
+    vlm: Any
+    model: Any
+    tasks: list[Any]
+    examples: dict[str, list[Any]]
+    batch_size: int
+    seed: int
+    progress: bool = False
+
+
+def _train(probe: Probe, steps: int, lr: float) -> None:
     """``steps`` AdamW steps of the shared adapter on seeded mixed batches of all tasks' examples."""
     if steps == 0:
         return
-    pooled = [ex for t in tasks for ex in examples[t.name]]
-    stream = _batch_stream(pooled, batch_size, seed, "affinity/warm-up")
-    params = trainable(model)
+    pooled = [ex for t in probe.tasks for ex in probe.examples[t.name]]
+    stream = _batch_stream(pooled, probe.batch_size, probe.seed, "affinity/warm-up")
+    params = trainable(probe.model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    with _bar(steps, "affinity warm-up", progress) as bar:
+    collate = CollateCache(probe.vlm)  # warm-up batches come back epoch after epoch
+    with _bar(steps, "affinity warm-up", probe.progress) as bar:
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            loss, n = _loss(vlm, model, next(stream))
+            loss, n = _loss(collate, probe.model, next(stream))
             (loss / max(n, 1)).backward()
             opt.step()
             bar.update(1)
     opt.zero_grad(set_to_none=True)
 
 
-def _task_gradients(
-    vlm: Any, model: Any, tasks: list[Any], examples: dict[str, list[Any]], batch_size: int, progress: bool
-) -> np.ndarray:
+def _task_gradients(probe: Probe) -> np.ndarray:
     """(n_tasks, n_adapter_params): each task's gradient of its mean answer-token loss over its examples."""
-    params = trainable(model)
+    params, tasks = trainable(probe.model), probe.tasks
+    collate = functools.partial(collate_examples, probe.vlm)  # each example once: nothing to keep
     rows = []
-    with _bar(len(tasks), "task gradients", progress) as bar:
+    with _bar(len(tasks), "task gradients", probe.progress) as bar:
         for t in tasks:
             for p in params:
                 p.grad = None
             tokens = 0
-            for batch in _chunks(examples[t.name], batch_size):
-                loss, n = _loss(vlm, model, batch)
+            for batch in _chunks(probe.examples[t.name], probe.batch_size):
+                loss, n = _loss(collate, probe.model, batch)
                 loss.backward()
                 tokens += n
             if tokens == 0:
@@ -354,41 +365,35 @@ def _task_gradients(
     return np.stack(rows)
 
 
-def lookahead_affinity(
-    vlm: Any,
-    model: Any,
-    tasks: list[Any],
-    examples: dict[str, list[Any]],
-    steps: int,
-    batch_size: int,
-    lr: float,
-    lookahead_lr: float,
-    seed: int,
-    progress: bool = False,
-) -> np.ndarray:
+def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float) -> np.ndarray:
     """TAG's inter-task affinity Z[i, j] = 1 - L_j(theta - lookahead_lr * grad L_i) / L_j(theta), averaged
-    over ``steps`` joint AdamW steps of ``model``'s trainable (adapter) parameters.
+    over ``steps`` joint AdamW steps of the probe model's trainable (adapter) parameters.
 
     At each step every task draws one batch (seeded, per task); the losses are the mean answer-token
     cross-entropy on those batches. The joint step uses the gradient of the mean loss over all tasks'
     answer tokens (the lookahead gradients, weighted by token counts, so no extra backward pass)."""
+    model, tasks = probe.model, probe.tasks
     params = trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    streams = {t.name: _batch_stream(examples[t.name], batch_size, seed, "affinity/tag") for t in tasks}
+    streams = {
+        t.name: _batch_stream(probe.examples[t.name], probe.batch_size, probe.seed, "affinity/tag")
+        for t in tasks
+    }
+    collate = CollateCache(probe.vlm)  # every batch is scored 2 + n times a step, and comes back each epoch
     n = len(tasks)
     z = np.zeros((n, n))
-    with _bar(steps, "task affinity", progress) as bar:
+    with _bar(steps, "task affinity", probe.progress) as bar:
         for _ in range(steps):
             batches = [next(streams[t.name]) for t in tasks]
             with torch.no_grad():
-                before = [_mean_loss(vlm, model, b) for b in batches]
+                before = [_mean_loss(collate, model, b) for b in batches]
             snapshot = [p.detach().clone() for p in params]
             joint = [torch.zeros_like(p) for p in params]
             total_tokens = 0
             for i, b in enumerate(batches):
                 for p in params:
                     p.grad = None
-                loss, ntok = _loss(vlm, model, b)
+                loss, ntok = _loss(collate, model, b)
                 (loss / max(ntok, 1)).backward()
                 total_tokens += ntok
                 with torch.no_grad():
@@ -396,7 +401,7 @@ def lookahead_affinity(
                         if p.grad is not None:
                             acc.add_(p.grad, alpha=float(ntok))
                             p.sub_(lookahead_lr * p.grad)
-                    after = [_mean_loss(vlm, model, bj) for bj in batches]
+                    after = [_mean_loss(collate, model, bj) for bj in batches]
                     for p, saved in zip(params, snapshot):
                         p.copy_(saved)
                 for j in range(n):
@@ -410,8 +415,8 @@ def lookahead_affinity(
     return z / steps
 
 
-def _mean_loss(vlm: Any, model: Any, batch: list[Any]) -> float:
-    loss, n = _loss(vlm, model, batch)
+def _mean_loss(collate: Any, model: Any, batch: list[Any]) -> float:
+    loss, n = _loss(collate, model, batch)
     return float(loss) / max(n, 1)
 
 

@@ -208,6 +208,49 @@ class VisionLanguageModel:
                 out[k] = v
         return self.to_device(out)
 
+    def stack(self, batches: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor] | None:
+        """The batch :meth:`collate` makes (right-padded, with answers) from the batches it made for each
+        prompt alone: token arrays padded as collate pads them, the other tensors (pixel values, image
+        grids) concatenated. None where those cannot be concatenated as they are (different keys or
+        trailing shapes: a processor that pads images to the batch); then collate the prompts together."""
+        first = batches[0]
+        if any(b.keys() != first.keys() or b["input_ids"].shape[0] != 1 for b in batches):
+            return None
+        pad = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        width = max(b["input_ids"].shape[1] for b in batches)
+        out: dict[str, torch.Tensor] = {}
+        for key, value in first.items():
+            parts = [b[key] for b in batches]
+            if value.shape == first["input_ids"].shape:  # one value per token (as collate's rows)
+                fill = pad.get(key, self.arch.answer_fill.get(key, 0))
+                parts = [torch.nn.functional.pad(p, (0, width - p.shape[1]), value=fill) for p in parts]
+            elif any(p.shape[1:] != value.shape[1:] for p in parts):
+                return None
+            out[key] = torch.cat(parts)
+        return out
+
+    def split(
+        self, batch: dict[str, torch.Tensor], counts: Sequence[int]
+    ) -> list[dict[str, torch.Tensor]] | None:
+        """The inverse of :meth:`stack`: a right-padded batch from :meth:`collate` with answers cut into one
+        batch per prompt (``counts``: each prompt's images), or None where the architecture's image tensors
+        are not one fixed-size block per image (a processor that pads or tiles images across the batch)."""
+        if self.arch.pixel_layout != "per_image":
+            return None
+        shape = batch["input_ids"].shape
+        lengths = batch["attention_mask"].sum(-1).tolist()
+        rows: list[dict[str, torch.Tensor]] = [{} for _ in range(shape[0])]
+        for key, value in batch.items():
+            if value.shape == shape:
+                parts = [value[i : i + 1, :n] for i, n in enumerate(lengths)]
+            elif value.shape[0] == sum(counts):
+                parts = list(torch.split(value, list(counts)))
+            else:
+                return None
+            for row, part in zip(rows, parts):
+                row[key] = part
+        return rows
+
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         device, dtype = self.device, self.dtype
         return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}

@@ -38,7 +38,7 @@ from mint.models.batching import by_image_count
 from mint.seeds import process_seed
 from mint.tuning import checkpoint as ckpt
 from mint.tuning.config import TuneConfig
-from mint.tuning.data import Example, collate_examples, shard, step_plan
+from mint.tuning.data import Example, shard, step_plan
 from mint.tuning.lora import answer_tokens, segment_losses
 from mint.tuning.mixed_lora import MixedLoRA
 from mint.tuning.precision import NonFiniteSteps, is_finite, optimizer_step
@@ -110,22 +110,14 @@ def _check_distributed(accelerator: Any, nproc: int) -> None:
         )
 
 
-def run_concurrent(
-    vlm: Any,
-    tasks: list[Any],
-    groups: dict[str, Any],
-    out_dir: str | Path,
-    config: TuneConfig | None = None,
-    options: RunOptions | None = None,
-) -> dict[str, Any]:
-    """Train every group's LoRA adapter at once (mixed batches); see :func:`tune_concurrent`."""
-    config = config or TuneConfig(dropout=0.0, concurrent=True)
-    if config.dropout > 0:
+def run_concurrent(run: TrainingRun) -> dict[str, Any]:
+    """Train every group's LoRA adapter of the run at once (mixed batches); see :func:`tune_concurrent`."""
+    if run.config.dropout > 0:
         raise MintError(
-            f"concurrent tuning trains without LoRA dropout (got dropout {config.dropout}): set dropout to 0"
+            f"concurrent tuning trains without LoRA dropout (got dropout {run.config.dropout}): set dropout to 0"
         )
-    config = dataclasses.replace(config, concurrent=True)
-    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
+    run.config = config = dataclasses.replace(run.config, concurrent=True)
+    vlm = run.vlm
     group_names = list(run.members)
     chosen = resolve_towers(group_names, config, run.options.towers)
     run.connect(run.options.accelerator or concurrent_accelerator(config))
@@ -171,7 +163,8 @@ def tune_concurrent(
     run, which ``resume=True`` continues. ``vlm.model`` is left as a ``PeftModel`` with every group's adapter,
     in eval mode.
     """
-    return run_concurrent(vlm, tasks, groups, out_dir, config, RunOptions(**options))
+    config = config or TuneConfig(dropout=0.0, concurrent=True)
+    return run_concurrent(TrainingRun(vlm, tasks, groups, out_dir, config, RunOptions(**options)))
 
 
 @dataclasses.dataclass
@@ -323,7 +316,7 @@ def _step(run: TrainingRun, loop: _Concurrent, step: Step) -> tuple[dict[str, fl
             exs = [loop.examples[g][i] for i in (mine or batches[a][:1])]
             rows.append((gi, exs, 1.0 if mine else 0.0))
         for parts in by_image_count(rows, lambda row: row[1][0].n_images).values():
-            batch = collate_examples(run.vlm, [e for _, exs, _ in parts for e in exs], run.config.mode)
+            batch = run.collate([e for _, exs, _ in parts for e in exs])
             segments, pos = [], 0
             for gi, exs, _ in parts:
                 segments.append((names[gi], pos, pos + len(exs)))

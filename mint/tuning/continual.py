@@ -9,7 +9,9 @@
 After each stage every task seen so far is evaluated on its test split with its task metric (for
 ``per-group`` each task with its own group's adapter) and the row is saved at once (``checkpoints/state.json``
 and ``continual.json``), so a resumed run never redoes it. ``continual.json`` holds the stage x task matrix
-(``null`` for tasks not yet seen) and the metrics of :mod:`mint.tuning.continual_metrics`.
+(``null`` for tasks not yet seen) and the metrics of :mod:`mint.tuning.continual_metrics`. Under several
+processes the seen tasks are shared out among them (each task evaluated whole on one process, as one process
+evaluates it alone) and the scores gathered, so no process waits while another evaluates everything.
 
 Resume: a shared-adapter method (``sequential``, ``replay``) keeps a snapshot of the shared adapter after the last
 finished stage (``checkpoints/<adapter>-after-<stage>.safetensors``, a file so checkpoint pruning keeps it); a
@@ -138,41 +140,6 @@ def _active(vlm: Any, adapter: str | tuple[str, ...]) -> Iterator[None]:
         model.set_adapter(previous if isinstance(previous, str) else adapter[-1], inference_mode=True)
 
 
-def continual_payload(
-    stages: list[str],
-    groups: dict[str, list[str]],
-    adapters: dict[str, str],
-    evals: dict[str, dict[str, dict[str, Any]]],
-    mode: str,
-    seed: int,
-    metrics_of: dict[str, str],
-    method: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The content of ``continual.json`` from the per-stage evaluations done so far (``evals[str(stage)]``)."""
-    tasks = [t for g in stages for t in groups[g]]
-    stage_of = {t: si for si, g in enumerate(stages) for t in groups[g]}
-    done = [si for si in range(len(stages)) if str(si) in evals]
-    matrix = [[evals[str(si)][t]["score"] if stage_of[t] <= si else None for t in tasks] for si in done]
-    complete = done == list(range(len(stages)))
-    return stamp(
-        {
-            "mode": mode,
-            **({"params": method["params"]} if method and method.get("params") else {}),
-            "seed": seed,
-            "metric": "task score (accuracy for exact/choice, token F1 for f1)",
-            "stages": stages,
-            "adapters": adapters,
-            "tasks": tasks,
-            "stage_of": stage_of,
-            "task_metrics": {t: metrics_of.get(t, "exact") for t in tasks},
-            "n": {t: evals[str(stage_of[t])][t]["n"] for t in tasks if str(stage_of[t]) in evals},
-            "matrix": matrix,
-            "metrics": continual_metrics(matrix, [stage_of[t] for t in tasks]) if complete else None,
-            "complete": complete,
-        }
-    )
-
-
 def _snapshot_name(adapter: str, stage: int) -> str:
     return f"{adapter}-after-{stage:03d}.safetensors"
 
@@ -190,19 +157,12 @@ def _write_snapshot(peft_model: Any, adapter: str, path: Path) -> None:
         )
 
 
-def run_continual(
-    vlm: Any,
-    tasks: list[Any],
-    groups: dict[str, Any],
-    out_dir: str | Path,
-    config: TuneConfig,
-    options: RunOptions | None = None,
-) -> dict[str, Any]:
-    """Train the groups as stages and evaluate the seen tasks after each; see :func:`tune_continual`."""
+def run_continual(run: TrainingRun) -> dict[str, Any]:
+    """Train the run's groups as stages and evaluate the seen tasks after each; see :func:`tune_continual`."""
+    config, tasks = run.config, run.tasks
     if config.continual is None:
         raise MintError("continual: set config.continual to a continual method (e.g. sequential)")
     method = get_method(config.continual, config.continual_params)
-    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
     stages = stage_order(run.members, config.stage_order)
     adapter_of = method.stage_adapters(stages)
     adapter_names = list(dict.fromkeys(adapter_of.values()))
@@ -229,7 +189,7 @@ def run_continual(
     for si in range(len(stages)):
         peft_model = _stage(run, plan, peft_model, si, summary)
 
-    run.reload_state()  # the evaluations (made on the main process)
+    run.reload_state()  # the evaluations (recorded by the main process)
     report = _payload(run, plan)
     adapters = _adapter_entries(run, plan, summary)
     adapters.update(method.finish(peft_model, run.adapters_dir, stages, adapter_of, run.accelerator))
@@ -274,7 +234,7 @@ def tune_continual(
     ``towers`` (``{adapter: tower}``, see :func:`adapter_groups`) is required with ``tower: auto``.
     ``on_step`` and ``resume`` work as in :func:`mint.tuning.trainer.tune_groups`.
     """
-    return run_continual(vlm, tasks, groups, out_dir, config, RunOptions(**options))
+    return run_continual(TrainingRun(vlm, tasks, groups, out_dir, config, RunOptions(**options)))
 
 
 @dataclass(frozen=True)
@@ -332,10 +292,39 @@ def _stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: d
     if phase is not None:  # e.g. mr-lora's router, trained after the stage's expert
         peft_model = _train_phase(run, plan, peft_model, si, summary, phase)
     run.position = None
+    t0 = time.perf_counter()
+    evals = _evaluate_stage(run, plan, si)
+    summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
     if run.is_main:
-        _save_stage(run, plan, peft_model, si, summary)
+        _save_stage(run, plan, peft_model, si, summary, evals)
     run.accelerator.wait_for_everyone()
     return peft_model
+
+
+def _evaluate_stage(run: TrainingRun, plan: _Stages, si: int) -> dict[str, dict[str, Any]]:
+    """Every task seen up to stage ``si`` evaluated on its test split, the tasks shared out among the
+    processes (each task whole, on one process, as a single process would evaluate it) and the scores
+    gathered on every process in the order :func:`evaluate_seen` gives them."""
+    from accelerate.utils import gather_object
+
+    config = run.config
+    seen = [
+        (run.by_name[t], plan.method.eval_adapter(si, g, plan.stages, plan.adapter_of))
+        for g in plan.stages[: si + 1]
+        for t in run.members[g]
+    ]
+    mine = evaluate_seen(
+        run.vlm,
+        seen[run.rank :: run.nproc],
+        run.options.eval_batch_size,
+        run.options.progress and run.is_main,
+        lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
+    )
+    scores = {k: v for part in gather_object([mine]) for k, v in part.items()} if run.nproc > 1 else mine
+    order: dict[Any, list[str]] = {}  # evaluate_seen's order: by adapter, in order of first appearance
+    for task, adapter in seen:
+        order.setdefault(adapter, []).append(task.name)
+    return {name: scores[name] for names in order.values() for name in names}
 
 
 def _train_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any]) -> Any:
@@ -377,30 +366,19 @@ def _train_phase(
     return peft_model
 
 
-def _save_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any]) -> None:
-    """On the main process: save stage ``si``'s adapter (and the shared adapter's snapshot), evaluate every
-    task seen so far, record the stage as done and rewrite continual.json."""
-    group, state, config = plan.stages[si], run.state, run.config
+def _save_stage(
+    run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: dict[str, Any], evals: dict[str, Any]
+) -> None:
+    """On the main process: save stage ``si``'s adapter (and the shared adapter's snapshot), record the seen
+    tasks' scores ``evals`` and the stage as done, and rewrite continual.json."""
+    group, state = plan.stages[si], run.state
     save_adapter(peft_model, plan.adapter_of[group], run.adapters_dir)
     old_snapshot = state.extra.get("snapshot")
     if plan.method.shared:
         state.extra["snapshot"] = _snapshot_name(plan.method.shared, si + 1)
         _write_snapshot(peft_model, plan.method.shared, run.ckpt_dir / state.extra["snapshot"])
-    seen = [
-        (run.by_name[t], plan.method.eval_adapter(si, g, plan.stages, plan.adapter_of))
-        for g in plan.stages[: si + 1]
-        for t in run.members[g]
-    ]
-    t0 = time.perf_counter()
-    state.extra["evals"][str(si)] = evaluate_seen(
-        run.vlm,
-        seen,
-        run.options.eval_batch_size,
-        run.options.progress,
-        lambda t: task_demos(t, config.in_context, config.demo_selection, config.seed),
-    )
-    summary[group]["eval_seconds"] = round(time.perf_counter() - t0, 3)
-    scores = {t: v["score"] for t, v in state.extra["evals"][str(si)].items()}
+    state.extra["evals"][str(si)] = evals
+    scores = {t: v["score"] for t, v in evals.items()}
     tracking.log_eval(group, scores, summary[group]["steps"])  # --report-to: in the stage's run
     state.done[group] = summary[group]
     run.commit()
@@ -410,17 +388,30 @@ def _save_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summa
 
 
 def _payload(run: TrainingRun, plan: _Stages) -> dict[str, Any]:
-    """continual.json from the saved state's evaluations."""
-    config = run.config
-    return continual_payload(
-        plan.stages,
-        run.members,
-        plan.adapter_of,
-        run.state.extra["evals"],
-        config.continual,
-        config.seed,
-        plan.metrics_of,
-        plan.method.describe(),
+    """The content of ``continual.json`` from the per-stage evaluations saved so far (``evals[str(stage)]``)."""
+    stages, groups, evals = plan.stages, run.members, run.state.extra["evals"]
+    method = plan.method.describe()
+    tasks = [t for g in stages for t in groups[g]]
+    stage_of = {t: si for si, g in enumerate(stages) for t in groups[g]}
+    done = [si for si in range(len(stages)) if str(si) in evals]
+    matrix = [[evals[str(si)][t]["score"] if stage_of[t] <= si else None for t in tasks] for si in done]
+    complete = done == list(range(len(stages)))
+    return stamp(
+        {
+            "mode": run.config.continual,
+            **({"params": method["params"]} if method and method.get("params") else {}),
+            "seed": run.config.seed,
+            "metric": "task score (accuracy for exact/choice, token F1 for f1)",
+            "stages": stages,
+            "adapters": plan.adapter_of,
+            "tasks": tasks,
+            "stage_of": stage_of,
+            "task_metrics": {t: plan.metrics_of.get(t, "exact") for t in tasks},
+            "n": {t: evals[str(stage_of[t])][t]["n"] for t in tasks if str(stage_of[t]) in evals},
+            "matrix": matrix,
+            "metrics": continual_metrics(matrix, [stage_of[t] for t in tasks]) if complete else None,
+            "complete": complete,
+        }
     )
 
 

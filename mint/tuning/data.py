@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from mint.errors import MintError
 from mint.models.batching import by_image_count, image_count
@@ -155,6 +156,49 @@ def step_plan(
 def shard(batch: list[int], rank: int, processes: int) -> list[int]:
     """This rank's part of a global batch (contiguous, as even as possible; may be empty at the end)."""
     return [int(i) for i in np.array_split(np.asarray(batch, dtype=np.int64), processes)[rank]]
+
+
+#: the most bytes of collated tensors a :class:`CollateCache` keeps (beyond, examples are collated each time)
+COLLATE_CACHE_BYTES = 1 << 30
+
+
+class CollateCache:
+    """Training batches without redoing the frozen work of collation every epoch: a batch is collated once
+    (prompts built, tokenized, images decoded and processed), cut into its examples' rows
+    (:meth:`~mint.models.base.VisionLanguageModel.split`), and a later batch of examples seen before is their
+    rows padded together (:meth:`~mint.models.base.VisionLanguageModel.stack`): the tensors
+    :func:`collate_examples` returns for it. Examples are held by identity, up to ``limit`` bytes of tensors;
+    architectures whose processors pad or tile images across a batch are collated every time, as before."""
+
+    def __init__(self, vlm: Any, mode: str = "both", limit: int | None = None) -> None:
+        self.vlm, self.mode = vlm, mode
+        self.limit = COLLATE_CACHE_BYTES if limit is None else limit
+        self.bytes = 0
+        self._rows: dict[int, tuple[Example, dict[str, Any]]] = {}  # id -> (the example, its rows)
+
+    def _held(self, example: Example) -> dict[str, Any] | None:
+        held = self._rows.get(id(example))
+        return held[1] if held is not None and held[0] is example else None
+
+    def __call__(self, examples: list[Example]) -> dict[str, Any]:
+        rows = [self._held(ex) for ex in examples]
+        if all(r is not None for r in rows):
+            stacked = self.vlm.stack(rows)
+            if stacked is not None:
+                return stacked
+        batch = collate_examples(self.vlm, examples, self.mode)
+        cut = self.vlm.split(batch, [ex.n_images for ex in examples])
+        if cut is not None and _same(self.vlm.stack(cut), batch):  # the cut rows give the batch back
+            for ex, row in zip(examples, cut):
+                size = sum(v.numel() * v.element_size() for v in row.values())
+                if self._held(ex) is None and self.bytes + size <= self.limit:
+                    self._rows[id(ex)] = (ex, {k: v.clone() for k, v in row.items()})
+                    self.bytes += size
+        return batch
+
+
+def _same(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    return a is not None and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def collate_examples(vlm: Any, examples: list[Example], mode: str = "both") -> dict[str, Any]:

@@ -4,6 +4,8 @@
 * how an adapter is made and attached: :func:`lora_config` and :func:`add_lora` (initial weights seeded by
   the adapter's own seed alone);
 * what is trained: :func:`trainable`, the parameters that require a gradient;
+* LoRA dropout: :class:`MaskDropout`, put in place of peft's ``torch.nn.Dropout`` by :func:`use_mask_dropout`
+  (the same distribution of masks, drawn four elements per 64-bit random number);
 * the loss: the summed cross-entropy on the answer tokens (labels other than :data:`~mint.models.batching.IGNORE_INDEX`), for a
   whole batch (:func:`answer_loss`) or per segment of rows (:func:`segment_losses`, the concurrent trainer's
   mixed batches). Only the logits from the first answer position on are computed (``logits_to_keep``),
@@ -15,6 +17,7 @@ The batching rule (samples with different numbers of images never share a batch)
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +33,7 @@ Segment = tuple[str, int, int]
 __all__ = [
     "IGNORE_INDEX",
     "Segment",
+    "MaskDropout",
     "add_lora",
     "answer_loss",
     "answer_tokens",
@@ -37,6 +41,7 @@ __all__ = [
     "lora_targets",
     "segment_losses",
     "trainable",
+    "use_mask_dropout",
 ]
 
 
@@ -60,6 +65,52 @@ def add_lora(model: Any, name: str, config: Any, seed: int) -> Any:
             model.add_adapter(name, config)
             return model
         return get_peft_model(model, config, adapter_name=name)
+
+
+class MaskDropout(torch.nn.Module):
+    """Dropout whose masks cost a quarter of the random numbers: each 64-bit draw of the torch generator
+    (uniform on its low 63 bits) gives four 15-bit uniform integers, and an element is kept when its integer
+    is at least ``round(p * 2**15)``. Elements are kept independently with probability ``1 - q`` (``q``:
+    ``p`` rounded to a multiple of ``2**-15``, so within ``2**-16`` of it) and scaled by ``1 / (1 - q)``, the
+    distribution of ``torch.nn.Dropout(p)``'s masks; peft's LoRA dropout draws one random number per element
+    of every LoRA layer's input, which made it a large share of a training step. Identity in eval mode."""
+
+    BITS = 15
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.threshold = round(self.p * 2**self.BITS)
+        self.scale = 1.0 / (1.0 - self.threshold / 2**self.BITS)
+
+    def mask(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """A keep mask of ``shape`` (int16, 1 = kept) from the default generator of ``device``."""
+        n = math.prod(shape)
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()
+        return bits.view(torch.int16)[:n].view(shape).bitwise_and_(2**self.BITS - 1).ge_(self.threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.threshold == 0:
+            return x
+        return x * self.mask(x.shape, x.device) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def use_mask_dropout(model: torch.nn.Module) -> int:
+    """Replace the ``torch.nn.Dropout`` of every peft LoRA layer of ``model`` by a :class:`MaskDropout` of the
+    same ``p`` (dropout 0 stays peft's identity); returns how many were replaced."""
+    from peft.tuners.lora.layer import LoraLayer
+
+    replaced = 0
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            for name, drop in module.lora_dropout.items():
+                if type(drop) is torch.nn.Dropout and drop.p > 0:
+                    module.lora_dropout[name] = MaskDropout(drop.p).train(drop.training)
+                    replaced += 1
+    return replaced
 
 
 def trainable(model: Any) -> list[torch.nn.Parameter]:

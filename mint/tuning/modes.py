@@ -12,7 +12,7 @@ from mint.tuning.concurrent import concurrent_accelerator, run_concurrent
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual import adapter_groups, run_continual
 from mint.tuning.towers import group_towers
-from mint.tuning.trainer import RunOptions, make_accelerator, run_sequential
+from mint.tuning.trainer import RunOptions, TrainingRun, make_accelerator, run_sequential
 
 
 def auto_towers(
@@ -47,7 +47,7 @@ def tune(
         strategy = run_concurrent
     else:
         strategy = run_sequential
-    return strategy(vlm, tasks, groups, out_dir, config, options or RunOptions())
+    return strategy(TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions()))
 
 
 def train_run(

@@ -35,9 +35,9 @@ from mint.seeds import process_seed
 from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
-from mint.tuning.data import Example, collate_examples, group_examples, shard, step_plan
+from mint.tuning.data import CollateCache, Example, group_examples, shard, step_plan
 from mint.tuning.groups import validate_groups
-from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable
+from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable, use_mask_dropout
 from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
 from mint.tuning.routing import load_adapters
 from mint.tuning.targets import lora_targets
@@ -143,7 +143,8 @@ def attach_adapters(
     vlm: Any, groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None
 ) -> Any:
     """Add one fresh LoRA adapter per group to ``vlm.model`` (replacing it by a ``PeftModel``); the i-th
-    group's initial weights are seeded with ``config.seed + i`` alone.
+    group's initial weights are seeded with ``config.seed + i`` alone, and its LoRA dropout (if any) is a
+    :class:`~mint.tuning.lora.MaskDropout`.
 
     Each group's LoRA goes into its tower (``towers[group]`` with ``tower: auto``, else ``config.tower``)."""
     from peft import PeftModel
@@ -161,6 +162,7 @@ def attach_adapters(
         # so it does not depend on the other groups' towers or sizes
         lora = lora_config(config.rank, config.alpha, config.dropout, regexes[chosen[g]])
         peft_model = add_lora(peft_model, g, lora, config.seed + i)
+    use_mask_dropout(peft_model)  # the same distribution of dropout masks, a quarter of the random numbers
     vlm.model = peft_model
     return peft_model
 
@@ -360,6 +362,7 @@ class TrainingRun:
         self.vlm, self.config, self.options = vlm, config, options
         self.out = Path(out_dir)
         self.ckpt_dir, self.adapters_dir = self.out / "checkpoints", self.out / "adapters"
+        self.tasks = list(tasks)
         self.by_name = {t.name: t for t in tasks}
         if isinstance(groups, dict) and "groups" not in groups:  # a plain {group: [tasks]} mapping
             groups = {"method": "custom", "groups": groups}
@@ -371,6 +374,7 @@ class TrainingRun:
         self.state: RunState | None = None
         self.position: dict[str, Any] | None = None  # the checkpoint to continue from
         self.log: TrainingLog | None = None
+        self.collate = CollateCache(vlm, config.mode)  # each example's frozen collation done once a run
 
     def connect(self, accelerator: Any = None) -> None:
         """Take the run's accelerator (``options.accelerator``, else ``accelerator``, else the default) and
@@ -522,18 +526,10 @@ def adapter_fields(
 
 
 # ------------------------------------------------------------------------------------------ sequential
-def run_sequential(
-    vlm: Any,
-    tasks: list[Any],
-    groups: dict[str, Any],
-    out_dir: str | Path,
-    config: TuneConfig | None = None,
-    options: RunOptions | None = None,
-) -> dict[str, Any]:
-    """Train one LoRA adapter per group of ``groups`` on ``vlm``, one group after another; write the run
-    folder and return the content of ``tune.json`` (see :func:`tune_groups`)."""
-    config = config or TuneConfig()
-    run = TrainingRun(vlm, tasks, groups, out_dir, config, options or RunOptions())
+def run_sequential(run: TrainingRun) -> dict[str, Any]:
+    """Train one LoRA adapter per group of the run, one group after another; write the run folder and
+    return the content of ``tune.json`` (see :func:`tune_groups`)."""
+    vlm, config = run.vlm, run.config
     group_names = list(run.members)
     chosen = resolve_towers(group_names, config, run.options.towers)
     run.connect()
@@ -583,7 +579,8 @@ def tune_groups(
     of ``tune.json``. ``vlm.model`` is left as a ``PeftModel`` with every group's adapter, in eval mode.
     ``towers`` (``{group: tower}``, see :mod:`mint.tuning.towers`) is required with ``config.tower == "auto"``.
     """
-    return run_sequential(vlm, tasks, groups, out_dir, config, RunOptions(**options))
+    run = TrainingRun(vlm, tasks, groups, out_dir, config or TuneConfig(), RunOptions(**options))
+    return run_sequential(run)
 
 
 @dataclass(frozen=True)
@@ -797,9 +794,7 @@ def _step(
     for global_batch in step:
         mine = shard(global_batch, run.rank, nproc)
         weight = 1.0 if mine else 0.0  # an empty shard still runs (DDP needs every rank) but adds nothing
-        batch = collate_examples(
-            run.vlm, [job.examples[i] for i in (mine or global_batch[:1])], run.config.mode
-        )
+        batch = run.collate([job.examples[i] for i in (mine or global_batch[:1])])
         micro.append((batch, weight, int(answer_tokens(batch["labels"]).sum().item()) if mine else 0))
     counts = torch.tensor([float(sum(m[2] for m in micro))], device=accelerator.device)
     total_tokens = float(accelerator.reduce(counts, "sum").item())

@@ -52,10 +52,13 @@ def test_run_state_round_trips_with_its_keys_in_place():
 def test_tune_picks_the_strategy_the_config_asks_for(monkeypatch, setting, strategy):
     called = []
     for name in ("run_sequential", "run_concurrent", "run_continual"):
-        monkeypatch.setattr(modes_mod, name, lambda *a, _n=name: called.append((_n, a[4], a[5])) or {})
+        monkeypatch.setattr(modes_mod, name, lambda run, _n=name: called.append((_n, run)) or {})
     options = RunOptions(progress=False)
-    tune(None, [], {}, "out", TuneConfig(**setting), options)
-    assert [(n, o) for n, _, o in called] == [(strategy, options)]
+    config = TuneConfig(**setting)
+    tune(None, make_tasks(n_train=2), GROUPS, "out", config, options)
+    assert [name for name, _ in called] == [strategy]
+    run = called[0][1]
+    assert run.config is config and run.options is options and run.members == GROUPS
 
 
 def test_tune_equals_the_public_wrappers(llava, tmp_path):
