@@ -27,6 +27,14 @@ import math
 from typing import Any
 
 from mint.errors import MintError
+from mint.tuning.continual_methods.base import PerGroup, Sequential
+from mint.tuning.continual_methods.moe_lora import MoELoRA
+from mint.tuning.continual_methods.moe_lora import attach_saved_router as attach_moe
+from mint.tuning.continual_methods.mr_lora import MRLoRA
+from mint.tuning.continual_methods.mr_lora import attach_saved_router as attach_mr
+from mint.tuning.continual_methods.o_lora import OLoRA
+from mint.tuning.continual_methods.reglora import RegLoRA
+from mint.tuning.continual_methods.replay import Replay
 
 #: every ``--continual`` value, in the order the docs list them
 METHODS = ("sequential", "per-group", "replay", "o-lora", "mr-lora", "moe-lora", "reglora")
@@ -144,36 +152,14 @@ def parse_param(text: str) -> tuple[str, str]:
 def get_method(name: str, params: dict[str, Any] | None = None) -> Any:
     """The method object for ``--continual name`` (see :class:`mint.tuning.continual_methods.base.Method`)."""
     resolved = resolve_params(name, params)
-    if name == "replay":
-        from mint.tuning.continual_methods.replay import Replay
-
-        return Replay(resolved)
-    if name == "o-lora":
-        from mint.tuning.continual_methods.o_lora import OLoRA
-
-        return OLoRA(resolved)
-    if name == "mr-lora":
-        from mint.tuning.continual_methods.mr_lora import MRLoRA
-
-        return MRLoRA(resolved)
-    if name == "moe-lora":
-        from mint.tuning.continual_methods.moe_lora import MoELoRA
-
-        return MoELoRA(resolved)
-    if name == "reglora":
-        from mint.tuning.continual_methods.reglora import RegLoRA
-
-        return RegLoRA(resolved)
-    from mint.tuning.continual_methods.base import PerGroup, Sequential
-
+    classes = {"replay": Replay, "o-lora": OLoRA, "mr-lora": MRLoRA, "moe-lora": MoELoRA, "reglora": RegLoRA}
+    if name in classes:
+        return classes[name](resolved)
     return Sequential() if name == "sequential" else PerGroup()
 
 
 def attach_saved(peft_model: Any, adapter: str, folder: Any) -> None:
     """After loading adapter ``adapter`` from ``folder``: put back what a method keeps beside the LoRA weights
     (moe-lora's router hooks, mr-lora's experts and router); no-op for plain adapters."""
-    from mint.tuning.continual_methods.moe_lora import attach_saved_router as attach_moe
-    from mint.tuning.continual_methods.mr_lora import attach_saved_router as attach_mr
-
     attach_moe(peft_model, adapter, folder)
     attach_mr(peft_model, adapter, folder)

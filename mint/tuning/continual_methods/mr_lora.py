@@ -25,9 +25,11 @@ import torch
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.tasks.schema import Sample, Task
+from mint.tuning import routing, serving  # modules, not names: routing reaches back here on loading adapters
 from mint.tuning.continual_methods.base import Method
 from mint.tuning.continual_methods.replay import buffer_order
 from mint.tuning.continual_methods.stacked import lora_layers
+from mint.tuning.data import Example
 
 ROUTER = "mr-lora"
 ROUTER_FILE = "router.json"
@@ -90,8 +92,7 @@ def predict_routed(
     demos: Any = (),
 ) -> tuple[list[str], list[int]]:
     """Answers for ``samples``, each by the expert the router picks, and the picked expert indices."""
-    from mint.tuning.routing import active_adapter
-
+    active_adapter = routing.active_adapter
     with active_adapter(vlm, ROUTER):
         picks = vlm.predict(
             router_task(len(experts)),
@@ -121,8 +122,7 @@ def route_items(vlm: Any, items: list[Any], batch_size: int = 8) -> list[Any]:
     :func:`attach_saved_router`) sent to the expert the router picks for each; other items unchanged."""
     from dataclasses import replace
 
-    from mint.tuning.serving import Item, answer_routed
-
+    Item, answer_routed = serving.Item, serving.answer_routed
     routed = [(i, saved_router(vlm, it.adapter)) for i, it in enumerate(items) if it.adapter is not None]
     routed = [(i, r) for i, r in routed if r is not None]
     if not routed:
@@ -187,8 +187,6 @@ class MRLoRA(Method):
         self, si: int, stages: list[str], members: dict[str, list[str]], tasks: dict[str, Any], seed: int
     ) -> tuple[str, str, list[Any]]:
         """The router's training after stage ``si``: ``(label, adapter, examples)``."""
-        from mint.tuning.data import Example
-
         question = router_task(si + 1)
         n = int(self.params["samples"])
         examples = []
