@@ -61,7 +61,8 @@ DEFAULTS: dict[str, Any] = {
     },
     "plot": {"format": "png"},
     "tune": {},
-    "evaluate": {"zero_shot": True, "batch_size": 16},
+    # merged: also a `merged` row, every group adapter of each MINT run merged into one (as mint export)
+    "evaluate": {"zero_shot": True, "batch_size": 16, "merged": False},
     "variants": {},
 }
 SECTIONS = ("predict", "profile", "cluster", "plot", "tune", "evaluate", "variants")
@@ -262,8 +263,13 @@ def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
     for key in ev:
         if key not in DEFAULTS["evaluate"]:
             raise MintError(f"{source}: evaluate.{key}: unknown option")
-    if not isinstance(ev["zero_shot"], bool):
-        raise MintError(f"{source}: evaluate.zero_shot: expected true or false, got {ev['zero_shot']!r}")
+    for key in ("zero_shot", "merged"):
+        if not isinstance(ev[key], bool):
+            raise MintError(f"{source}: evaluate.{key}: expected true or false, got {ev[key]!r}")
+    if ev["merged"] and "mint" not in cfg["cluster"]["methods"]:
+        raise MintError(
+            f"{source}: evaluate.merged: merges the MINT runs' adapters; add mint to cluster.methods"
+        )
     _int(f"{source}: evaluate.batch_size", ev["batch_size"], 1)
 
 
@@ -292,9 +298,15 @@ def _check_variants(source: str, cfg: dict[str, Any], methods: list[str], tune: 
 
     for name, v in cfg["variants"].items():
         where = f"{source}: variants.{name}"
-        if not isinstance(name, str) or not name or name in methods or name == "zero_shot" or "/" in name:
+        if (
+            not isinstance(name, str)
+            or not name
+            or name in methods
+            or name in ("zero_shot", "merged")
+            or "/" in name
+        ):
             raise MintError(
-                f"{where}: a variant needs a name of its own (not a method, not zero_shot, no '/')"
+                f"{where}: a variant needs a name of its own (not a method, zero_shot or merged, no '/')"
             )
         if not isinstance(v, dict) or set(v) - {"groups", "tune"}:
             raise MintError(

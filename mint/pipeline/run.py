@@ -13,6 +13,7 @@ what changed, and an interrupted tuning stage resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from mint.plotting import plot_all
 from mint.profiling import profile_predictions
 from mint.tasks import load_suite
 from mint.tuning import TuneConfig, evaluate_run
+from mint.tuning.export import MERGED, merged_run
 from mint.tuning.modes import make_run_accelerator, train_run
 from mint.tuning.precision import training_precision
 from mint.tuning.tracking import TRACKING_DIR, Tracking
@@ -359,6 +361,48 @@ class _Pipeline:
                 ),
             )
             self.evals.setdefault(row, []).append(Evaluation.load(run_dir).data)
+            if row == "mint" and self.c["evaluate"]["merged"]:
+                self._merged(run_dir, k_tune, tune_seed)
+
+    def _merged(self, run_dir: Path, k_tune: str, tune_seed: int) -> None:
+        """The ``merged`` row: the MINT run's group adapters merged into one (:func:`merged_run`), evaluated
+        like any run (a held-out task goes to the one merged adapter); part of the MINT run's stage."""
+        merged_dir = self.out / "runs" / MERGED / f"seed-{tune_seed}"
+        routes = dict.fromkeys(self.holdout, MERGED) or None
+        k_merge = self.stages.run(
+            f"merge/mint/seed-{tune_seed}",
+            {"tune": k_tune},
+            [merged_dir / "tune.json"],
+            lambda resume: merged_run(run_dir, self._fresh(merged_dir), device=self.c["device"]),
+        )
+        self.eval_keys[f"{MERGED}/seed-{tune_seed}"] = self.stages.run(
+            f"evaluate/{MERGED}/seed-{tune_seed}",
+            {
+                "merge": k_merge,
+                "batch_size": self.c["evaluate"]["batch_size"],
+                "per_sample": True,
+                "routes": routes,
+            },
+            [merged_dir / "eval.json"],
+            lambda resume: evaluate_run(
+                merged_dir,
+                self.tasks(),
+                vlm=self.backbone(),
+                zero_shot=False,
+                batch_size=self.c["evaluate"]["batch_size"],
+                progress=self.progress,
+                force=True,
+                routes=routes,
+            ),
+        )
+        self.evals.setdefault(MERGED, []).append(Evaluation.load(merged_dir).data)
+
+    @staticmethod
+    def _fresh(folder: Path) -> Path:
+        """``folder`` emptied (a stage redoing its outputs starts from nothing)."""
+        if folder.exists():
+            shutil.rmtree(folder)
+        return folder
 
     def _do_tune(self, resume: bool, run_dir: Path, tcfg: TuneConfig, row: str, method: str) -> None:
         c = self.c

@@ -99,6 +99,15 @@ def export_run(run_dir: str | Path, out: str | Path, *, merge: bool = False, dev
     return routing
 
 
+def merged_run(run_dir: str | Path, out: str | Path, *, device: str = "auto") -> Path:
+    """Write ``out``: the run folder whose one adapter, ``merged``, is every group adapter of ``run_dir``
+    merged with weight 1/K (as ``mint export`` writes ``merged-run/``), to evaluate as the ``merged`` row."""
+    run, out = Path(run_dir), Path(out)
+    tune = load_tune(run)
+    _merged_run(load_run_model(tune, device=device), run, tune, run_adapters(run), out)
+    return out
+
+
 def _architecture(base: str) -> Any:
     from transformers import AutoConfig
 

@@ -329,3 +329,26 @@ def test_loading_options_reach_every_backbone_and_the_runs(tmp_path, llava, monk
         load_run_config(_config(tmp_path, llava, {**top, "attn_implementation": "sdpa"})), progress=False
     )
     assert not any(_stages(tmp_path / "out").values())  # every stage redone
+
+
+def test_merged_row_merges_each_mint_run_and_scores_the_held_out_task(tmp_path, llava):
+    """evaluate.merged: each MINT run's group adapters merged into one adapter (weight 1/K), evaluated as
+    the `merged` row; the held-out task goes to the merged adapter."""
+    top = {
+        "report_to": "none",
+        "cluster": {"methods": ["mint"], "bootstrap": 0},
+        "variants": {},
+        "evaluate": {"batch_size": 16, "zero_shot": False, "merged": True},
+    }
+    report = run_pipeline(load_run_config(_config(tmp_path, llava, top)), progress=False)
+    assert set(report["rows"]) == {"mint", "merged"}
+    mint_tune = json.loads((tmp_path / "out" / "runs" / "mint" / "seed-0" / "tune.json").read_text())
+    merged = tmp_path / "out" / "runs" / "merged" / "seed-0"
+    tune = json.loads((merged / "tune.json").read_text())
+    assert tune["method"] == "merged" and tune["merged_from"]["adapters"] == sorted(mint_tune["groups"])
+    assert list(json.loads((merged / "groups.json").read_text())["groups"]) == ["merged"]
+    ev = json.loads((merged / "eval.json").read_text())
+    assert ev["unseen"][HOLDOUT]["group"] == "merged" and HOLDOUT not in ev["tasks"]
+    with pytest.raises(MintError, match="evaluate.merged: merges the MINT runs"):
+        bad = {**top, "cluster": {"methods": ["all"], "bootstrap": 0}}
+        load_run_config(_config(tmp_path, llava, bad))
