@@ -5,12 +5,17 @@
    ``peft.get_peft_model`` + ``transformers.Trainer`` run of the same LoRA config on the same examples
    (same prompts and answer-only labels, same batch size, epochs, lr and schedule). Timed: adapter set-up,
    training and saving the adapters; not timed: loading the backbone. Median of ``--repeats`` alternating runs.
-2. **Memory** of K adapters on one backbone against K separately loaded backbones with one adapter each,
-   K = 2, 4, 8, each in a fresh subprocess: parameter + buffer bytes, and the RSS growth from after the imports
-   to after building the setting and one forward pass (nothing is freed in between, so this is its peak).
-   The model is a LLaVA built from a config (``--hidden``, ``--layers``) so that its weights dominate RSS.
+   The default runs enough optimizer steps per group (``--per-task 64 --epochs 2``: 32 steps) that the
+   Trainer's fixed cost per run (set-up and end of training, printed) does not decide the ratio; the ratio
+   of the training loops alone is printed beside it.
+2. **Memory** of K adapters on one backbone: mint's ``attach_adapters`` against peft's own sharing
+   (``get_peft_model`` for the first adapter, ``add_adapter`` for the others: also one backbone), and, for
+   scale, K separately loaded backbones with one adapter each; K = 2, 4, 8, each in a fresh subprocess:
+   parameter + buffer bytes, and the RSS growth from after the imports to after building the setting and one
+   forward pass (nothing is freed in between, so this is its peak). The model is a LLaVA built from a config
+   (``--hidden``, ``--layers``) so that its weights dominate RSS.
 
-    python bench/bench_tune.py [--model tiny] [--groups 2] [--per-task 16] [--batch-size 8] [--repeats 3]
+    python bench/bench_tune.py [--model tiny] [--groups 2] [--per-task 64] [--batch-size 8] [--epochs 2]
     python bench/bench_tune.py --quick
 """
 
@@ -152,7 +157,13 @@ def throughput(args: argparse.Namespace) -> None:
             samples[name] = n
     med = {k: statistics.median(v) for k, v in runs.items()}
     sps = {k: samples[k] / med[k] for k in med}
-    print(f"\nthroughput (median of {args.repeats}; samples = examples x epochs = {samples['mint']})")
+    steps = sum(-(-len(m) * args.per_task // cfg.batch_size) for m in groups.values()) * cfg.epochs
+    fixed = statistics.median(r - lp for r, lp in zip(runs["hf"], loops["hf"])) / len(groups)
+    print(
+        f"\nthroughput (median of {args.repeats}; samples = examples x epochs = {samples['mint']}, about "
+        f"{steps} optimizer steps in all; load average {os.getloadavg()[0]:.2f})"
+    )
+    print(f"  Trainer's fixed cost outside its training loop: {fixed:.2f} s per run ({len(groups)} runs)")
     print(
         f"  mint tune_groups (K adapters, one backbone): {med['mint']:7.2f} s  {sps['mint']:8.1f} samples/s"
     )
@@ -225,6 +236,13 @@ def memory_child(mode: str, k: int, hidden: int, layers: int) -> None:
         vlm = SimpleNamespace(model=build_llava(hidden, layers))
         attach_adapters(vlm, [f"group_{i}" for i in range(k)], cfg)
         models = [vlm.model]
+    elif mode == "peft":  # peft's own sharing: one backbone, adapters added by name
+        m = build_llava(hidden, layers)
+        lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=lora_targets(m, cfg.tower))
+        peft_model = get_peft_model(m, lora, adapter_name="group_0")
+        for i in range(1, k):
+            peft_model.add_adapter(f"group_{i}", lora)
+        models = [peft_model]
     else:
         models = []
         for i in range(k):
@@ -244,12 +262,12 @@ def memory(args: argparse.Namespace) -> None:
         "the language tower; each setting in a fresh process"
     )
     print(
-        f"  {'K':>2}  {'weights, 1 backbone':>20} {'weights, K copies':>18} {'ratio':>6}   "
-        f"{'RSS growth, shared':>19} {'RSS growth, K copies':>21} {'ratio':>6}"
+        f"  {'K':>2}  {'weights: mint':>14} {'peft add_adapter':>17} {'ratio':>6} {'K copies':>10}   "
+        f"{'RSS growth: mint':>17} {'peft add_adapter':>17} {'ratio':>6} {'K copies':>10}"
     )
     for k in args.ks:
         res = {}
-        for mode in ("shared", "separate"):
+        for mode in ("shared", "peft", "separate"):
             out = subprocess.run(
                 [sys.executable, __file__, "--_memory", mode, str(k), str(args.hidden), str(args.layers)],
                 capture_output=True,
@@ -258,12 +276,14 @@ def memory(args: argparse.Namespace) -> None:
             )
             res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         mb = 1 / 2**20
+        w = {m: r["bytes"] * mb for m, r in res.items()}
+        g = {m: r["rss_growth"] * mb for m, r in res.items()}
         print(
-            f"  {k:>2}  {res['shared']['bytes'] * mb:17.1f} MB {res['separate']['bytes'] * mb:15.1f} MB "
-            f"{res['separate']['bytes'] / res['shared']['bytes']:5.2f}x   "
-            f"{res['shared']['rss_growth'] * mb:16.1f} MB {res['separate']['rss_growth'] * mb:18.1f} MB "
-            f"{res['separate']['rss_growth'] / res['shared']['rss_growth']:5.2f}x"
+            f"  {k:>2}  {w['shared']:11.1f} MB {w['peft']:14.1f} MB {w['peft'] / w['shared']:5.2f}x "
+            f"{w['separate']:7.1f} MB   {g['shared']:14.1f} MB {g['peft']:14.1f} MB "
+            f"{g['peft'] / g['shared']:5.2f}x {g['separate']:7.1f} MB"
         )
+    print("  ratio: peft add_adapter over mint (above 1: mint uses less)")
 
 
 def main() -> None:
@@ -275,9 +295,9 @@ def main() -> None:
     p.add_argument("--model", default="tiny")
     p.add_argument("--suite", default="builtin:mini")
     p.add_argument("--groups", type=int, default=2)
-    p.add_argument("--per-task", type=int, default=16)
+    p.add_argument("--per-task", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
@@ -289,8 +309,9 @@ def main() -> None:
     if args.quick:
         args.per_task, args.repeats, args.hidden, args.layers = 8, 1, 128, 2
     print(
-        f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"{platform.machine()}"
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; python {platform.python_version()}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s), {platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.2f} (1 min)"
     )
     if not args.skip_throughput:
         throughput(args)
