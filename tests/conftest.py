@@ -23,3 +23,11 @@ from helpers_models import make_tiny_llava
 def llava(tmp_path_factory) -> str:
     """A tiny random LLaVA folder built once for the whole session (tests only read it)."""
     return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+
+
+@pytest.fixture(scope="session")
+def encoder(tmp_path_factory) -> str:
+    """A tiny random BERT text encoder over ``helpers_text.ENCODER_WORDS`` (built once)."""
+    from helpers_text import make_text_encoder
+
+    return make_text_encoder(tmp_path_factory.mktemp("encoder"))

@@ -112,6 +112,7 @@ def test_image_over_the_pixel_limit(tmp_path, monkeypatch):
     suite = tmp_path / "suite.json"
     suite.write_text(json.dumps({"tasks": [{"name": "t", "jsonl": "data.jsonl", "instruction": "say ."}]}))
     monkeypatch.setenv("MINT_MAX_IMAGE_PIXELS", "100000")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # mint lowers PIL's guard too
     res = _cli("predict", "--suite", suite, "--model", "tiny", "--out", tmp_path / "p.jsonl", "--no-progress")
     _one_error(res, "big.png", "120000 pixels", "MINT_MAX_IMAGE_PIXELS")
 

@@ -8,35 +8,12 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers_text import ENCODER_WORDS as WORDS
 
 from mint.cli import main
 from mint.errors import MintError
-from mint.models.wordtok import build_word_tokenizer
 from mint.profiling.embedding_similarity import EmbeddingSimilarity
 from mint.profiling.similarity import get_similarity
-
-WORDS = ["a red circle", "a blue square", "the red ball", "yes", "no", "seven", "the circle is red"]
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> str:
-    from transformers import BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("encoder")
-    tok = build_word_tokenizer(WORDS, image_tokens=(), chat_template=None)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
 
 
 def _reference(path: str, a: str, b: str) -> float:

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from test_embedding_similarity import encoder  # noqa: F401  (the tiny local text encoder fixture)
 
 from mint.errors import MintError
 from mint.metrics import bleu, cider, known_metric, metric_label, references, rouge_l, score_samples
@@ -71,7 +70,7 @@ def test_similarities_for_the_mint_score():
     assert get_similarity("bleu")(HYP, HYP) == pytest.approx(1.0)
 
 
-def test_embedding_metric_takes_the_best_reference(encoder):  # noqa: F811
+def test_embedding_metric_takes_the_best_reference(encoder):
     metric = f"embedding:{encoder}"
     scores = score_samples(metric, ["red", "a blue square"], [["red", "no"], ["no", "a blue square"]])
     assert scores == pytest.approx([1.0, 1.0])
