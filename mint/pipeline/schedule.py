@@ -3,8 +3,9 @@
 A run has three kinds of stage, each a ``mint run CONFIG --stage ID`` command:
 
 - ``prepare``: predict, profile, every grouping, the profile figures and the routes of held-out tasks;
-- ``<row>/seed-<s>``: the tuning and evaluation of one compared row (grouping or variant) and seed, which
-  needs ``prepare`` and nothing else, so that all of them can run at the same time;
+- ``<row>/seed-<s>``: the tuning and evaluation of one compared row (grouping or variant) and seed (for
+  ``mint`` also its ``merged`` row, with ``evaluate.merged``), which needs ``prepare`` and nothing else, so
+  that all of them can run at the same time;
 - ``report``: the report, once every ``<row>/seed-<s>`` stage is done.
 
 ``mint run CONFIG --jobs N`` runs ``prepare`` in its own process, then the ``<row>/seed-<s>`` stages in
@@ -70,7 +71,13 @@ def selects(stage: str | None) -> Callable[[str], bool] | None:
         return lambda name: name.split("/", 1)[0] in PREPARE_PARTS
     if stage == REPORT:
         return lambda name: name == REPORT
-    return lambda name: name in (f"tune/{stage}", f"evaluate/{stage}")
+    from mint.tuning.export import MERGED
+
+    row, seed = stage.rsplit("/", 1)
+    names = {f"tune/{stage}", f"evaluate/{stage}"}
+    if row == "mint":  # evaluate.merged: the MINT run's adapters merged into one, part of its stage
+        names |= {f"merge/{stage}", f"evaluate/{MERGED}/{seed}"}
+    return lambda name: name in names
 
 
 def stage_graph(cfg: RunConfig, config_path: Path, *, allow_code: bool = False) -> list[Stage]:

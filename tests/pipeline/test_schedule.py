@@ -23,6 +23,7 @@ def _config(tmp: Path) -> Path:
         "profile": {"samples": 3},
         "cluster": {"methods": ["mint", "all"], "bootstrap": 5},
         "tune": {"epochs": 1, "batch_size": 8, "checkpoint_every": 0},
+        "evaluate": {"merged": True},  # the merged row is part of the mint stage
     }
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
