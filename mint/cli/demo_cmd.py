@@ -1,6 +1,6 @@
 """``mint demo``: ``mint run`` on a config shipped with the package (default suite, ``tiny`` backbone):
-``demo.yaml`` (MINT and the usual baselines, three seeds) or, with ``--full``, ``demo_full.yaml`` (plus the
-learned-affinity baselines and the MINT grouping tuned in other ways)."""
+``demo.yaml`` (MINT and the usual baselines, five seeds) or, with ``--full``, ``demo_full.yaml`` (three
+seeds, plus the learned-affinity baselines and the MINT grouping tuned in other ways)."""
 
 from __future__ import annotations
 
