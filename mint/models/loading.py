@@ -15,6 +15,9 @@ from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import check_safetensors
+from mint.models.base import VisionLanguageModel
+from mint.models.devices import resolve_device
+from mint.models.load_options import LoadOptions
 from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
@@ -149,10 +152,6 @@ def load_model(
     """
     from transformers import AutoModelForImageTextToText
     from transformers.utils import logging as hf_logging
-
-    from mint.models.base import VisionLanguageModel
-    from mint.models.devices import resolve_device
-    from mint.models.load_options import LoadOptions
 
     if dtype not in DTYPES:
         raise MintError(f"unknown dtype {dtype!r} (expected one of {', '.join(DTYPES)})")

@@ -23,7 +23,10 @@ import numpy as np
 from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, stamp
 from mint.models.batching import CHUNK_BATCHES
+from mint.models.devices import resolve_device
 from mint.models.prompts import MODES
+from mint.tasks.demos import in_context_setting, task_demos
+from mint.tasks.video import video_id, visual_modality
 
 
 def parse_modes(value: str | Sequence[str]) -> list[str]:
@@ -74,8 +77,6 @@ def model_setting(
 
 def _image_id(sample: Any) -> str:
     if getattr(sample, "has_video", False):
-        from mint.tasks.video import video_id
-
         return video_id(sample)
     path = getattr(sample, "image_path", None)
     if path:
@@ -179,8 +180,6 @@ class Shards:
 
         from accelerate import PartialState
 
-        from mint.models.devices import resolve_device
-
         cpu = resolve_device(device).type == "cpu"
         # a shard waits for the slowest one before the merge: allow long model runs (the default is 30 min)
         state = PartialState(cpu=cpu, timeout=timedelta(hours=24))
@@ -244,8 +243,6 @@ def predict_suite(
     ``<task>.<mode>.rows-<start>-<stop>.json`` (features likewise); once all are done the main process merges
     them into the whole-task parts and returns the records (the other processes return none). A killed
     process's block is the only work a relaunch does."""
-    from mint.tasks.demos import in_context_setting
-    from mint.tasks.video import visual_modality
 
     shards = shards or Shards()
     counts = {"computed": 0, "cached": 0}
@@ -346,7 +343,6 @@ def _predict_part(
     demo_seed: int,
 ) -> None:
     """Predict samples ``rows`` (all: None) of one task in the modes not cached yet, and their features."""
-    from mint.tasks.demos import task_demos
 
     task, modes, pred_fp, fp = job["task"], job["modes"], job["pred_fp"], job["fp"]
     samples = job["samples"] if rows is None else job["samples"][rows[0] : rows[1]]

@@ -12,10 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mint.clustering import METHODS
+from mint.clustering.affinity import OPTIONS as AFFINITY_OPTIONS
+from mint.clustering.affinity import _options as affinity_options
+from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import read_config
 from mint.models.load_options import LoadOptions
+from mint.models.prompts import TEXT_ONLY_IMAGE
+from mint.models.runner import parse_modes
+from mint.plotting.style import FORMATS
+from mint.profiling.profiler import parse_thresholds
+from mint.profiling.similarity import available_similarities, get_similarity
 from mint.seeds import check_seed
+from mint.tasks import BUILTIN_PREFIX, check_builtin
+from mint.tuning.config import RUN_KEYS, TuneConfig
+from mint.tuning.tracking import check_report_to
 from mint.vocabulary import DEFAULT_THRESHOLDS, MODES
 
 #: defaults of every section; a config file overrides any part of them
@@ -113,10 +125,6 @@ def load_options(cfg: dict[str, Any] | RunConfig) -> LoadOptions:
 
 
 def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
-    from mint.clustering import METHODS
-    from mint.clustering.affinity import OPTIONS as AFFINITY_OPTIONS
-    from mint.clustering.methods import AFFINITY_METHODS
-    from mint.tuning.config import RUN_KEYS, TuneConfig
 
     for key in ("suite", "model", "out", "device", "dtype"):
         if not isinstance(cfg[key], str) or not cfg[key]:
@@ -150,7 +158,6 @@ def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
     cfg["holdout"] = holdout
     for key in ("max_train", "max_test", "threads"):
         _int(f"{source}: {key}", cfg[key], 1, none_ok=True)
-    from mint.tuning.tracking import check_report_to
 
     check_report_to(cfg["report_to"], f"{source}: report_to")
     methods = cfg["cluster"]["methods"]
@@ -172,7 +179,6 @@ def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
             raise MintError(f"{source}: cluster.affinity.{key}: unknown option")
     if len(set(methods)) != len(methods):
         raise MintError(f"{source}: cluster.methods: a method is listed twice")
-    from mint.plotting.style import FORMATS
 
     if cfg["plot"]["format"] not in FORMATS:
         raise MintError(
@@ -217,11 +223,6 @@ def _with_key(where: str, fn: Any, *args: Any) -> Any:
 
 def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
     """Every stage's options: types, ranges and names, before any stage runs."""
-    from mint.clustering.affinity import _options as affinity_options
-    from mint.models.prompts import TEXT_ONLY_IMAGE
-    from mint.models.runner import parse_modes
-    from mint.profiling.profiler import parse_thresholds
-    from mint.tasks import BUILTIN_PREFIX, check_builtin
 
     if cfg["suite"].startswith(BUILTIN_PREFIX):
         _with_key(f"{source}: suite", check_builtin, cfg["suite"])
@@ -276,7 +277,6 @@ def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
 def _check_similarity(where: str, name: Any, allow_code: bool) -> None:
     """A registered name, ``numeric:TOL`` or ``embedding:MODEL``; ``package.module:function`` imports and runs
     code, so it is taken from a run config only with ``mint run --allow-code``."""
-    from mint.profiling.similarity import available_similarities, get_similarity
 
     if not isinstance(name, str) or not name:
         raise MintError(f"{where}: expected a similarity name, got {name!r}")
@@ -294,7 +294,6 @@ def _check_similarity(where: str, name: Any, allow_code: bool) -> None:
 def _check_variants(source: str, cfg: dict[str, Any], methods: list[str], tune: dict[str, Any]) -> None:
     """``variants: {row: {groups: <method>, tune: {options}}}``: extra report rows that tune one of the
     groupings with other options (e.g. ``tower: auto``, ``concurrent: true``, ``continual: per-group``)."""
-    from mint.tuning.config import RUN_KEYS, TuneConfig
 
     for name, v in cfg["variants"].items():
         where = f"{source}: variants.{name}"

@@ -21,7 +21,10 @@ from typing import Any
 
 import torch
 
+from mint.errors import MintError
 from mint.models.batching import image_count
+from mint.models.scoring import answer_logprobs, generate
+from mint.tuning.routing import active_adapter
 
 BASE_ROW = "__base__"  # peft's name for "no adapter" in a mixed batch
 
@@ -58,8 +61,6 @@ def row_adapters(vlm: Any, adapters: Sequence[str | None], repeat: int = 1) -> I
     model = vlm.model
     if not isinstance(model, PeftModel):
         if any(a is not None for a in adapters):
-            from mint.errors import MintError
-
             raise MintError("adapters requested but the backbone carries none")
         yield
         return
@@ -97,8 +98,6 @@ def _batches(items: Sequence[Item], batch_size: int, mixed: bool) -> list[list[i
 
 
 def _answer(vlm: Any, batch: list[Item], mixed: bool) -> list[str]:
-    from mint.models.scoring import answer_logprobs, generate
-    from mint.tuning.routing import active_adapter
 
     prompts = [vlm.build_prompt(it.task, it.sample, "both", it.demos) for it in batch]
     texts, images = [p for p, _ in prompts], [i for _, i in prompts]
