@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mint import SCHEMA, __version__
 from mint.errors import MintError, first_line
 
@@ -224,6 +226,19 @@ def read_text(path: PathLike, what: str = "file") -> str:
         ) from None
 
 
+def parse_yaml(text: str, path: PathLike) -> Any:
+    """``yaml.safe_load`` with a :class:`MintError` naming ``path`` and the line of malformed or
+    pathologically nested input."""
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise MintError(f"{path}: YAML nested too deeply") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise MintError(f"{path}{where}: malformed YAML ({getattr(e, 'problem', e)})") from None
+
+
 def parse_json(text: str, path: PathLike, line: int | None = None) -> Any:
     """``json.loads`` with a :class:`MintError` naming ``path`` (and ``line``, for one JSONL record) for
     malformed, pathologically nested or oversized (integers of thousands of digits) input."""
@@ -269,7 +284,6 @@ def read_jsonl(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
 
 def read_config(path: PathLike, what: str = "config file") -> dict[str, Any]:
     """Load a YAML or JSON mapping with errors that name the file (and line, for syntax errors)."""
-    import yaml
 
     path = Path(path)
     if not path.is_file():
@@ -277,15 +291,7 @@ def read_config(path: PathLike, what: str = "config file") -> dict[str, Any]:
     if path.suffix == ".json":
         data = read_json(path, what)
     else:
-        text = read_text(path, what)
-        try:
-            data = yaml.safe_load(text)
-        except RecursionError:
-            raise MintError(f"{path}: YAML nested too deeply") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise MintError(f"{path}{where}: malformed YAML ({getattr(e, 'problem', e)})") from None
+        data = parse_yaml(read_text(path, what), path)
     if not isinstance(data, dict):
         raise MintError(f"{path}: expected a mapping at the top level of the {what}")
     return data

@@ -11,6 +11,7 @@ import os
 from mint.benchmarks import SUITE_PREFIX, suite_path
 from mint.errors import MintError
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
+from mint.tasks.builtin.default import capped
 from mint.tasks.builtin.video import VIDEO_SUITES, VIDEO_TASKS, build_video_suite, build_video_task
 from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
 from mint.tasks.suite import load_suite_file
@@ -50,26 +51,11 @@ def load_suite(
             return build_suite(name, seed=seed, max_train=max_train, max_test=max_test)
         if name in VIDEO_SUITES:
             return build_video_suite(name, seed=seed, max_train=max_train, max_test=max_test)
-        if name in VIDEO_TASKS:
-            _, n_train, n_test = VIDEO_SUITES["video"]
-            return [
-                build_video_task(
-                    name,
-                    seed=seed,
-                    max_train=n_train if max_train is None else max_train,
-                    max_test=n_test if max_test is None else max_test,
-                )
-            ]
+        limits = (max_train, max_test)
+        if name in VIDEO_TASKS:  # one task at the size it has in its suite
+            return capped(build_video_task, [name], VIDEO_SUITES["video"][1:], seed, limits)
         if name in BUILTIN_TASKS:
-            _, cap_train, cap_test = BUILTIN_SUITES["default"]
-            return [
-                build_task(
-                    name,
-                    seed=seed,
-                    max_train=cap_train if max_train is None else max_train,
-                    max_test=cap_test if max_test is None else max_test,
-                )
-            ]
+            return capped(build_task, [name], BUILTIN_SUITES["default"][1:], seed, limits)
         check_builtin(spec)
     if isinstance(spec, str) and spec.startswith(SUITE_PREFIX):
         spec = suite_path(spec)

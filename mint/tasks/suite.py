@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError
-from mint.io import parse_json, read_text
+from mint.io import parse_json, parse_yaml, read_text
 from mint.metrics import check_available, known_metric, metric_names
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, DEFAULT_CAPS, build_suite, build_task
 from mint.tasks.loaders import SPLITS, read_hf_samples, read_jsonl_samples
@@ -112,7 +112,6 @@ def _positions(text: str) -> list[tuple[int, dict[str, int]]] | None:
 
 def read_suite_file(path: Path) -> tuple[list[Any], list[tuple[int, dict[str, int]]] | None]:
     """The task entries of a suite file and their line numbers (None where they cannot be told)."""
-    import yaml
 
     text = read_text(path, "suite file")
     if not text.strip():
@@ -120,14 +119,7 @@ def read_suite_file(path: Path) -> tuple[list[Any], list[tuple[int, dict[str, in
     if path.suffix.lower() == ".json":
         data = parse_json(text, path)
     else:
-        try:
-            data = yaml.safe_load(text)
-        except RecursionError:
-            raise MintError(f"{path}: YAML nested too deeply") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise MintError(f"{path}{where}: malformed YAML ({getattr(e, 'problem', e)})") from None
+        data = parse_yaml(text, path)
     if isinstance(data, dict):
         unknown = sorted(set(data) - {"tasks", "name", "description"})
         if unknown:

@@ -521,6 +521,17 @@ def build_task(name: str, *, seed: int = 0, max_train: int | None = 200, max_tes
     )
 
 
+def capped(
+    build: Callable[..., Task], names: Sequence[str], caps: tuple[int, int], seed: int, limits: tuple
+) -> list[Task]:
+    """``build(name, seed=, max_train=, max_test=)`` for each of ``names``: each cap of ``caps`` (train,
+    test) replaced by the matching one of ``limits`` where that is not None."""
+    (cap_train, cap_test), (max_train, max_test) = caps, limits
+    train = cap_train if max_train is None else max_train
+    test = cap_test if max_test is None else max_test
+    return [build(n, seed=seed, max_train=train, max_test=test) for n in names]
+
+
 def build_suite(
     name: str, *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
 ) -> list[Task]:
@@ -528,12 +539,4 @@ def build_suite(
     if name not in BUILTIN_SUITES:
         raise MintError(f"unknown built-in suite {name!r} (known: {', '.join(BUILTIN_SUITES)})")
     names, cap_train, cap_test = BUILTIN_SUITES[name]
-    return [
-        build_task(
-            n,
-            seed=seed,
-            max_train=cap_train if max_train is None else max_train,
-            max_test=cap_test if max_test is None else max_test,
-        )
-        for n in names
-    ]
+    return capped(build_task, names, (cap_train, cap_test), seed, (max_train, max_test))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mint.errors import MintError
+from mint.tasks.builtin.default import capped
 from mint.tasks.schema import Task
 from mint.tasks.video import ArrayVideo, VideoSample
 
@@ -274,12 +275,4 @@ def build_video_suite(
     if name not in VIDEO_SUITES:
         raise MintError(f"unknown built-in video suite {name!r} (known: {', '.join(VIDEO_SUITES)})")
     names, n_train, n_test = VIDEO_SUITES[name]
-    return [
-        build_video_task(
-            t,
-            seed=seed,
-            max_train=n_train if max_train is None else max_train,
-            max_test=n_test if max_test is None else max_test,
-        )
-        for t in names
-    ]
+    return capped(build_video_task, names, (n_train, n_test), seed, (max_train, max_test))
