@@ -115,42 +115,30 @@ ARCHITECTURES: dict[str, Architecture] = {
         pixel_layout="per_image",
         answer_fill={"token_type_ids": 1},
     ),
-    "idefics3": Architecture(
-        "idefics3",
-        vision_root="model.vision_model",
-        projector_root="model.connector",
-        language_root="model.text_model",
-        pixel_layout="batch",
-        answer_fill={"mm_token_type_ids": 0},
-        shared_prefix=True,
-    ),
-    "smolvlm": Architecture(
-        "smolvlm",
-        vision_root="model.vision_model",
-        projector_root="model.connector",
-        language_root="model.text_model",
-        pixel_layout="batch",
-        answer_fill={"mm_token_type_ids": 0},
-        shared_prefix=True,
-    ),
-    "qwen2_vl": Architecture(
-        "qwen2_vl",
-        vision_root="model.visual.blocks",
-        projector_root="model.visual.merger",
-        pixel_layout="patches",
-        answer_fill={"mm_token_type_ids": 0},
-        encoder=_qwen2vl_encode,
-        prefix_cache=False,
-    ),
-    "qwen2_5_vl": Architecture(
-        "qwen2_5_vl",
-        vision_root="model.visual.blocks",
-        projector_root="model.visual.merger",
-        pixel_layout="patches",
-        answer_fill={"mm_token_type_ids": 0},
-        encoder=_qwen2vl_encode,
-        prefix_cache=False,
-    ),
+    **{
+        name: Architecture(
+            name,
+            vision_root="model.vision_model",
+            projector_root="model.connector",
+            language_root="model.text_model",
+            pixel_layout="batch",
+            answer_fill={"mm_token_type_ids": 0},
+            shared_prefix=True,
+        )
+        for name in ("idefics3", "smolvlm")  # SmolVLM is Idefics3's architecture under its own name
+    },
+    **{
+        name: Architecture(
+            name,
+            vision_root="model.visual.blocks",
+            projector_root="model.visual.merger",
+            pixel_layout="patches",
+            answer_fill={"mm_token_type_ids": 0},
+            encoder=_qwen2vl_encode,
+            prefix_cache=False,
+        )
+        for name in ("qwen2_vl", "qwen2_5_vl")  # one encoder; Qwen2.5-VL refuses videos in it
+    },
 }
 
 
