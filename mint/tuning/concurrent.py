@@ -45,13 +45,10 @@ from mint.tuning.precision import NonFiniteSteps, is_finite, optimizer_step
 from mint.tuning.trainer import (
     RunOptions,
     TrainingRun,
-    adapter_fields,
     attach_adapters,
     make_accelerator,
     make_scheduler,
     release_accelerator,
-    resolve_towers,
-    save_adapter,
 )
 
 #: one concurrent step: {group: (epoch, [global batch, ...] of that group's optimizer step)}
@@ -119,7 +116,7 @@ def run_concurrent(run: TrainingRun) -> dict[str, Any]:
     run.config = config = dataclasses.replace(run.config, concurrent=True)
     vlm = run.vlm
     group_names = list(run.members)
-    chosen = resolve_towers(group_names, config, run.options.towers)
+    chosen = run.towers(group_names)
     run.connect(run.options.accelerator or concurrent_accelerator(config))
     _check_distributed(run.accelerator, run.nproc)
     examples = {g: run.examples(g) for g in group_names}
@@ -137,11 +134,11 @@ def run_concurrent(run: TrainingRun) -> dict[str, Any]:
     peft_model = run.accelerator.unwrap_model(peft_model)
     if run.is_main:
         for g in group_names:
-            save_adapter(peft_model, g, run.adapters_dir)
+            run.save_adapter(peft_model, g)
         run.state.done = summary
         run.commit()
     run.accelerator.wait_for_everyone()
-    fields = adapter_fields(run, peft_model, summary, chosen)
+    fields = run.adapter_fields(peft_model, summary, chosen)
     return run.finish(peft_model, {"concurrent": True, **fields, "train_seconds": round(seconds, 3)})
 
 

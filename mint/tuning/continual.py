@@ -46,11 +46,7 @@ from mint.tuning.trainer import (
     RunOptions,
     TrainingRun,
     attach_adapters,
-    load_saved_adapter,
-    resolve_towers,
-    save_adapter,
     train_group,
-    training_examples,
 )
 
 CONTINUAL = "continual.json"
@@ -166,7 +162,7 @@ def run_continual(run: TrainingRun) -> dict[str, Any]:
     stages = stage_order(run.members, config.stage_order)
     adapter_of = method.stage_adapters(stages)
     adapter_names = list(dict.fromkeys(adapter_of.values()))
-    chosen = resolve_towers(adapter_names, config, run.options.towers)
+    chosen = run.towers(adapter_names)
     for t in tasks:
         if not t.test:
             raise MintError(f"task {t.name!r}: no test samples for the per-stage evaluation")
@@ -280,7 +276,7 @@ def _stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summary: d
             a for a in plan.extra_names if (run.adapters_dir / a / "adapter_model.safetensors").is_file()
         ]
         for name in ([] if plan.method.shared else [adapter]) + saved:
-            load_saved_adapter(peft_model, name, run.adapters_dir)
+            run.load_adapter(peft_model, name)
     if group in done:
         summary[group] = done[group]
         return peft_model
@@ -331,9 +327,7 @@ def _train_stage(run: TrainingRun, plan: _Stages, peft_model: Any, si: int, summ
     group = plan.stages[si]
     adapter = plan.adapter_of[group]
     config = run.config
-    examples, extra = plan.method.stage_examples(
-        si, plan.stages, lambda g: training_examples(run.by_name, run.members[g], config, g), config.seed
-    )
+    examples, extra = plan.method.stage_examples(si, plan.stages, run.examples, config.seed)
     hooks = plan.method.stage_hooks(peft_model, si, plan.stages, plan.adapter_of)
     trained = train_group(run, peft_model, GroupJob(group, si, run.members[group], examples, adapter, hooks))
     peft_model = run.accelerator.unwrap_model(peft_model)
@@ -350,7 +344,7 @@ def _train_phase(
     interruption during the phase does not train the stage again)."""
     group = plan.stages[si]
     if run.is_main and group not in run.state.extra.get("trained", {}):
-        save_adapter(peft_model, plan.adapter_of[group], run.adapters_dir)
+        run.save_adapter(peft_model, plan.adapter_of[group])
         run.state.extra.setdefault("trained", {})[group] = summary[group]
         run.commit()
     run.accelerator.wait_for_everyone()
@@ -362,7 +356,7 @@ def _train_phase(
     run.vlm.model = peft_model
     summary[group][phase_adapter] = {k: phase_trained[k] for k in ("examples", "steps", "final_loss")}
     if run.is_main:
-        save_adapter(peft_model, phase_adapter, run.adapters_dir)
+        run.save_adapter(peft_model, phase_adapter)
     return peft_model
 
 
@@ -372,7 +366,7 @@ def _save_stage(
     """On the main process: save stage ``si``'s adapter (and the shared adapter's snapshot), record the seen
     tasks' scores ``evals`` and the stage as done, and rewrite continual.json."""
     group, state = plan.stages[si], run.state
-    save_adapter(peft_model, plan.adapter_of[group], run.adapters_dir)
+    run.save_adapter(peft_model, plan.adapter_of[group])
     old_snapshot = state.extra.get("snapshot")
     if plan.method.shared:
         state.extra["snapshot"] = _snapshot_name(plan.method.shared, si + 1)

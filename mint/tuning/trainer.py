@@ -124,7 +124,7 @@ def launch_device_kind() -> str:
     return auto_kind() if _has_accelerator() else "cpu"
 
 
-def resolve_towers(
+def _resolve_towers(
     groups: list[str], config: TuneConfig, towers: dict[str, str] | None = None
 ) -> dict[str, str]:
     """``{group: tower}``: ``config.tower`` for every group, or ``towers`` (required) when it is ``auto``."""
@@ -151,7 +151,7 @@ def attach_adapters(
 
     if isinstance(vlm.model, PeftModel):
         raise MintError("the backbone already carries peft adapters; load a fresh model to tune")
-    chosen = resolve_towers(groups, config, towers)
+    chosen = _resolve_towers(groups, config, towers)
     regexes = {t: lora_targets(vlm.model, t) for t in sorted(set(chosen.values()))}
     if config.gradient_checkpointing:  # non-reentrant: the frozen embeddings need no requires_grad trick
         if not getattr(vlm.model, "supports_gradient_checkpointing", False):
@@ -220,7 +220,7 @@ def launch_info(accelerator: Any) -> tuple[bool, int, int]:
     return accelerator.is_main_process, accelerator.process_index, nproc
 
 
-def training_examples(
+def _training_examples(
     by_name: dict[str, Any], members: list[str], config: TuneConfig, group: str
 ) -> list[Example]:
     """The training examples of a group's tasks (with their demonstrations); a group with none is an error."""
@@ -232,7 +232,7 @@ def training_examples(
     return examples
 
 
-def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
+def _save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
     """``adapters/<group>/`` in peft format (adapter_config.json + adapter_model.safetensors); an adapter with
     non-finite weights is an error, never saved."""
     from peft.utils import get_peft_model_state_dict
@@ -256,8 +256,8 @@ def save_adapter(peft_model: Any, group: str, adapters_dir: Path) -> None:
         (Path(tmp) / group).rename(final)
 
 
-def load_saved_adapter(peft_model: Any, name: str, adapters_dir: Path) -> None:
-    """Put the weights of ``adapters/<name>/`` (saved by :func:`save_adapter`) into adapter ``name``."""
+def _load_adapter(peft_model: Any, name: str, adapters_dir: Path) -> None:
+    """Put the weights of ``adapters/<name>/`` (saved by :func:`_save_adapter`) into adapter ``name``."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -383,7 +383,7 @@ class TrainingRun:
         self.is_main, self.rank, self.nproc = launch_info(self.accelerator)
 
     def examples(self, group: str) -> list[Example]:
-        return training_examples(self.by_name, self.members[group], self.config, group)
+        return _training_examples(self.by_name, self.members[group], self.config, group)
 
     def begin(self, identity: dict[str, Any], initial: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Check a resumed run against its identity (options, groups, tasks, processes and ``identity``) and
@@ -478,6 +478,30 @@ class TrainingRun:
             ckpt.prune(self.ckpt_dir, name)
         acc.wait_for_everyone()
 
+    def towers(self, names: list[str]) -> dict[str, str]:
+        """``{adapter: tower}`` for ``names``: the config's tower, or ``options.towers`` with ``tower: auto``."""
+        return _resolve_towers(names, self.config, self.options.towers)
+
+    def save_adapter(self, peft_model: Any, name: str) -> None:
+        """``adapters/<name>/`` in peft format (see :func:`_save_adapter`)."""
+        _save_adapter(peft_model, name, self.adapters_dir)
+
+    def load_adapter(self, peft_model: Any, name: str) -> None:
+        """Adapter ``name``'s weights from ``adapters/<name>/`` (a part finished before an interruption)."""
+        _load_adapter(peft_model, name, self.adapters_dir)
+
+    def adapter_fields(self, peft_model: Any, summary: dict[str, Any], towers: dict[str, str]) -> dict:
+        """tune.json's groups, adapters, towers, target modules and trainable parameters of a run with one
+        adapter per group."""
+        names = list(self.members)
+        return {
+            "groups": self.members,
+            "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": towers[g]} for g in names},
+            "towers": towers,
+            "target_modules": peft_model.peft_config[names[0]].target_modules,
+            "trainable_params": sum(s["trainable_params"] for s in summary.values()),
+        }
+
     def write_state(self) -> None:
         ckpt.write_state(self.ckpt_dir, self.state.to_json())
 
@@ -511,27 +535,13 @@ class TrainingRun:
         return result
 
 
-def adapter_fields(
-    run: TrainingRun, peft_model: Any, summary: dict[str, Any], towers: dict[str, str]
-) -> dict:
-    """tune.json's adapters, towers, target modules and trainable parameters of a one-adapter-per-group run."""
-    names = list(run.members)
-    return {
-        "groups": run.members,
-        "adapters": {g: {"path": f"adapters/{g}", **summary[g], "tower": towers[g]} for g in names},
-        "towers": towers,
-        "target_modules": peft_model.peft_config[names[0]].target_modules,
-        "trainable_params": sum(s["trainable_params"] for s in summary.values()),
-    }
-
-
 # ------------------------------------------------------------------------------------------ sequential
 def run_sequential(run: TrainingRun) -> dict[str, Any]:
     """Train one LoRA adapter per group of the run, one group after another; write the run folder and
     return the content of ``tune.json`` (see :func:`tune_groups`)."""
     vlm, config = run.vlm, run.config
     group_names = list(run.members)
-    chosen = resolve_towers(group_names, config, run.options.towers)
+    chosen = run.towers(group_names)
     run.connect()
     finished = run.begin({"towers": chosen})
     if finished is not None:
@@ -541,7 +551,7 @@ def run_sequential(run: TrainingRun) -> dict[str, Any]:
     summary: dict[str, dict[str, Any]] = {}
     for gi, group in enumerate(group_names):
         if group in run.state.done:  # finished before the interruption: reload its saved adapter
-            load_saved_adapter(peft_model, group, run.adapters_dir)
+            run.load_adapter(peft_model, group)
             summary[group] = run.state.done[group]
             continue
         job = GroupJob(group, gi, run.members[group], run.examples(group), group)
@@ -549,13 +559,13 @@ def run_sequential(run: TrainingRun) -> dict[str, Any]:
         run.position = None
         peft_model = run.accelerator.unwrap_model(peft_model)
         if run.is_main:
-            save_adapter(peft_model, group, run.adapters_dir)
+            run.save_adapter(peft_model, group)
             run.state.done[group] = summary[group]
             run.commit()
         run.accelerator.wait_for_everyone()
     seconds = round(sum(s["train_seconds"] for s in summary.values()), 3)
     return run.finish(
-        peft_model, {**adapter_fields(run, peft_model, summary, chosen), "train_seconds": seconds}
+        peft_model, {**run.adapter_fields(peft_model, summary, chosen), "train_seconds": seconds}
     )
 
 
