@@ -151,24 +151,10 @@ def evaluate_run(
     vlm.max_new_tokens, vlm.num_beams = generation["max_new_tokens"], generation["num_beams"]
     check_multi_image(vlm, tasks, k)
     router = Router(run, vlm, batch_size=batch_size)
-    routes = dict(routes or {})
-    for task, group in routes.items():
-        if task in router.assignment:
-            raise MintError(
-                f"routes: task {task!r} is in group {router.assignment[task]!r} of the run already"
-            )
-        if group not in set(router.assignment.values()):
-            raise MintError(f"routes: task {task!r} is routed to {group!r}, which is no group of {run}")
+    routes = _checked_routes(run, router, routes or {}, tasks)
     demos = {t.name: task_demos(t, k, selection, int(tune.get("seed", 0))) for t in tasks}
-    absent = sorted(set(routes) - {t.name for t in tasks})
-    if absent:
-        raise MintError(f"routes: task {absent[0]!r} is not in the suite evaluated (pass --suite with it)")
     unseen = [t.name for t in tasks if t.name in routes]
     names = [t.name for t in tasks if t.name not in routes]
-    by_name = {t.name: t for t in tasks}
-    for t in tasks:
-        if not t.test:
-            raise MintError(f"task {t.name!r}: no test samples to evaluate")
 
     def shown(name: str, sample: Any) -> Any:
         pick = demos[name]
@@ -180,6 +166,7 @@ def evaluate_run(
     if zero_shot:
         plan += [("zero_shot", None, name) for name in names]
         plan += [("zero_shot_unseen", None, name) for name in unseen]
+    by_name = {t.name: t for t in tasks}
     items = [
         Item(by_name[name], s, adapter, shown(name, s))
         for _, adapter, name in plan
@@ -192,30 +179,79 @@ def evaluate_run(
     for key, adapter, name in plan:
         task = by_name[name]
         preds = [next(answers) for _ in task.test]
-        scores = score_predictions(task, preds)
-        results.setdefault(key, {})[name] = {
-            "score": _mean(scores),
-            "n": len(scores),
-            "metric": task.metric,
-            **({"group": adapter} if adapter else {}),
-            # per-sample scores, so that intervals and paired tests can be redone (mint.tuning.stats)
-            "ids": [str(s.id) for s in task.test],
-            "sample_scores": scores,
-        }
-        pred_rows.extend(
-            {
-                "setting": key,
-                "task": name,
-                "id": s.id,
-                "group": adapter,
-                "answer": str(s.answer),
-                "prediction": p,
-                "score": sc,
-                **({"demos": [str(d.id) for d in shown(name, s)]} if k else {}),
-            }
-            for s, p, sc in zip(task.test, preds, scores)
-        )
+        results.setdefault(key, {})[name], rows = _scored(task, preds, adapter, key)
+        pred_rows += [
+            {**r, **({"demos": [str(d.id) for d in shown(name, s)]} if k else {})}
+            for r, s in zip(rows, task.test)
+        ]
+    out = _eval_record(run, tune, request, generation, k, results, names, unseen, zero_shot)
+    Evaluation.from_dict(out, str(existing)).save(
+        existing, force=True
+    )  # reused (cached_eval), not a user's file
+    atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows, replace=True)
+    log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
+    return out
 
+
+def _checked_routes(run: Path, router: Any, routes: dict[str, str], tasks: list[Any]) -> dict[str, str]:
+    """``routes`` (task -> group) after checking each task is unseen, evaluated, and routed to a group of
+    the run; every task evaluated has test samples."""
+    for task, group in routes.items():
+        if task in router.assignment:
+            raise MintError(
+                f"routes: task {task!r} is in group {router.assignment[task]!r} of the run already"
+            )
+        if group not in set(router.assignment.values()):
+            raise MintError(f"routes: task {task!r} is routed to {group!r}, which is no group of {run}")
+    absent = sorted(set(routes) - {t.name for t in tasks})
+    if absent:
+        raise MintError(f"routes: task {absent[0]!r} is not in the suite evaluated (pass --suite with it)")
+    for t in tasks:
+        if not t.test:
+            raise MintError(f"task {t.name!r}: no test samples to evaluate")
+    return dict(routes)
+
+
+def _scored(task: Any, preds: list, adapter: str | None, setting: str) -> tuple[dict[str, Any], list[dict]]:
+    """A task's entry of eval.json (mean score, count, metric, group, per-sample scores) and its rows of
+    eval_predictions.jsonl."""
+    scores = score_predictions(task, preds)
+    entry = {
+        "score": _mean(scores),
+        "n": len(scores),
+        "metric": task.metric,
+        **({"group": adapter} if adapter else {}),
+        # per-sample scores, so that intervals and paired tests can be redone (mint.tuning.stats)
+        "ids": [str(s.id) for s in task.test],
+        "sample_scores": scores,
+    }
+    rows = [
+        {
+            "setting": setting,
+            "task": task.name,
+            "id": s.id,
+            "group": adapter,
+            "answer": str(s.answer),
+            "prediction": p,
+            "score": sc,
+        }
+        for s, p, sc in zip(task.test, preds, scores)
+    ]
+    return entry, rows
+
+
+def _eval_record(
+    run: Path,
+    tune: dict[str, Any],
+    request: dict[str, Any],
+    generation: dict[str, Any],
+    k: int,
+    results: dict[str, dict[str, Any]],
+    names: list[str],
+    unseen: list[str],
+    zero_shot: bool,
+) -> dict[str, Any]:
+    """eval.json: the run, the request it answers, each setting's task scores and means."""
     tuned = {n: results["tuned"][n] for n in names}
     out = stamp(
         {
@@ -242,9 +278,4 @@ def evaluate_run(
         out["zero_shot"] = {"tasks": zs, "mean": _mean([v["score"] for v in zs.values()])}
         if unseen:
             out["zero_shot"]["unseen"] = {n: results["zero_shot_unseen"][n] for n in unseen}
-    Evaluation.from_dict(out, str(existing)).save(
-        existing, force=True
-    )  # reused (cached_eval), not a user's file
-    atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows, replace=True)
-    log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
     return out
