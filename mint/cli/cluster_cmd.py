@@ -14,12 +14,15 @@ from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import allow_replacing, check_output
 from mint.models import load_model
-from mint.models.devices import DEVICE_HELP, single_process
+from mint.models.devices import DEVICE_HELP, single_process, world_size
 from mint.models.load_options import LoadOptions, loading_options
+from mint.models.runner import Shards
 from mint.seeds import seed_type
 from mint.tasks import load_suite
 
 ALL_METHODS = (*METHODS, *AFFINITY_METHODS)
+#: the methods whose per-task passes split over several processes
+SPLIT_METHODS = ("gradient", "tag")
 
 
 @click.command("cluster")
@@ -100,14 +103,17 @@ def command(
     """Group the tasks in PROFILES (a profiles.json) and write groups.json.
 
     The learned-affinity baselines (gradient, tag, instruction) need no profiles but --suite and --model.
+    Under torchrun / accelerate launch, gradient and tag split their per-task passes over the processes
+    (the first one writes the file); every other method runs in one process.
     """
-    single_process("mint cluster")
+    if method not in SPLIT_METHODS:
+        single_process(f"mint cluster --method {method}")
     if method not in ALL_METHODS:
         raise MintError(f"unknown method {method!r} (choose from {', '.join(ALL_METHODS)})")
     allow_replacing(force)
     check_output(out, force)
     if method in AFFINITY_METHODS:
-        load = LoadOptions(dtype, device_map, attn_implementation).check(device)
+        load = LoadOptions(dtype, device_map, attn_implementation).check(device, world_size())
         _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, load, force)
         return
     if profiles is None:
@@ -165,6 +171,8 @@ def _affinity(
         vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples
     )
     result["params"].update({"suite": suite, "model": model})
+    if not Shards.launched(device).is_main:
+        return  # every process holds the same result; the first one writes it
     Grouping.from_dict(result, str(out)).save(out, force=force)
     sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
     click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes})")

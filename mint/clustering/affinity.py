@@ -24,11 +24,12 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from scipy.cluster.hierarchy import cut_tree, linkage
 
 from mint.artifacts.grouping import Grouping
@@ -38,6 +39,7 @@ from mint.clustering.distances import condensed
 from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.models.batching import by_image_count
+from mint.models.runner import Shards
 from mint.tuning.data import CollateCache, Example, collate_examples, epoch_batches
 from mint.tuning.lora import add_lora, answer_loss, lora_config, lora_targets, trainable
 
@@ -108,7 +110,9 @@ def affinity_grouping(
         params.update(steps=steps, batch_size=batch_size, lr=lr, optimizer="AdamW", lora=lora)
         with shared_adapter(vlm, rank=opt["rank"], alpha=opt["alpha"], tower=opt["tower"], seed=seed) as pm:
             lora["target_modules"] = _target_regex(pm)
-            probe = Probe(vlm, pm, tasks, examples, batch_size, seed, progress)
+            # under torchrun / accelerate launch the per-task passes are split over the processes
+            shards = Shards.launched(vlm.device.type)
+            probe = Probe(vlm, pm, tasks, examples, batch_size, seed, progress and shards.is_main, shards)
             if method == "gradient":
                 _train(probe, steps, lr)
                 sim = _cosine(_task_gradients(probe))
@@ -312,6 +316,12 @@ class Probe:
     batch_size: int
     seed: int
     progress: bool = False
+    #: the processes the per-task passes are split over (torchrun / accelerate launch; one by default)
+    shards: Shards = field(default_factory=Shards)
+
+    def mine(self, n: int) -> list[int]:
+        """The task indices this process computes: every ``count``-th from its own index."""
+        return list(range(self.shards.index, n, self.shards.count))
 
 
 def _train(probe: Probe, steps: int, lr: float) -> None:
@@ -337,9 +347,11 @@ def _task_gradients(probe: Probe) -> np.ndarray:
     """(n_tasks, n_adapter_params): each task's gradient of its mean answer-token loss over its examples."""
     params, tasks = trainable(probe.model), probe.tasks
     collate = functools.partial(collate_examples, probe.vlm)  # each example once: nothing to keep
-    rows = []
-    with _bar(len(tasks), "task gradients", probe.progress) as bar:
-        for t in tasks:
+    rows = {}
+    mine = probe.mine(len(tasks))
+    with _bar(len(mine), "task gradients", probe.progress) as bar:
+        for i in mine:
+            t = tasks[i]
             for p in params:
                 p.grad = None
             tokens = 0
@@ -358,11 +370,13 @@ def _task_gradients(probe: Probe) -> np.ndarray:
                 )
                 / tokens
             )
-            rows.append(flat.cpu().numpy())  # float32: n_tasks x adapter size stays small on CPU
+            rows[i] = flat.cpu().numpy()  # float32: n_tasks x adapter size stays small on CPU
             bar.update(1)
     for p in params:
         p.grad = None
-    return np.stack(rows)
+    if probe.shards.count > 1:  # every process gets every task's row (each computed by one process)
+        rows = {i: r for part in gather_object([rows]) for i, r in part.items()}
+    return np.stack([rows[i] for i in range(len(tasks))])
 
 
 def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float) -> np.ndarray:
@@ -381,7 +395,7 @@ def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float)
     }
     collate = CollateCache(probe.vlm)  # every batch is scored 2 + n times a step, and comes back each epoch
     n = len(tasks)
-    z = np.zeros((n, n))
+    z = np.zeros((n, n))  # in a split run, each process fills only its own tasks' rows until the sum
     with _bar(steps, "task affinity", probe.progress) as bar:
         for _ in range(steps):
             batches = [next(streams[t.name]) for t in tasks]
@@ -390,7 +404,8 @@ def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float)
             snapshot = [p.detach().clone() for p in params]
             joint = [torch.zeros_like(p) for p in params]
             total_tokens = 0
-            for i, b in enumerate(batches):
+            for i in probe.mine(n):  # the lookahead from each task starts from the same parameters
+                b = batches[i]
                 for p in params:
                     p.grad = None
                 loss, ntok = _loss(collate, model, b)
@@ -406,6 +421,8 @@ def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float)
                         p.copy_(saved)
                 for j in range(n):
                     z[i, j] += 1.0 - after[j] / before[j] if before[j] > 0 else 0.0
+            if probe.shards.count > 1:  # the processes' lookahead rows and joint gradients, summed
+                total_tokens = _sum_across(probe, joint, z, total_tokens)
             for p, acc in zip(params, joint):
                 p.grad = acc / max(total_tokens, 1)
             opt.step()
@@ -413,6 +430,24 @@ def lookahead_affinity(probe: Probe, steps: int, lr: float, lookahead_lr: float)
     for p in params:
         p.grad = None
     return z / steps
+
+
+def _sum_across(probe: Probe, joint: list[torch.Tensor], z: np.ndarray, tokens: int) -> int:
+    """Sum, over the processes, each one's joint-gradient share (in place) and its rows of this step's
+    affinities (in place, ``z`` holding the running sum of earlier steps once), and the token counts."""
+    import torch.distributed as dist
+
+    device = joint[0].device if joint else torch.device("cpu")
+    for acc in joint:
+        dist.all_reduce(acc)
+    own = torch.zeros(z.shape, dtype=torch.float64, device=device)
+    rows = probe.mine(z.shape[0])
+    own[rows] = torch.as_tensor(z[rows], dtype=torch.float64, device=device)
+    dist.all_reduce(own)
+    z[:] = own.cpu().numpy()
+    count = torch.tensor([tokens], dtype=torch.float64, device=device)
+    dist.all_reduce(count)
+    return int(count.item())
 
 
 def _mean_loss(collate: Any, model: Any, batch: list[Any]) -> float:
