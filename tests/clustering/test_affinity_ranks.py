@@ -2,14 +2,12 @@
 same groups and, up to the order of floating-point sums, the same affinity matrix as one process."""
 
 import json
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from paths import REPO
+from paths import TORCHRUN_2, child_env
 
 from mint.cli import main
 
@@ -25,13 +23,8 @@ def test_two_processes_give_the_one_process_grouping(tmp_path, llava, method):
     result = CliRunner().invoke(main, _args(method, llava, one))
     assert result.exit_code == 0, result.output
     two = tmp_path / "two.json"
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = child_env()
+    cmd = [*TORCHRUN_2]
     proc = subprocess.run(
         [*cmd, "-m", "mint.cli", *_args(method, llava, two)], env=env, capture_output=True, text=True
     )

@@ -4,13 +4,11 @@ a relaunch after one process was killed recomputes that process's block only."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from paths import REPO, TESTS
+from paths import TORCHRUN_2, child_env
 
 from mint.errors import MintError
 from mint.models.predict import run_predict
@@ -29,14 +27,8 @@ def _cli_args() -> list[str]:
 
 def _torchrun(out: Path, cache: Path) -> None:
     pytest.importorskip("torch.distributed.run")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = child_env()
+    cmd = [*TORCHRUN_2]
     cmd += ["-m", "mint.cli", "predict", *_cli_args(), "--out", str(out), "--cache-dir", str(cache)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -4,7 +4,6 @@ equals the sequential trainer's; it resumes exactly, refuses dropout, runs under
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_tuning import adapter_tensors, make_tasks
-from paths import REPO, TESTS
+from paths import child_env
 
 from mint.cli import main
 from mint.errors import MintError
@@ -292,13 +291,7 @@ def test_ddp_two_ranks_match_one_process(llava, tmp_path):
     pytest.importorskip("torch.distributed.run")
     script = tmp_path / "ddp_concurrent.py"
     script.write_text(DDP_SCRIPT)
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = child_env()
     proc = subprocess.run(
         [
             sys.executable,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_tuning import adapter_tensors, make_tasks
-from paths import REPO, TESTS
+from paths import child_env
 
 from mint.cli import main
 from mint.errors import MintError
@@ -335,7 +335,6 @@ def test_continual_and_concurrent_exclude_each_other(llava, tmp_path):
 def test_two_ranks_match_one_process(llava, tmp_path):
     """torchrun, 2 CPU ranks (gloo): evaluation on the main rank only, the others wait; same adapter and
     matrix as one process with the same global batch."""
-    import os
     import subprocess
     import sys
 
@@ -364,13 +363,7 @@ def test_two_ranks_match_one_process(llava, tmp_path):
         "sequential",
         "--no-progress",
     ]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = child_env()
     proc = subprocess.run(
         [
             sys.executable,

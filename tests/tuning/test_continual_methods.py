@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_tuning import adapter_tensors, make_tasks
-from paths import REPO, TESTS
+from paths import TORCHRUN_2, child_env
 
 from mint.cli import main
 from mint.errors import MintError
@@ -439,9 +439,7 @@ def test_cli_continual_param(llava, tmp_path):
 def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
     """torchrun, 2 CPU ranks (gloo), o-lora (stacked adapters + penalty): same adapters and matrix as one process
     with the same global batch (the penalty's gradient counted once, not once per rank)."""
-    import os
     import subprocess
-    import sys
 
     from safetensors.torch import load_file
     from test_continual import MINI
@@ -463,14 +461,8 @@ def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
     ]
     common += ["--seed", 0, "--dropout", 0, "--lr", 0.05, "--continual", "o-lora", "--no-progress"]
     common += ["--continual-param", "lambda_orth=5", "--continual-param", "lambda_l2=0.1"]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = child_env()
+    launch = TORCHRUN_2
     proc = subprocess.run(
         [
             *launch,

@@ -3,7 +3,6 @@ one-process run with the same global batch; a stopped two-process run resumes to
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +17,13 @@ from mint.tuning import tune_groups
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_tune import GROUPS, config
-from paths import REPO, TESTS
+from paths import child_env
 
 SCRIPT = Path(__file__).parent / "ddp_tune.py"
 
 
 def _torchrun(*args: str) -> None:
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = child_env()
     proc = subprocess.run(
         [
             sys.executable,
