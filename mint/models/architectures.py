@@ -184,15 +184,14 @@ def per_token_keys(enc: dict) -> list[str]:
 
 
 def repeat_images(
-    arch: Architecture, enc: dict, counts: list[int], repeat: int, video_counts: list[int] | None = None
+    arch: Architecture, enc: dict, counts: list[int], repeat: int, video_counts: list[int]
 ) -> dict:
     """The non-token tensors of ``enc`` (pixel values, grids, masks) with each prompt's block repeated
     ``repeat`` times in place, matching token rows repeated the same way. ``counts``: images and videos
-    per prompt; ``video_counts``: the videos among them (none if not given)."""
+    per prompt; ``video_counts``: the videos among them."""
     if repeat == 1:
         return dict(enc)
-    videos = video_counts or [0] * len(counts)
-    stills = [c - v for c, v in zip(counts, videos)]
+    stills = [c - v for c, v in zip(counts, video_counts)]
     n_prompts = len(counts)
     out = {}
     for key, value in enc.items():
@@ -200,9 +199,7 @@ def repeat_images(
             out[key] = value
             continue
         video = "video" in key
-        per_prompt = videos if video else stills
-        if video_counts is None and not video:
-            per_prompt = counts  # callers that do not tell videos apart: every visual input counts
+        per_prompt = video_counts if video else stills
         n_images = sum(per_prompt)
         grid = enc.get("video_grid_thw" if video else "image_grid_thw")
         if arch.pixel_layout == "patches" and key.startswith("pixel_values") and grid is not None:
