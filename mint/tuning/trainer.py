@@ -2,9 +2,9 @@
 
 All adapters are added up front (seeded, in group order), then trained one group at a time:
 ``set_adapter(group)`` makes only that group's LoRA weights trainable, a fresh optimizer and scheduler are
-built, and model + optimizer are prepared by accelerate for that group (so under DDP each group's
-parameters are registered with the wrapper that trains them; switching adapters inside one wrapper would
-let them drift apart across ranks). The loss is the token-level cross-entropy on the answer tokens,
+built. The model is prepared once per run, without a DDP wrapper: with several processes each adapter
+starts from rank 0's weights and its gradients are averaged once per step (:mod:`mint.tuning.gradsync`),
+so the frozen backbone is never broadcast and no wrapper is built per group. The loss is the token-level cross-entropy on the answer tokens,
 normalised by the number of answer tokens in the whole global step (all processes, all accumulated
 micro-batches), so one process with batch B equals P processes with batch B/P at LoRA dropout 0. With
 dropout each process draws its own masks (:func:`process_seed`): a P-process run is repeatable for that P,
@@ -14,8 +14,6 @@ and differs from a one-process run by the dropout noise.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import inspect
 import math
 import os
 import shutil
@@ -36,6 +34,7 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import CollateCache, Example, group_examples, shard, step_plan
+from mint.tuning.gradsync import average_gradients, broadcast_from_first, prepare_once, sharded
 from mint.tuning.groups import validate_groups
 from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable, use_mask_dropout
 from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
@@ -65,8 +64,9 @@ class TrainingStopped(Exception):
 
 
 def make_accelerator(config: TuneConfig, precision: Precision | None = None, **kwargs: Any):
-    """An ``Accelerator`` for ``config``: DDP with unused-parameter detection when LoRA reaches the
-    vision tower (text-only batches leave its adapters without gradients); the mixed precision of
+    """An ``Accelerator`` for ``config``: DDP (used by the concurrent run, whose one wrapper trains every
+    adapter) with unused-parameter detection when LoRA reaches the vision tower (text-only batches leave
+    its adapters without gradients); the mixed precision of
     ``precision`` (:func:`mint.tuning.precision.training_precision`) where given."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
@@ -619,6 +619,7 @@ class _Trainer:
     scheduler: Any
     params: list[torch.nn.Parameter]
     nonfinite: NonFiniteSteps
+    own_sync: bool = False  # mint averages the gradients across processes itself (no DDP wrapper)
 
     def nonfinite_entry(self) -> dict[str, int]:
         return {"nonfinite_steps": self.nonfinite.total} if self.nonfinite.total else {}
@@ -727,8 +728,11 @@ def _start(run: TrainingRun, peft_model: Any, job: GroupJob, total: int) -> tupl
         ckpt.restore(resume_from, optimizer, scheduler, run.accelerator.scaler)
         nonfinite.total = at.get("nonfinite_steps", 0)
     model, optimizer = prepare_group(run.accelerator, peft_model, optimizer)
+    own_sync = run.nproc > 1 and not sharded(run.accelerator)
+    if own_sync:  # every process starts this adapter from rank 0's weights, as DDP's first broadcast would
+        broadcast_from_first(params)
     model.train()
-    return _Trainer(model, optimizer, scheduler, params, nonfinite), at
+    return _Trainer(model, optimizer, scheduler, params, nonfinite, own_sync), at
 
 
 def _checkpoint(run: TrainingRun, trainer: _Trainer, adapter: str, position: dict[str, Any]) -> None:
@@ -743,37 +747,15 @@ def _checkpoint(run: TrainingRun, trainer: _Trainer, adapter: str, position: dic
 
 
 def prepare_group(accelerator: Any, peft_model: Any, optimizer: Any) -> tuple[Any, Any]:
-    """``peft_model`` and ``optimizer`` prepared by accelerate for one group, after its ``set_adapter`` (so DDP
-    registers exactly the weights that group trains: one wrapper for all adapters, made for one of them,
-    would let the others drift apart across ranks).
+    """``peft_model`` and ``optimizer`` ready for one adapter's training, after its ``set_adapter``.
 
-    Only the run's first wrapper broadcasts the model from rank 0; later groups' wrappers skip that
-    (``init_sync=False``), so the frozen backbone is not sent again for every group: it is the same weight
-    file on every rank, and the adapters were initialised (or resumed) identically on all of them."""
-    if getattr(accelerator, "_mint_synced", False) and _DDP_INIT_SYNC:
-        accelerator.ddp_handler = _without_broadcast(accelerator.ddp_handler)
-    prepared = accelerator.prepare(peft_model, optimizer)
-    accelerator._mint_synced = True
-    return prepared
-
-
-def _ddp_takes_init_sync() -> bool:
-    return "init_sync" in inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
-
-
-_DDP_INIT_SYNC = _ddp_takes_init_sync()
-
-
-def _without_broadcast(handler: Any) -> Any:
-    """accelerate's DDP settings ``handler`` plus ``init_sync=False``."""
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    @dataclasses.dataclass
-    class WithoutInitialBroadcast(DistributedDataParallelKwargs):
-        init_sync: bool = True
-
-    fields = dataclasses.asdict(handler) if handler is not None else {}
-    return WithoutInitialBroadcast(**{**fields, "init_sync": False})
+    The model is prepared once per run (:func:`~mint.tuning.gradsync.prepare_once`: device placement and
+    mixed precision, no DDP wrapper) and each adapter's optimizer by itself; the processes keep the trained
+    adapter in step through :mod:`mint.tuning.gradsync`. Under FSDP or DeepSpeed accelerate prepares model and
+    optimizer together for every adapter, as those engines require."""
+    if sharded(accelerator):
+        return accelerator.prepare(peft_model, optimizer)
+    return prepare_once(accelerator, peft_model), accelerator.prepare_optimizer(optimizer)
 
 
 def release_accelerator(accelerator: Any) -> None:
@@ -797,7 +779,7 @@ def _step(
     same on every process).
 
     A continual method's penalty (``job.hooks.penalty()``) is added once per step: a share on every
-    micro-batch of every process, so the gradient DDP averages is the penalty's own."""
+    micro-batch of every process, so the gradient averaged over the processes is the penalty's own."""
     accelerator, nproc = run.accelerator, run.nproc
     penalty = getattr(job.hooks, "penalty", None)
     micro = []
@@ -818,6 +800,8 @@ def _step(
                 scaled = scaled + penalty() / len(micro)
             accelerator.backward(scaled)
         loss_sum += loss.detach() * weight
+    if trainer.own_sync:
+        average_gradients(trainer.params, nproc)
     # max_grad_norm 0 (no clipping): an infinite bound only measures the norm (the gradients are scaled by 1)
     norm = accelerator.clip_grad_norm_(
         trainer.params, run.config.max_grad_norm or math.inf

@@ -17,7 +17,7 @@ from mint.tuning import tune_groups
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_tune import GROUPS, config
-from paths import child_env
+from paths import TORCHRUN_2, child_env
 
 SCRIPT = Path(__file__).parent / "ddp_tune.py"
 
@@ -25,16 +25,7 @@ SCRIPT = Path(__file__).parent / "ddp_tune.py"
 def _torchrun(*args: str) -> None:
     env = child_env()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(SCRIPT),
-            *args,
-        ],
+        [*TORCHRUN_2, str(SCRIPT), *args],
         env=env,
         capture_output=True,
         text=True,

@@ -60,21 +60,20 @@ def test_features_equal_the_all_layers_reference(arch, tmp_path):
                 assert abs(feats[modality][i] - want).max() < 1e-4, (arch, modality, i)
 
 
-def test_later_groups_are_wrapped_without_broadcasting_the_model_again(llava, tmp_path):
-    from mint.tuning import trainer
-
-    if not trainer._DDP_INIT_SYNC:
-        pytest.skip("this torch's DDP has no init_sync")
+def test_the_model_is_prepared_once_per_run_and_each_group_gets_its_own_optimizer(llava, tmp_path):
     accelerator = make_accelerator(TuneConfig(**CFG))
-    seen = []
-    real = accelerator.prepare
+    models, optimizers = [], []
+    real_model, real_optimizer = accelerator.prepare_model, accelerator.prepare_optimizer
 
-    def spy(*objs):
-        handler = accelerator.ddp_handler
-        seen.append(handler.to_kwargs().get("init_sync", True) if handler is not None else True)
-        return real(*objs)
+    def spy_model(model, *args, **kwargs):
+        models.append(kwargs.get("evaluation_mode"))
+        return real_model(model, *args, **kwargs)
 
-    accelerator.prepare = spy
+    def spy_optimizer(optimizer, *args, **kwargs):
+        optimizers.append(optimizer)
+        return real_optimizer(optimizer, *args, **kwargs)
+
+    accelerator.prepare_model, accelerator.prepare_optimizer = spy_model, spy_optimizer
     groups = {"g1": ["color"], "g2": ["presence"], "g3": ["shape"]}
     tune_groups(
         load_model(llava),
@@ -85,4 +84,5 @@ def test_later_groups_are_wrapped_without_broadcasting_the_model_again(llava, tm
         accelerator=accelerator,
         progress=False,
     )
-    assert seen == [True, False, False]  # the first wrapper broadcasts, the later ones do not
+    assert models == [True]  # once, never wrapped (evaluation_mode: placement and mixed precision only)
+    assert len(optimizers) == 3 and len({id(o) for o in optimizers}) == 3
