@@ -1,4 +1,5 @@
-"""The terms every stage shares, defined once: interaction kinds, cut-points, modality modes and names.
+"""The terms every stage shares, defined once: interaction kinds, cut-points, modality modes and names,
+the task metrics' names.
 
 Imports nothing of mint's, so that every layer (tasks, models, profiling, clustering, tuning) can use it.
 """
@@ -6,6 +7,7 @@ Imports nothing of mint's, so that every layer (tasks, models, profiling, cluste
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 #: the interaction kinds, from most to least shared information
 INTERACTIONS: tuple[str, str, str] = ("redundancy", "uniqueness", "synergy")
@@ -21,6 +23,29 @@ MODES: tuple[str, str, str] = (BOTH, "image", "text")
 MODALITIES: tuple[str, str, str] = ("image", "text", "video")
 #: the two modality names a predictions file uses unless it names others
 DEFAULT_MODALITIES: tuple[str, str] = ("image", "text")
+#: task metric name -> (what its score is called, its range), for reports and docs (:mod:`mint.metrics`)
+METRICS: dict[str, tuple[str, str]] = {
+    "exact": ("accuracy", "0..1"),
+    "f1": ("token F1", "0..1"),
+    "choice": ("accuracy", "0..1"),
+    "rouge_l": ("ROUGE-L F", "0..1"),
+    "bleu": ("BLEU", "0..1"),
+    "cider": ("CIDEr", "0..10"),
+}
+#: the prefix of the embedding metric, ``embedding:MODEL`` (cosine of sentence embeddings)
+EMBEDDING = "embedding:"
+
+
+def known_metric(name: Any) -> bool:
+    """Whether ``name`` is a task metric (a name of :data:`METRICS` or ``embedding:MODEL``)."""
+    return isinstance(name, str) and (
+        name in METRICS or (name.startswith(EMBEDDING) and len(name) > len(EMBEDDING))
+    )
+
+
+def metric_names() -> str:
+    """The accepted metric names, for error messages."""
+    return ", ".join([*METRICS, EMBEDDING + "MODEL"])
 
 
 def interaction_of(score: float, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy.spatial.distance import pdist, squareform
 
 from mint.artifacts._base import Artifact, Where, check_schema, interval, is_number, mapping, number
 from mint.errors import MintError
@@ -172,6 +173,23 @@ def load_profiles(path: str | os.PathLike) -> dict[str, Any]:
     return Profiles.load(path).data
 
 
+def score_distance(scores: np.ndarray) -> np.ndarray:
+    """Square matrix of d(A, B) = |score(A) - score(B)| (the MINT dataset distance)."""
+    s = np.asarray(scores, float)
+    return np.abs(s[:, None] - s[None, :])
+
+
+#: smallest scale a feature is divided by: all profile features live on 0..1 or 0..2, so a feature
+#: that barely varies across tasks is not blown up until its noise dominates the distances
+SCALE_FLOOR = 0.05
+
+
+def standardise(x: np.ndarray, floor: float = SCALE_FLOOR) -> np.ndarray:
+    """Columns to zero mean, divided by max(standard deviation, ``floor``)."""
+    x = np.asarray(x, float)
+    return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), floor)
+
+
 @dataclass(frozen=True)
 class ProfileSet:
     """The numbers of a profiles.json, one entry per task in file order."""
@@ -279,6 +297,20 @@ class ProfileSet:
             m1, m2 = self.modalities
             names += ["pid_redundancy", f"pid_unique_{m1}", f"pid_unique_{m2}", "pid_synergy"]
         return np.column_stack(cols), names
+
+    def vectors(self) -> tuple[np.ndarray, list[str]]:
+        """Standardised profile vectors (:meth:`features`, :func:`standardise`) and their feature names."""
+        x, names = self.features()
+        return standardise(x), names
+
+    def profile_distance(self) -> np.ndarray:
+        """Square Euclidean distance matrix between the standardised profile vectors."""
+        x, _ = self.vectors()
+        return squareform(pdist(x)) if len(x) > 1 else np.zeros((1, 1))
+
+    def score_distance(self) -> np.ndarray:
+        """Square matrix of |score(A) - score(B)| of the deciding score (:meth:`decider`)."""
+        return score_distance(self.decider())
 
     def resample(self, rng: np.random.Generator) -> ProfileSet:
         """A bootstrap draw: each score normal within its 95% interval (sd = width / 3.92),

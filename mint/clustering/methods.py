@@ -12,10 +12,10 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.cluster import AgglomerativeClustering, KMeans, SpectralClustering
 from threadpoolctl import threadpool_limits
 
-from mint.artifacts.profiles import ProfileSet
+from mint.artifacts.profiles import SCALE_FLOOR, ProfileSet
 from mint.clustering import baselines, naming
 from mint.clustering.choose_k import MAX_K, choose_k
-from mint.clustering.distances import SCALE_FLOOR, condensed, profile_vectors, score_distance
+from mint.clustering.distances import condensed
 from mint.errors import MintError
 
 FEATURE_METHODS = ("agglomerative", "kmeans", "spectral")
@@ -55,7 +55,7 @@ def _mint_k(ps: ProfileSet, plan: Plan) -> list[str]:
     if plan.k == 1:
         ids = np.zeros(len(ps.tasks), int)
     else:
-        z = linkage(condensed(score_distance(ps.decider())), method="average")
+        z = linkage(condensed(ps.score_distance()), method="average")
         ids = cut_tree(z, n_clusters=plan.k).ravel()
     return naming.by_majority(ids, interaction_labels(ps, plan.split_uniqueness), ps.decider())
 
@@ -86,7 +86,7 @@ def partition(ps: ProfileSet, plan: Plan) -> list[str]:
             return interaction_labels(ps, plan.split_uniqueness)
         return _mint_k(ps, plan)
     if plan.method in FEATURE_METHODS:
-        x, _ = profile_vectors(ps)
+        x, _ = ps.vectors()
         return naming.by_score(_fit(plan.method, x, int(plan.k or 1), plan.seed), ps.score)
     if plan.method == "random":
         return baselines.random_labels(len(ps.tasks), plan.sizes, plan.seed)
@@ -124,7 +124,7 @@ def resolve(
             params.update(k=k, k_chosen_by="user", linkage="average")
         return plan, params
     if method in FEATURE_METHODS:
-        x, names = profile_vectors(ps)
+        x, names = ps.vectors()
         params["features"] = names
         params["standardised"] = f"centred, divided by max(sd, {SCALE_FLOOR})"
         if method == "agglomerative":

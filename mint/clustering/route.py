@@ -11,7 +11,7 @@ A task that took no part in training is profiled like the others and sent to one
 - every other grouping (``agglomerative``, ``kmeans``, ``spectral``, ``random``, the learned-affinity
   ones): the nearest group centroid of the standardised profile vectors.
 
-Profile vectors are standardised over the grouped and the new tasks together (:mod:`mint.clustering.distances`).
+Profile vectors are standardised over the grouped and the new tasks together (:meth:`mint.artifacts.profiles.ProfileSet.vectors`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 
 from mint.artifacts.grouping import Grouping
 from mint.artifacts.profiles import Profiles, ProfileSet
-from mint.clustering.distances import profile_vectors
 from mint.clustering.methods import interaction_labels
 from mint.errors import MintError
 from mint.io import stamp
@@ -61,7 +60,7 @@ def route_tasks(
             raise MintError(f"{groups_source}: task {t!r} is already in group {assignment[t]!r}")
     method = str(groups.get("method") or "custom")
     names = list(groups["groups"])
-    x, _ = profile_vectors(ps)
+    x, _ = ps.vectors()
     grouped = [index[t] for t in assignment]
     routes: dict[str, dict[str, Any]] = {}
     for t in new:

@@ -20,35 +20,15 @@ from functools import lru_cache
 from typing import Any
 
 from mint.errors import MintError
+from mint.metrics.answers import exact_match, token_f1
+from mint.vocabulary import EMBEDDING, METRICS, known_metric, metric_names
 
-#: name -> (what the score is, range) for reports and docs
-METRICS: dict[str, tuple[str, str]] = {
-    "exact": ("accuracy", "0..1"),
-    "f1": ("token F1", "0..1"),
-    "choice": ("accuracy", "0..1"),
-    "rouge_l": ("ROUGE-L F", "0..1"),
-    "bleu": ("BLEU", "0..1"),
-    "cider": ("CIDEr", "0..10"),
-}
-EMBEDDING = "embedding:"
 #: the optional package each open-ended metric needs, and the extra that installs it
 PACKAGES = {
     "rouge_l": ("rouge-score", "metrics"),
     "bleu": ("sacrebleu", "metrics"),
     "cider": ("pycocoevalcap", "cider"),
 }
-
-
-def known_metric(name: Any) -> bool:
-    """Whether ``name`` is a task metric (a name of :data:`METRICS` or ``embedding:MODEL``)."""
-    return isinstance(name, str) and (
-        name in METRICS or (name.startswith(EMBEDDING) and len(name) > len(EMBEDDING))
-    )
-
-
-def metric_names() -> str:
-    """The accepted names, for error messages."""
-    return ", ".join([*METRICS, EMBEDDING + "MODEL"])
 
 
 def metric_label(name: str) -> str:
@@ -130,8 +110,6 @@ def cider(predictions: Sequence[str], refs: Sequence[Sequence[str]]) -> list[flo
 
 def score_samples(metric: str, predictions: Sequence[str], refs: Sequence[Sequence[str]]) -> list[float]:
     """Each prediction's score under ``metric`` against its references (a list per prediction)."""
-    from mint.profiling.similarity import exact_match, token_f1
-
     if not known_metric(metric):
         raise MintError(f"unknown metric {metric!r} (expected {metric_names()})")
     if len(predictions) != len(refs):

@@ -35,8 +35,7 @@ from mint.models.load_options import prepare_kbit
 from mint.models.predict import run_predict
 from mint.models.runner import weights_id
 from mint.pipeline.config import RunConfig, load_options
-from mint.pipeline.schedule import PREPARE, REPORT, selects
-from mint.pipeline.stages import StageCache
+from mint.pipeline.stages import PREPARE, REPORT, StageCache, selects
 from mint.plotting import plot_all
 from mint.profiling import profile_predictions
 from mint.tasks import load_suite

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError
+from mint.io import allow_replacing
 from mint.pipeline.config import RunConfig
-
-PREPARE = "prepare"
-REPORT = "report"
-#: the stage-cache names (before the first ``/``) that belong to ``prepare``
-PREPARE_PARTS = ("predict", "profile", "cluster", "plot", "route")
+from mint.pipeline.run import run_pipeline
+from mint.pipeline.stages import PREPARE, REPORT, selects
 
 
 @dataclass(frozen=True)
@@ -60,24 +58,6 @@ def check_stage(cfg: RunConfig, stage: str) -> None:
     if stage not in ids:
         shown = ", ".join(ids if len(ids) <= 8 else [*ids[:6], "...", ids[-1]])
         raise MintError(f"--stage: {stage!r} is not a stage of {cfg.source} (stages: {shown})")
-
-
-def selects(stage: str | None) -> Callable[[str], bool] | None:
-    """Which stage-cache names (``predict``, ``tune/mint/seed-0``, ...) the stage id ``stage`` runs;
-    ``None`` (a whole run) runs all of them."""
-    if stage is None:
-        return None
-    if stage == PREPARE:
-        return lambda name: name.split("/", 1)[0] in PREPARE_PARTS
-    if stage == REPORT:
-        return lambda name: name == REPORT
-    from mint.tuning.export import MERGED
-
-    row, seed = stage.rsplit("/", 1)
-    names = {f"tune/{stage}", f"evaluate/{stage}"}
-    if row == "mint":  # evaluate.merged: the MINT run's adapters merged into one, part of its stage
-        names |= {f"merge/{stage}", f"evaluate/{MERGED}/{seed}"}
-    return lambda name: name in names
 
 
 def stage_graph(cfg: RunConfig, config_path: Path, *, allow_code: bool = False) -> list[Stage]:
@@ -146,9 +126,6 @@ def _init_worker(slots: Any, gpus: list[str]) -> None:
 
 def _run_stage(cfg: RunConfig, stage: str, force: bool) -> tuple[list[str], float]:
     """One ``<row>/seed-<s>`` stage in a worker: the log lines it wrote, and its seconds."""
-    from mint.io import allow_replacing
-    from mint.pipeline.run import run_pipeline
-
     allow_replacing(True)  # as in `mint run`: the pipeline's outputs are its cache
     lines: list[str] = []
     ours = selects(stage)
@@ -176,8 +153,6 @@ def run_parallel(
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
-
-    from mint.pipeline.run import run_pipeline
 
     run_pipeline(cfg, force=force, progress=progress, log=log, only=PREPARE)
     runs = run_ids(cfg.data)

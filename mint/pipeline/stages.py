@@ -18,6 +18,29 @@ from typing import Any
 from mint import __version__
 from mint.errors import MintError
 from mint.io import atomic_write_json, stamp
+from mint.tuning.export import MERGED
+
+#: the first and the last stage id of ``mint run --stage`` (:mod:`mint.pipeline.schedule`)
+PREPARE = "prepare"
+REPORT = "report"
+#: the stage-cache names (before the first ``/``) that belong to ``prepare``
+PREPARE_PARTS = ("predict", "profile", "cluster", "plot", "route")
+
+
+def selects(stage: str | None) -> Callable[[str], bool] | None:
+    """Which stage-cache names (``predict``, ``tune/mint/seed-0``, ...) the stage id ``stage`` of
+    :mod:`mint.pipeline.schedule` runs; ``None`` (a whole run) runs all of them."""
+    if stage is None:
+        return None
+    if stage == PREPARE:
+        return lambda name: name.split("/", 1)[0] in PREPARE_PARTS
+    if stage == REPORT:
+        return lambda name: name == REPORT
+    row, seed = stage.rsplit("/", 1)
+    names = {f"tune/{stage}", f"evaluate/{stage}"}
+    if row == "mint":  # evaluate.merged: the MINT run's adapters merged into one, part of its stage
+        names |= {f"merge/{stage}", f"evaluate/{MERGED}/{seed}"}
+    return lambda name: name in names
 
 
 def input_hash(payload: Any) -> str:

@@ -8,9 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
+from scipy.spatial.distance import squareform
 
 from mint.artifacts.profiles import ProfileSet
-from mint.clustering.distances import condensed, profile_distance, score_distance
 from mint.errors import MintError
 from mint.plotting.scores import task_height
 from mint.plotting.style import group_colors, new_figure, ordered_groups, task_groups
@@ -20,7 +20,7 @@ DISTANCES = ("score", "profile")
 
 def leaf_order(d: np.ndarray, method: str = "average") -> tuple[np.ndarray, list[int]]:
     """Linkage of a square distance matrix with optimal leaf ordering, and its leaf order."""
-    y = condensed(d)
+    y = squareform(np.asarray(d, float), checks=False)
     z = optimal_leaf_ordering(linkage(y, method=method), y)
     return z, dendrogram(z, no_plot=True)["leaves"]
 
@@ -40,7 +40,7 @@ def dendrogram_chart(
     n = len(ps.tasks)
     if n < 2:
         return None
-    d = score_distance(ps.decider()) if distance == "score" else profile_distance(ps)
+    d = ps.score_distance() if distance == "score" else ps.profile_distance()
     z, leaves = leaf_order(d)
     side = max(4.0, task_height(n, 0.24, 1.0))
     names = [ps.tasks[i] for i in leaves]

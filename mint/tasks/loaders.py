@@ -18,7 +18,7 @@ from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import read_jsonl
-from mint.tasks.schema import CallableImage, FileImage, Sample, open_image
+from mint.tasks.schema import CallableImage, FileImage, Sample, check_image_file, open_image
 from mint.tasks.video import video_sample
 
 SPLITS = ("train", "test")
@@ -39,19 +39,6 @@ def _references(value: Any, where: str, field: str) -> list[str] | None:
     if not isinstance(value, list) or not value:
         raise MintError(f"{where}: field {field!r} must be a non-empty list of reference answers")
     return [_scalar(v, where, field) for v in value]
-
-
-def check_image_file(path: Path, where: str) -> None:
-    """Raise a :class:`MintError` at ``where`` if ``path`` is not a readable image."""
-    from PIL import UnidentifiedImageError
-
-    if not path.is_file():
-        raise MintError(f"{where}: field 'image': image file not found: {path}")
-    try:
-        with open_image(path, f"{where}: field 'image': {path}") as im:
-            im.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-        raise MintError(f"{where}: field 'image': cannot read image {path} ({e})") from None
 
 
 def read_jsonl_samples(

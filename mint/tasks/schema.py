@@ -13,16 +13,18 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError
-from mint.vocabulary import INTERACTIONS, MODALITIES
+from mint.vocabulary import INTERACTIONS, MODALITIES, known_metric, metric_names
+from mint.vocabulary import METRICS as METRIC_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
 
-METRICS = ("exact", "f1", "choice", "rouge_l", "bleu", "cider")  #: and embedding:MODEL (mint.metrics)
+METRICS = tuple(METRIC_LABELS)  #: and embedding:MODEL (mint.metrics)
 #: the largest image mint decodes, in pixels (a guard against decompression bombs); MINT_MAX_IMAGE_PIXELS sets it
 DEFAULT_MAX_PIXELS = 64_000_000
 PIXELS_ENV = "MINT_MAX_IMAGE_PIXELS"
@@ -69,6 +71,19 @@ def open_image(source: Any, where: str) -> Image.Image:
             f"(set {PIXELS_ENV} to raise it)"
         )
     return im
+
+
+def check_image_file(path: Path, where: str, field: str = "image") -> None:
+    """Raise a :class:`MintError` at ``where`` (naming ``field``) if ``path`` is not a readable image."""
+    from PIL import UnidentifiedImageError
+
+    if not path.is_file():
+        raise MintError(f"{where}: field {field!r}: image file not found: {path}")
+    try:
+        with open_image(path, f"{where}: field {field!r}: {path}") as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        raise MintError(f"{where}: field {field!r}: cannot read image {path} ({e})") from None
 
 
 KINDS = INTERACTIONS
@@ -256,8 +271,6 @@ class Task:
     source: str = ""
 
     def __post_init__(self) -> None:
-        from mint.metrics import known_metric, metric_names
-
         if not known_metric(self.metric):
             raise MintError(f"task {self.name!r}: unknown metric {self.metric!r} (expected {metric_names()})")
         if self.kind is not None and self.kind not in KINDS:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError, first_line
-from mint.tasks.schema import ImageSource, Sample, as_source, to_pil
+from mint.tasks.schema import ArrayImage, ImageSource, Sample, as_source, check_image_file, to_pil
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -168,8 +168,6 @@ class ArrayVideo(VideoSource):
         self.array = array
 
     def load(self) -> Clip:
-        from mint.tasks.schema import ArrayImage
-
         return Clip(ArrayImage(frame).load() for frame in self.array)
 
     def __repr__(self) -> str:
@@ -304,13 +302,8 @@ def video_sample(
             raise MintError(f"{where}: field 'video': a list of frames must not be empty")
         paths = [resolve(v, "video") for v in value]
         if check:
-            from mint.tasks.loaders import check_image_file
-
             for p in paths:
-                try:
-                    check_image_file(p, where)
-                except MintError as e:
-                    raise MintError(str(e).replace("field 'image'", "field 'video'")) from None
+                check_image_file(p, where, "video")
         source: VideoSource = FramesVideo(paths)
     else:
         path = resolve(value, "video")

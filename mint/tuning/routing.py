@@ -7,16 +7,19 @@ once; :func:`active_adapter` switches the active adapter (``None``: the bare bac
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mint.errors import MintError
 from mint.io import check_safetensors, read_json
+from mint.tasks.schema import Sample
+from mint.tuning.continual_methods import attach_saved
 from mint.tuning.groups import validate_groups
 from mint.tuning.runs import load_run_model, load_run_tasks, load_tune
+from mint.tuning.serving import Item, answer_routed
+from mint.tuning.serving import active_adapter as active_adapter  # where continual training takes it from
 
 BASE = None  # the bare backbone (adapters disabled)
 
@@ -86,8 +89,6 @@ def load_adapters(vlm: Any, run_dir: str | Path, exclusive: bool = True) -> Any:
                     "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
                 )
                 model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
-    from mint.tuning.continual_methods import attach_saved
-
     for name, folder in folders.items():  # learned routers of continual methods (moe-lora, mr-lora)
         attach_saved(model, name, folder)
     model.set_adapter(next(iter(folders)), inference_mode=True)
@@ -169,9 +170,6 @@ class Router:
     def answer(self, requests: Sequence[tuple[str, Any, str]], *, progress: bool = False) -> list[str]:
         """Answers to ``(task, image, text)`` requests (image: a PIL image, an array, a file path or None),
         each through its task's adapter, in batches that mix tasks and adapters."""
-        from mint.tasks.schema import Sample
-        from mint.tuning.serving import Item, answer_routed
-
         tasks = self.tasks()
         items = []
         for i, (name, image, text) in enumerate(requests):
@@ -183,8 +181,6 @@ class Router:
 
     def answer_items(self, items: Sequence[Any], *, progress: bool = False) -> list[str]:
         """:func:`mint.tuning.serving.answer_routed` on the run's backbone (items name their adapters)."""
-        from mint.tuning.serving import answer_routed
-
         return answer_routed(self.vlm, items, batch_size=self.batch_size, progress=progress)
 
 
@@ -205,28 +201,3 @@ def _image(image: Any) -> Any:
         with Image.open(image) as im:
             return im.convert("RGB")
     return image
-
-
-@contextlib.contextmanager
-def active_adapter(vlm: Any, name: str | None) -> Iterator[None]:
-    """Run the block with adapter ``name`` active (frozen), or with every adapter disabled for ``None``."""
-    from peft import PeftModel
-
-    model = vlm.model
-    if not isinstance(model, PeftModel):
-        if name is not None:
-            raise MintError(f"adapter {name!r} requested but the backbone carries no adapters")
-        yield
-        return
-    if name is None:
-        with model.disable_adapter():
-            yield
-        return
-    if name not in model.peft_config:
-        raise MintError(f"no adapter named {name!r} (loaded: {', '.join(model.peft_config)})")
-    previous = model.active_adapter
-    model.set_adapter(name, inference_mode=True)
-    try:
-        yield
-    finally:
-        model.set_adapter(previous, inference_mode=True)

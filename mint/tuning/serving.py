@@ -24,7 +24,6 @@ import torch
 from mint.errors import MintError
 from mint.models.batching import image_count
 from mint.models.scoring import answer_logprobs, generate
-from mint.tuning.routing import active_adapter
 
 BASE_ROW = "__base__"  # peft's name for "no adapter" in a mixed batch
 
@@ -67,6 +66,31 @@ def row_adapters(vlm: Any, adapters: Sequence[str | None], repeat: int = 1) -> I
     names = [a if a is not None else BASE_ROW for a in adapters for _ in range(repeat)]
     with model._enable_peft_forward_hooks(adapter_names=names):
         yield
+
+
+@contextlib.contextmanager
+def active_adapter(vlm: Any, name: str | None) -> Iterator[None]:
+    """Run the block with adapter ``name`` active (frozen), or with every adapter disabled for ``None``."""
+    from peft import PeftModel
+
+    model = vlm.model
+    if not isinstance(model, PeftModel):
+        if name is not None:
+            raise MintError(f"adapter {name!r} requested but the backbone carries no adapters")
+        yield
+        return
+    if name is None:
+        with model.disable_adapter():
+            yield
+        return
+    if name not in model.peft_config:
+        raise MintError(f"no adapter named {name!r} (loaded: {', '.join(model.peft_config)})")
+    previous = model.active_adapter
+    model.set_adapter(name, inference_mode=True)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous, inference_mode=True)
 
 
 def answer_routed(

@@ -16,7 +16,7 @@ there, and ``mint evaluate`` sends each sample to its expert with :func:`route_i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,11 @@ import torch
 from mint.errors import MintError
 from mint.io import atomic_write_json, read_json, stamp
 from mint.tasks.schema import Sample, Task
-from mint.tuning import routing, serving  # modules, not names: routing reaches back here on loading adapters
 from mint.tuning.continual_methods.base import Method
 from mint.tuning.continual_methods.replay import buffer_order
 from mint.tuning.continual_methods.stacked import lora_layers
 from mint.tuning.data import Example
+from mint.tuning.serving import Item, active_adapter, answer_routed
 
 ROUTER = "mr-lora"
 ROUTER_FILE = "router.json"
@@ -92,7 +92,6 @@ def predict_routed(
     demos: Any = (),
 ) -> tuple[list[str], list[int]]:
     """Answers for ``samples``, each by the expert the router picks, and the picked expert indices."""
-    active_adapter = routing.active_adapter
     with active_adapter(vlm, ROUTER):
         picks = vlm.predict(
             router_task(len(experts)),
@@ -120,9 +119,6 @@ def predict_routed(
 def route_items(vlm: Any, items: list[Any], batch_size: int = 8) -> list[Any]:
     """``items`` (:class:`mint.tuning.serving.Item`) whose adapter is a loaded router (see
     :func:`attach_saved_router`) sent to the expert the router picks for each; other items unchanged."""
-    from dataclasses import replace
-
-    Item, answer_routed = serving.Item, serving.answer_routed
     routed = [(i, saved_router(vlm, it.adapter)) for i, it in enumerate(items) if it.adapter is not None]
     routed = [(i, r) for i, r in routed if r is not None]
     if not routed:
