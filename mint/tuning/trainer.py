@@ -34,6 +34,7 @@ from mint.tuning import checkpoint as ckpt
 from mint.tuning import tracking
 from mint.tuning.config import TuneConfig
 from mint.tuning.data import CollateCache, Example, group_examples, shard, step_plan
+from mint.tuning.frozen_features import FrozenFeatures
 from mint.tuning.gradsync import average_gradients, broadcast_from_first, prepare_once, sharded
 from mint.tuning.groups import validate_groups
 from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable, use_mask_dropout
@@ -374,13 +375,15 @@ class TrainingRun:
         self.state: RunState | None = None
         self.position: dict[str, Any] | None = None  # the checkpoint to continue from
         self.log: TrainingLog | None = None
-        self.collate = CollateCache(vlm, config.mode)  # each example's frozen collation done once a run
+        # each example's frozen collation done once a run, and its image features while the vision path is frozen
+        self.collate = FrozenFeatures(vlm, CollateCache(vlm, config.mode))
 
     def connect(self, accelerator: Any = None) -> None:
         """Take the run's accelerator (``options.accelerator``, else ``accelerator``, else the default) and
         this process's place in the launch."""
         self.accelerator = self.options.accelerator or accelerator or make_accelerator(self.config)
         self.is_main, self.rank, self.nproc = launch_info(self.accelerator)
+        self.collate.mixed_precision = self.accelerator.mixed_precision
 
     def examples(self, group: str) -> list[Example]:
         return _training_examples(self.by_name, self.members[group], self.config, group)
