@@ -1,4 +1,5 @@
-"""The frozen path of a training step, cached and cheapened: collation once per example, and mint's LoRA dropout.
+"""The frozen path of a training step, cached and cheapened: collation and image features once per example, and
+mint's LoRA dropout.
 
 Side by side in one process, one torch thread, CPU, on the demo's tune settings (``mint/configs/demo.yaml``:
 batch 16, 2 epochs, LoRA rank 8, dropout 0.05) and the embedded default suite:
@@ -8,9 +9,13 @@ batch 16, 2 epochs, LoRA rank 8, dropout 0.05) and the embedded default suite:
    stacked from the held rows).
 2. **LoRA dropout** on the inputs of a LoRA layer: peft's ``torch.nn.Dropout`` against
    :class:`mint.tuning.lora.MaskDropout` (the same distribution of masks, a quarter of the random numbers).
-3. **Training end to end**: ``tune_groups`` (the suite's tasks in ``--groups`` groups) with both switched off
-   (``COLLATE_CACHE_BYTES = 0`` and peft's dropout kept) against the default; ``train_seconds`` summed over
-   groups, median of ``--repeats`` alternating runs.
+3. **Training end to end**: ``tune_groups`` (the suite's tasks in ``--groups`` groups, language tower) with all
+   three switched off (``COLLATE_CACHE_BYTES = 0``, peft's dropout kept, image features recomputed) against the
+   default; ``train_seconds`` summed over groups, median of ``--repeats`` alternating runs.
+4. **Image features kept** (:class:`mint.tuning.frozen_features.FrozenFeatures`): the same language-only
+   ``tune_groups`` with the vision tower and projector run on every batch (``VISION_PATHS`` emptied, so every
+   architecture takes the normal path) against each example's image features computed once; the collation cache
+   and mint's dropout on in both; median of ``--repeats`` alternating runs.
 
 Every line prints the ratio old / new (above 1: the new path is faster).
 
@@ -76,6 +81,7 @@ def dropout(args: argparse.Namespace) -> tuple[float, float]:
 
 def training(model: str, tasks: list, args: argparse.Namespace, tmp: Path) -> tuple[float, float]:
     import mint.tuning.data as data_mod
+    import mint.tuning.frozen_features as ff_mod
     import mint.tuning.trainer as trainer_mod
     from mint.models import load_model
     from mint.tuning import TuneConfig, tune_groups
@@ -83,11 +89,16 @@ def training(model: str, tasks: list, args: argparse.Namespace, tmp: Path) -> tu
     names = [t.name for t in tasks]
     groups = {f"group_{i}": names[i :: args.groups] for i in range(args.groups)}
     config = TuneConfig(rank=8, alpha=16, lr=0.003, epochs=args.epochs, batch_size=16, checkpoint_every=0)
-    real_dropout, real_limit = trainer_mod.use_mask_dropout, data_mod.COLLATE_CACHE_BYTES
+    real_dropout, real_limit, real_paths = (
+        trainer_mod.use_mask_dropout,
+        data_mod.COLLATE_CACHE_BYTES,
+        ff_mod.VISION_PATHS,
+    )
 
     def run(new: bool) -> float:
         trainer_mod.use_mask_dropout = real_dropout if new else (lambda model: 0)
         data_mod.COLLATE_CACHE_BYTES = real_limit if new else 0
+        ff_mod.VISION_PATHS = real_paths if new else {}
         try:
             vlm = load_model(model)
             out = tmp / ("new" if new else "old")
@@ -95,12 +106,40 @@ def training(model: str, tasks: list, args: argparse.Namespace, tmp: Path) -> tu
             return float(result["train_seconds"])
         finally:
             trainer_mod.use_mask_dropout, data_mod.COLLATE_CACHE_BYTES = real_dropout, real_limit
+            ff_mod.VISION_PATHS = real_paths
 
     old, new = [], []
     for _ in range(args.repeats):
         old.append(run(False))
         new.append(run(True))
     return statistics.median(old), statistics.median(new)
+
+
+def kept_features(model: str, tasks: list, args: argparse.Namespace, tmp: Path) -> tuple[float, float]:
+    import mint.tuning.frozen_features as ff_mod
+    from mint.models import load_model
+    from mint.tuning import TuneConfig, tune_groups
+
+    names = [t.name for t in tasks]
+    groups = {f"group_{i}": names[i :: args.groups] for i in range(args.groups)}
+    config = TuneConfig(rank=8, alpha=16, lr=0.003, epochs=args.epochs, batch_size=16, checkpoint_every=0)
+    real = ff_mod.VISION_PATHS
+
+    def run(kept: bool) -> float:
+        ff_mod.VISION_PATHS = real if kept else {}
+        try:
+            vlm = load_model(model)
+            out = tmp / ("kept" if kept else "recomputed")
+            result = tune_groups(vlm, tasks, groups, out, config, force=True, progress=False)
+            return float(result["train_seconds"])
+        finally:
+            ff_mod.VISION_PATHS = real
+
+    recomputed, kept = [], []
+    for _ in range(args.repeats):
+        recomputed.append(run(False))
+        kept.append(run(True))
+    return statistics.median(recomputed), statistics.median(kept)
 
 
 def _median_pair(old, new, repeats: int) -> tuple[float, float]:
@@ -142,6 +181,11 @@ def main() -> None:
         print(f"LoRA dropout on a (16, 96, 64) input: torch Dropout / MaskDropout = {old / new:.2f}x")
         old, new = training(model, tasks, args, Path(tmp))
         print(f"tune_groups train_seconds, {args.groups} groups: before / now = {old / new:.2f}x")
+        old, new = kept_features(model, tasks, args, Path(tmp))
+        print(
+            f"tune_groups train_seconds, {args.groups} language-only groups: image features recomputed / kept "
+            f"= {old / new:.2f}x"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
