@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers_models import make_tiny_llava
+from helpers_tuning import MINI, mini_tune
 
 import mint.tuning.checkpoint as ckpt
 from mint.cli import main
-from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TrainingStopped
 
-MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 GROUPS = {"first": MINI[:6], "second": MINI[6:]}
 
 
@@ -28,13 +27,8 @@ def _cli(args):
 
 
 def _tune_args(model, groups, out):
-    return [
-        "tune",
-        "--suite",
-        "builtin:mini",
-        "--model",
+    return mini_tune(
         model,
-        "--groups",
         groups,
         "--max-train",
         1,
@@ -45,7 +39,7 @@ def _tune_args(model, groups, out):
         "--no-progress",
         "--out",
         out,
-    ]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_tuning import adapter_tensors, make_tasks
+from helpers_tuning import MINI, adapter_tensors, make_tasks, mini_tune
 from paths import child_env
 
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
-from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import (
     TrainingStopped,
     TuneConfig,
@@ -216,9 +215,6 @@ def _cli(args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
-
-
 def test_cli_concurrent(llava, tmp_path):
     gfile = tmp_path / "groups.json"
     gfile.write_text(
@@ -232,20 +228,15 @@ def test_cli_concurrent(llava, tmp_path):
             }
         )
     )
-    base = [
-        "tune",
-        "--suite",
-        "builtin:mini",
-        "--model",
+    base = mini_tune(
         llava,
-        "--groups",
         gfile,
         "--max-train",
         2,
         "--batch-size",
         4,
         "--no-progress",
-    ]
+    )
     res = _cli([*base, "--out", tmp_path / "run", "--concurrent"])
     assert res.exit_code == 0, res.output
     assert "without LoRA dropout" in res.output

@@ -7,13 +7,19 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_tuning import adapter_tensors, make_tasks
-from paths import child_env
+from helpers_tuning import (
+    MINI,
+    adapter_tensors,
+    make_tasks,
+    mini_groups_file,
+    mini_tune,
+    tune_on_two_ranks_and_one,
+)
+from peft import PeftModel
 
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
-from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TrainingStopped, TuneConfig, active_adapter, evaluate_run
 from mint.tuning import continual as continual_mod
 from mint.tuning.continual import SHARED, stage_order, tune_continual
@@ -115,12 +121,9 @@ def test_matrix_shape_nulls_and_metrics(full_runs, llava, mode):
     assert ev["continual"] == mode
 
 
-def test_sequential_shares_one_adapter(full_runs, llava, tmp_path):
-    vlm, run, result = full_runs["sequential"]
-    assert sorted(p.name for p in (run / "adapters").iterdir()) == [SHARED]
-    assert set(result["routing"].values()) == {SHARED} and list(result["adapters"]) == [SHARED]
-    assert result["trainable_params"] == result["adapters"][SHARED]["trainable_params"]
-    # stop right after stage 1: adapters/ then holds the adapter as stage 1 left it
+def _stopped_after_stage1(llava, tmp_path, mode: str, adapter: str):
+    """A ``mode`` run stopped right after stage 1, and a fresh backbone with the ``adapter`` its adapters/ folder
+    then holds (as stage 1 left it); returns (that model, the run folder)."""
     out = tmp_path / "stopped"
     with pytest.raises(TrainingStopped):
         tune_continual(
@@ -128,16 +131,23 @@ def test_sequential_shares_one_adapter(full_runs, llava, tmp_path):
             make_tasks(),
             GROUPS,
             out,
-            TuneConfig(**CFG, continual="sequential"),
+            TuneConfig(**CFG, continual=mode),
             progress=False,
             on_step=_kill_at("g2", 1),
         )
     after1 = load_model(llava)
-    from peft import PeftModel
-
     after1.model = PeftModel.from_pretrained(
-        after1.model, str(out / "adapters" / SHARED), adapter_name=SHARED
+        after1.model, str(out / "adapters" / adapter), adapter_name=adapter
     )
+    return after1, out
+
+
+def test_sequential_shares_one_adapter(full_runs, llava, tmp_path):
+    vlm, run, result = full_runs["sequential"]
+    assert sorted(p.name for p in (run / "adapters").iterdir()) == [SHARED]
+    assert set(result["routing"].values()) == {SHARED} and list(result["adapters"]) == [SHARED]
+    assert result["trainable_params"] == result["adapters"][SHARED]["trainable_params"]
+    after1, out = _stopped_after_stage1(llava, tmp_path, "sequential", SHARED)
     color = make_tasks()[0]
     assert not torch.allclose(_logits(after1, color, SHARED), _logits(vlm, color, SHARED), atol=1e-5)
     cont = _read(out / "continual.json")
@@ -149,21 +159,7 @@ def test_per_group_leaves_earlier_stages(full_runs, llava, tmp_path):
     assert sorted(p.name for p in (run / "adapters").iterdir()) == ["g1", "g2"]
     a = _read(run / "continual.json")["matrix"]
     assert a[1][:2] == a[0][:2]  # stage-1 tasks answered by their own, untouched adapter
-    out = tmp_path / "stopped"
-    with pytest.raises(TrainingStopped):
-        tune_continual(
-            load_model(llava),
-            make_tasks(),
-            GROUPS,
-            out,
-            TuneConfig(**CFG, continual="per-group"),
-            progress=False,
-            on_step=_kill_at("g2", 1),
-        )
-    after1 = load_model(llava)
-    from peft import PeftModel
-
-    after1.model = PeftModel.from_pretrained(after1.model, str(out / "adapters" / "g1"), adapter_name="g1")
+    after1, _ = _stopped_after_stage1(llava, tmp_path, "per-group", "g1")
     color = make_tasks()[0]
     torch.testing.assert_close(_logits(after1, color, "g1"), _logits(vlm, color, "g1"), rtol=0, atol=1e-6)
 
@@ -214,39 +210,17 @@ def test_resume_equals_uninterrupted(full_runs, llava, tmp_path, monkeypatch, mo
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 def _cli(args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def _groups_file(tmp_path):
-    path = tmp_path / "groups.json"
-    path.write_text(
-        json.dumps(
-            {
-                "mint_version": "0",
-                "schema": 1,
-                "method": "mint",
-                "params": {},
-                "groups": {"first": MINI[:6], "second": MINI[6:]},
-            }
-        )
-    )
-    return path
-
-
 def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
     run = tmp_path / "run"
-    base = [
-        "tune",
-        "--suite",
-        "builtin:mini",
-        "--model",
+    base = mini_tune(
         llava,
-        "--groups",
-        _groups_file(tmp_path),
+        mini_groups_file(tmp_path),
         "--out",
         run,
         "--max-train",
@@ -256,7 +230,7 @@ def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
         "--batch-size",
         4,
         "--no-progress",
-    ]
+    )
     res = _cli(base + ["--continual", "sequential", "--stage-order", "second,first"])
     assert res.exit_code == 0, res.output
     assert "continual (sequential), 2 stages, 1 adapter(s)" in res.output
@@ -286,20 +260,15 @@ def test_cli_sequential_run_then_evaluate_report(llava, tmp_path):
 )
 def test_cli_bad_continual_options_exit_2(llava, tmp_path, extra, needle):
     res = _cli(
-        [
-            "tune",
-            "--suite",
-            "builtin:mini",
-            "--model",
+        mini_tune(
             llava,
-            "--groups",
-            _groups_file(tmp_path),
+            mini_groups_file(tmp_path),
             "--out",
             tmp_path / "run",
             "--max-train",
             2,
             *extra,
-        ]
+        )
     )
     assert res.exit_code == 2, res.output
     assert needle in res.output and "Traceback" not in res.output
@@ -312,20 +281,15 @@ def test_continual_and_concurrent_exclude_each_other(llava, tmp_path):
     if not any(p.name == "concurrent" for p in command.params):
         pytest.skip("mint tune has no --concurrent option yet")
     res = _cli(
-        [
-            "tune",
-            "--suite",
-            "builtin:mini",
-            "--model",
+        mini_tune(
             llava,
-            "--groups",
-            _groups_file(tmp_path),
+            mini_groups_file(tmp_path),
             "--out",
             tmp_path / "run",
             "--continual",
             "sequential",
             "--concurrent",
-        ]
+        )
     )
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
@@ -333,67 +297,22 @@ def test_continual_and_concurrent_exclude_each_other(llava, tmp_path):
 
 
 def test_two_ranks_match_one_process(llava, tmp_path):
-    """torchrun, 2 CPU ranks (gloo): evaluation on the main rank only, the others wait; same adapter and
+    """torchrun, 2 CPU ranks (gloo): the per-stage evaluation shared out among the ranks; same adapter and
     matrix as one process with the same global batch."""
-    import subprocess
-    import sys
 
     from safetensors.torch import load_file
 
     pytest.importorskip("torch.distributed.run")
-    groups = _groups_file(tmp_path)
-    common = [
-        "--suite",
-        "builtin:mini",
-        "--model",
-        llava,
-        "--groups",
-        groups,
-        "--max-train",
-        2,
-        "--max-test",
-        2,
-        "--seed",
-        0,
-        "--dropout",
-        0,
-        "--lr",
-        0.05,
-        "--continual",
-        "sequential",
-        "--no-progress",
-    ]
-    env = child_env()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "mint.cli",
-            "tune",
-            "--out",
-            str(tmp_path / "ddp"),
-            "--batch-size",
-            "2",
-            *map(str, common),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    options = ["--max-train", 2, "--max-test", 2, "--seed", 0, "--dropout", 0, "--lr", 0.05]
+    common = mini_tune(
+        llava, mini_groups_file(tmp_path), *options, "--continual", "sequential", "--no-progress"
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = _cli(["tune", "--out", tmp_path / "one", "--batch-size", 4, *common])
-    assert res.exit_code == 0, res.output
-    ddp, one = _read(tmp_path / "ddp" / "continual.json"), _read(tmp_path / "one" / "continual.json")
-    assert _read(tmp_path / "ddp" / "tune.json")["processes"] == 2
+    ddp_dir, one_dir = tune_on_two_ranks_and_one(tmp_path, common[1:])
+    ddp, one = _read(ddp_dir / "continual.json"), _read(one_dir / "continual.json")
+    assert _read(ddp_dir / "tune.json")["processes"] == 2
     assert ddp["matrix"] == one["matrix"] and ddp["complete"]
-    a = load_file(str(tmp_path / "ddp" / "adapters" / SHARED / "adapter_model.safetensors"))
-    b = load_file(str(tmp_path / "one" / "adapters" / SHARED / "adapter_model.safetensors"))
+    a = load_file(str(ddp_dir / "adapters" / SHARED / "adapter_model.safetensors"))
+    b = load_file(str(one_dir / "adapters" / SHARED / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and any(v.abs().max() > 0 for k, v in b.items() if "lora_B" in k)
     for k in a:  # float noise of the split batches, amplified by Adam; drifting ranks would be far off
         torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)

@@ -8,8 +8,13 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers_tuning import adapter_tensors, make_tasks
-from paths import TORCHRUN_2, child_env
+from helpers_tuning import (
+    adapter_tensors,
+    make_tasks,
+    mini_groups_file,
+    mini_tune,
+    tune_on_two_ranks_and_one,
+)
 
 from mint.cli import main
 from mint.errors import MintError
@@ -412,11 +417,7 @@ def test_evaluations_use_the_stacked_sum(full_runs, monkeypatch, llava, tmp_path
 
 
 def test_cli_continual_param(llava, tmp_path):
-    groups = tmp_path / "groups.json"
-    from test_continual import MINI
-
-    groups.write_text(json.dumps({"method": "mint", "groups": {"first": MINI[:6], "second": MINI[6:]}}))
-    base = ["tune", "--suite", "builtin:mini", "--model", llava, "--groups", groups, "--max-train", 2]
+    base = mini_tune(llava, mini_groups_file(tmp_path), "--max-train", 2)
     base += ["--max-test", 2, "--batch-size", 2, "--no-progress", "--continual", "replay"]
     run = CliRunner().invoke(
         main, [str(a) for a in [*base, "--out", tmp_path / "bad", "--continual-param", "size"]]
@@ -439,57 +440,20 @@ def test_cli_continual_param(llava, tmp_path):
 def test_two_ranks_match_one_process_with_a_penalty(llava, tmp_path):
     """torchrun, 2 CPU ranks (gloo), o-lora (stacked adapters + penalty): same adapters and matrix as one process
     with the same global batch (the penalty's gradient counted once, not once per rank)."""
-    import subprocess
-
     from safetensors.torch import load_file
-    from test_continual import MINI
 
     pytest.importorskip("torch.distributed.run")
-    groups = tmp_path / "groups.json"
-    groups.write_text(json.dumps({"method": "mint", "groups": {"first": MINI[:6], "second": MINI[6:]}}))
-    common = [
-        "--suite",
-        "builtin:mini",
-        "--model",
-        llava,
-        "--groups",
-        groups,
-        "--max-train",
-        2,
-        "--max-test",
-        2,
-    ]
+    common = mini_tune(llava, mini_groups_file(tmp_path), "--max-train", 2, "--max-test", 2)[
+        1:
+    ]  # options only
     common += ["--seed", 0, "--dropout", 0, "--lr", 0.05, "--continual", "o-lora", "--no-progress"]
     common += ["--continual-param", "lambda_orth=5", "--continual-param", "lambda_l2=0.1"]
-    env = child_env()
-    launch = TORCHRUN_2
-    proc = subprocess.run(
-        [
-            *launch,
-            "-m",
-            "mint.cli",
-            "tune",
-            "--out",
-            str(tmp_path / "ddp"),
-            "--batch-size",
-            "2",
-            *map(str, common),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = CliRunner().invoke(
-        main, [str(a) for a in ["tune", "--out", tmp_path / "one", "--batch-size", 4, *common]]
-    )
-    assert res.exit_code == 0, res.output
-    ddp, one = _read(tmp_path / "ddp" / "continual.json"), _read(tmp_path / "one" / "continual.json")
+    ddp_dir, one_dir = tune_on_two_ranks_and_one(tmp_path, common)
+    ddp, one = _read(ddp_dir / "continual.json"), _read(one_dir / "continual.json")
     assert ddp["matrix"] == one["matrix"] and ddp["complete"]
     for name in ("first", "second", "o-lora"):
-        a = load_file(str(tmp_path / "ddp" / "adapters" / name / "adapter_model.safetensors"))
-        b = load_file(str(tmp_path / "one" / "adapters" / name / "adapter_model.safetensors"))
+        a = load_file(str(ddp_dir / "adapters" / name / "adapter_model.safetensors"))
+        b = load_file(str(one_dir / "adapters" / name / "adapter_model.safetensors"))
         assert a.keys() == b.keys() and any(v.abs().max() > 0 for k, v in b.items() if "lora_B" in k)
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=f"{name} {k}")

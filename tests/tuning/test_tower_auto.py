@@ -7,12 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 from helpers_models import make_tiny_llava
-from helpers_tuning import make_tasks
+from helpers_tuning import MINI, make_tasks, mini_tune
 
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
-from mint.tasks.builtin import DEFAULT_TASKS
 from mint.tuning import TuneConfig, tune_groups
 from mint.tuning.towers import group_towers, majority_tower, task_tower
 
@@ -97,7 +96,6 @@ def test_auto_towers_put_lora_only_in_the_chosen_towers(llava, tmp_path):
 
 
 # ---------------------------------------------------------------------------- command line
-MINI = list(DEFAULT_TASKS)  # the tasks of builtin:mini
 
 
 def _cli(args):
@@ -121,13 +119,8 @@ def test_cli_auto_records_towers(llava, tmp_path):
     groups, profiles = _files(tmp_path)
     run = tmp_path / "run"
     res = _cli(
-        [
-            "tune",
-            "--suite",
-            "builtin:mini",
-            "--model",
+        mini_tune(
             llava,
-            "--groups",
             groups,
             "--out",
             run,
@@ -140,7 +133,7 @@ def test_cli_auto_records_towers(llava, tmp_path):
             "--batch-size",
             4,
             "--no-progress",
-        ]
+        )
     )
     assert res.exit_code == 0, res.output
     assert "towers: img: vision, txt: language" in res.output
@@ -158,13 +151,8 @@ def test_cli_auto_records_towers(llava, tmp_path):
 )
 def test_cli_auto_bad_profiles_exit_2(llava, tmp_path, case, needle):
     groups, profiles = _files(tmp_path, drop="digit_match" if case == "missing_task" else None)
-    args = [
-        "tune",
-        "--suite",
-        "builtin:mini",
-        "--model",
+    args = mini_tune(
         llava,
-        "--groups",
         groups,
         "--out",
         tmp_path / "run",
@@ -172,7 +160,7 @@ def test_cli_auto_bad_profiles_exit_2(llava, tmp_path, case, needle):
         "auto",
         "--max-train",
         2,
-    ]
+    )
     if case == "missing_file":
         args += ["--profiles", tmp_path / "nope.json"]
     elif case == "missing_task":
