@@ -21,20 +21,18 @@ from mint.artifacts.runs import EVAL
 from mint.clustering.group import group as group_profiles
 from mint.errors import MintError
 from mint.io import check_output
-from mint.models.loading import load_model
+from mint.models.load_options import LoadOptions
 from mint.models.predict import run_predict
 from mint.plotting.plot_all import plot_all
 from mint.plotting.report_html import report_html
 from mint.plotting.results import results_chart
 from mint.plotting.transfer import transfer_chart
 from mint.profiling.profiler import profile_predictions
-from mint.tasks import load_suite
 from mint.tuning.config import TuneConfig
 from mint.tuning.evaluate import evaluate_run
-from mint.tuning.modes import make_run_accelerator, train_run
-from mint.tuning.precision import training_precision
 from mint.tuning.report import make_report, report_paths, rows_from_runs, write_report
-from mint.tuning.trainer import launch_device_kind
+from mint.tuning.tracking import check_report_to
+from mint.tuning.tune_job import TuneJob, run_tune_job
 
 PathLike = str | os.PathLike
 
@@ -155,15 +153,20 @@ def tune(
     profiles: Profiles | PathLike | None = None,
     device: str = "auto",
     dtype: str | None = None,
+    quantize: str | None = None,
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
     max_test: int | None = None,
+    report_to: str = "none",
     resume: bool = False,
     force: bool = False,
     progress: bool = False,
     **options: Any,
 ) -> TuneRun:
     """Train one LoRA adapter per group of ``grouping`` on ``model`` with the tasks of ``suite`` into the run
-    folder ``out`` (``mint tune``); ``options`` are :class:`~mint.tuning.config.TuneConfig`'s (``epochs``,
-    ``max_train``, ``rank``, ``lr``, ``seed``, ``concurrent``, ``continual``, ``tower``...).
+    folder ``out`` (``mint tune``, with the same loading options, ``report_to`` tracker and ``resume``);
+    ``options`` are :class:`~mint.tuning.config.TuneConfig`'s (``epochs``, ``max_train``, ``rank``, ``lr``,
+    ``seed``, ``concurrent``, ``continual``, ``tower``...).
 
     >>> run = mint.tune(grouping, tmp / "run", suite="builtin:mini", max_train=2, batch_size=4, checkpoint_every=0)
     >>> run.method, run.groups == grouping.groups, (run.folder / "adapters").is_dir()
@@ -174,33 +177,22 @@ def tune(
     grouping = Grouping.from_dict(grouping, getattr(grouping, "source", "groups")).adapter_ready()
     if isinstance(profiles, (str, os.PathLike)):
         profiles = Profiles.load(profiles)
-    config = TuneConfig.from_dict(options, "options")
-    tasks = load_suite(suite, seed=config.seed, max_train=config.max_train, max_test=max_test)
-    grouping.check_tasks([t.name for t in tasks])
-    precision = training_precision(dtype, "cpu" if device == "cpu" else launch_device_kind())
-    vlm = load_model(model, device=device, dtype=precision.dtype)
-    meta = {
-        "suite": suite,
-        "model": model,
-        "dtype": precision.dtype,
-        "max_train": config.max_train,
-        "max_test": max_test,
-        **({"groups_file": grouping.source} if Path(grouping.source).is_file() else {}),
-    }
-    train_run(
-        vlm,
-        tasks,
-        grouping.data,
-        out,
-        config,
+    job = TuneJob(
+        suite=suite,
+        model=model,
+        grouping=grouping,
+        out=Path(out),
+        load=LoadOptions(dtype, device_map, attn_implementation, quantize),
+        device=device,
+        max_test=max_test,
         profiles=profiles.data if profiles is not None else None,
-        profiles_source=profiles.source if profiles is not None else "profiles.json",
-        accelerator=make_run_accelerator(config, precision, **({"cpu": True} if device == "cpu" else {})),
+        profiles_source=profiles.source if profiles is not None else None,
+        report_to=check_report_to(report_to, "report_to"),
         resume=resume,
         force=force,
-        meta=meta,
         progress=progress,
     )
+    run_tune_job(TuneConfig.from_dict(options, "options"), job)
     return TuneRun.load(out)
 
 

@@ -7,31 +7,24 @@ the training is data-parallel.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from mint.artifacts import Grouping
 from mint.cli.types import DEFAULT_MODEL, bounded_int, progress_option
 from mint.errors import MintError
 from mint.io import allow_replacing, read_config
-from mint.models import load_model
-from mint.models.devices import DEVICE_HELP, resolve_device
-from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options, prepare_kbit
+from mint.models.devices import DEVICE_HELP
+from mint.models.load_options import DTYPES, QUANTIZE, LoadOptions, loading_options
 from mint.seeds import seed_type
-from mint.tasks import load_suite
 from mint.tasks.demos import DEMO_SELECTION
-from mint.tuning.checkpoint import check_resumable, read_state
+from mint.tuning.checkpoint import read_state
 from mint.tuning.config import CONTINUAL, RUN_KEYS, SCHEDULERS, TOWERS, TuneConfig
 from mint.tuning.continual_methods import parse_param
-from mint.tuning.modes import make_run_accelerator, train_run
-from mint.tuning.precision import training_precision
-from mint.tuning.towers import load_profiles
-from mint.tuning.tracking import REPORT_TO, TRACKING_DIR, Tracking, check_report_to
-from mint.tuning.trainer import _world_size, check_run_folder, launch_device_kind
+from mint.tuning.tracking import REPORT_TO, TRACKING_DIR, check_report_to
+from mint.tuning.tune_job import TuneJob, run_tune_job
 from mint.vocabulary import MODES
 
 _SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
@@ -236,11 +229,11 @@ def command(
         raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
     where = f"{config_path}: report_to" if "report_to" in from_file and "report_to" not in explicit else None
     report_to = check_report_to(merged.get("report_to"), where or "--report-to")
-    _run(
-        config,
+    profiles_path = Path(merged["profiles"]) if merged.get("profiles") else None
+    job = TuneJob(
         suite=str(merged["suite"]),
         model=str(merged["model"]),
-        groups_path=Path(merged["groups"]),
+        grouping=Path(merged["groups"]),
         out=out,
         load=LoadOptions(
             merged.get("dtype"),  # None: the precision policy's default (mint/tuning/precision.py)
@@ -250,12 +243,14 @@ def command(
         ),
         device=merged.get("device"),
         max_test=merged.get("max_test"),
+        profiles=profiles_path,
+        profiles_source=str(profiles_path) if profiles_path else None,
+        report_to=report_to,
         resume=resume,
         force=force,
         progress=progress,
-        profiles_path=Path(merged["profiles"]) if merged.get("profiles") else None,
-        report_to=report_to,
     )
+    _run(config, job)
 
 
 def _continual_params(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -263,121 +258,30 @@ def _continual_params(pairs: tuple[str, ...]) -> dict[str, str] | None:
     return dict(parse_param(p) for p in pairs) or None
 
 
-def _run(
-    config: TuneConfig,
-    *,
-    suite: str,
-    model: str,
-    groups_path: Path,
-    out: Path,
-    load: LoadOptions,
-    device: str | None,
-    max_test: int | None,
-    resume: bool,
-    force: bool,
-    progress: bool,
-    profiles_path: Path | None = None,
-    report_to: str = "none",
-) -> None:
-    if load.dtype is not None:  # impossible option combinations fail before anything starts
-        load.check(device, _world_size())
-    kind = "cpu" if _device_kwargs(device).get("cpu") else launch_device_kind()
-    precision = training_precision(load.dtype, kind)  # the policy: bf16 on GPUs, fp16 only with loss scaling
-    load = dataclasses.replace(load, dtype=precision.dtype).check(device, _world_size())
-    accelerator = make_run_accelerator(config, precision, **_device_kwargs(device))
-    check_run_folder(out, resume, force)  # fail before loading anything
-    if resume:
-        check_resumable(out / "checkpoints", accelerator.process_index)
-    if max_test is not None and (not isinstance(max_test, int) or max_test < 1):
-        raise MintError(f"max_test: must be a positive integer, got {max_test!r}")
-    # the test cap matters to continual runs, which evaluate after each stage as mint evaluate would
-    tasks = load_suite(suite, seed=config.seed, max_train=config.max_train, max_test=max_test)
-    groups = Grouping.load(groups_path).adapter_ready().check_tasks([t.name for t in tasks]).data
-    profiles = load_profiles(profiles_path) if config.tower == "auto" and profiles_path else None
-    vlm = load_model(
-        model,
-        device=str(accelerator.device),
-        dtype=load.dtype,
-        device_map=load.device_map,
-        attn_implementation=load.attn_implementation,
-        quantize=load.quantize,
-    )
-    if load.quantize:
-        prepare_kbit(vlm)
-    meta = {
-        "suite": suite,
-        "model": model,
-        **load.record(),
-        "mixed_precision": precision.mixed_precision,
-        "max_train": config.max_train,
-        "max_test": max_test,
-        "groups_file": str(groups_path),
-        **({"profiles_file": str(profiles_path)} if profiles_path else {}),
-    }
-    tracking = Tracking(
-        report_to,
-        out / TRACKING_DIR,
-        groups.get("method", "custom"),
-        config.seed,
-        {**config.to_dict(), "suite": suite, "model": model},
-    )
-    if tracking.enabled:
-        meta["tracking"] = tracking.describe()
-    with tracking:
-        result = train_run(
-            vlm,
-            tasks,
-            groups,
-            out,
-            config,
-            profiles=profiles,
-            profiles_source=str(profiles_path),
-            accelerator=accelerator,
-            resume=resume,
-            force=force,
-            meta=meta,
-            progress=progress,
-        )
-    if config.continual:
-        if accelerator.is_main_process:
-            _echo_continual(out, result)
+def _run(config: TuneConfig, job: TuneJob) -> None:
+    from accelerate import PartialState  # heavy; the launch's state, made by the run's accelerator
+
+    result = run_tune_job(config, job)
+    if not PartialState().is_main_process:
         return
-    if accelerator.is_main_process:
-        if config.tower == "auto":
-            click.echo("towers: " + ", ".join(f"{g}: {t}" for g, t in result["towers"].items()))
+    if config.continual:
+        _echo_continual(job.out, result)
+        return
+    if config.tower == "auto":
+        click.echo("towers: " + ", ".join(f"{g}: {t}" for g, t in result["towers"].items()))
+    click.echo(
+        f"wrote {job.out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
+        f"parameters, {result['train_seconds']:.1f} s"
+    )
+    if "tracking" in result:
+        click.echo(f"tracking ({job.report_to}): {job.out / TRACKING_DIR}")
+    for g, a in result["adapters"].items():
         click.echo(
-            f"wrote {out}: {len(result['adapters'])} adapters, {result['trainable_params']} trainable "
-            f"parameters, {result['train_seconds']:.1f} s"
+            f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
+            f"final loss {a['final_loss']:.4f}"
+            if a.get("final_loss") is not None
+            else f"  {g}: {len(a['tasks'])} tasks"
         )
-        if tracking.enabled:
-            click.echo(f"tracking ({report_to}): {out / TRACKING_DIR}")
-        for g, a in result["adapters"].items():
-            click.echo(
-                f"  {g}: {len(a['tasks'])} tasks, {a['examples']} examples, {a['steps']} steps, "
-                f"final loss {a['final_loss']:.4f}"
-                if a.get("final_loss") is not None
-                else f"  {g}: {len(a['tasks'])} tasks"
-            )
-
-
-def _device_kwargs(device: str | None) -> dict[str, Any]:
-    """``Accelerator`` arguments for ``--device`` (the one device rule, :mod:`mint.models.devices`): ``auto``
-    is accelerate's own choice, ``cpu`` is ``cpu=True``, a numbered GPU is made the current one (one process
-    only: under several, each process takes its local rank's)."""
-    if device in (None, "auto"):
-        return {}
-    import torch
-
-    dev = resolve_device(device)
-    if dev.type == "cpu":
-        return {"cpu": True}
-    if dev.type == "cuda" and ":" in str(device):
-        if _world_size() > 1:
-            raise MintError(
-                f"--device {device}: under several processes each takes its own GPU (give --device cuda)"
-            )
-        torch.cuda.set_device(dev)
-    return {}
 
 
 def _echo_continual(out: Path, result: dict[str, Any]) -> None:

@@ -35,3 +35,20 @@ def test_the_examples_run_in_pipeline_order(tmp_path):
         if result.failed:
             pytest.fail(f"the example of mint.{verb} failed (see the output above)")
     assert (tmp_path / "report" / "report.json").is_file() and (tmp_path / "run" / "eval.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "options,needle",
+    [
+        ({"device": "cpu", "device_map": "auto"}, "exclude each other"),
+        ({"report_to": "nowhere"}, "report_to"),
+    ],
+)
+def test_tune_takes_the_command_lines_loading_and_tracking_options(tmp_path, options, needle):
+    """``mint.tune`` goes through the same checks as ``mint tune`` (nothing is loaded before they pass)."""
+    from mint.errors import MintError
+
+    grouping = {"method": "all", "groups": {"all": ["vqa_color"]}}
+    with pytest.raises(MintError, match=needle):
+        mint.tune(grouping, tmp_path / "run", suite="builtin:mini", **options)
+    assert not (tmp_path / "run").exists()
