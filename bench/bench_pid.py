@@ -10,6 +10,10 @@ Dirichlet with a fixed seed; every solver sees the same tables in the same run, 
   solve, then only the parameter values change), solved by its default conic solver (Clarabel) on one
   thread, seconds per table after the first solve. This is the baseline of the printed speed-ups.
 - **dit cone** (``PID_BROJA(method='cone')``), where dit and ECOS are installed.
+- **the profile stage** (``mint profile``'s :func:`~mint.profiling.profile_predictions` on a synthetic
+  predictions set with features, ``--profile-tasks`` tasks of 2 to 4 answers, 20 bins, the default bootstrap):
+  every task's PID table in one ``broja_pid_many`` call (what it does) against one ``broja_pid`` call per task
+  (what it did), alternating, best of 3; the stage's ratio and that of its PID step alone.
 
 Per size it prints the seconds per table of each, the speed-ups over cvxpy, and the largest absolute
 difference of the four atoms (bits) between mint and each reference. cvxpy and dit are optional,
@@ -138,6 +142,61 @@ def time_mint(tables: list[np.ndarray], repeats: int) -> tuple[list[dict], float
     return results, many, one
 
 
+def profile_records(rng: np.random.Generator, n_tasks: int, n: int = 100, dim: int = 16) -> list[dict]:
+    """A predictions set as ``mint predict`` writes it: per task ``n`` samples with 2 to 4 answers, per-modality
+    features that carry the answer to a varying degree, and predictions that follow them with noise."""
+    rows = []
+    for t in range(n_tasks):
+        k = 2 + t % 3
+        centres = {m: rng.normal(size=(k, dim)) * 2 for m in ("image", "text")}
+        strength = {"image": rng.random(), "text": rng.random()}
+        for i in range(n):
+            y = int(rng.integers(k))
+            feats = {m: (centres[m][y] * strength[m] + rng.normal(size=dim)).tolist() for m in centres}
+            guess = {m: y if rng.random() < 0.5 + strength[m] / 2 else int(rng.integers(k)) for m in centres}
+            both = y if rng.random() < 0.9 else int(rng.integers(k))
+            rows.append(
+                {
+                    "task": f"task_{t}",
+                    "id": str(i),
+                    "answer": f"a{y}",
+                    "predictions": {"both": f"a{both}", **{m: f"a{g}" for m, g in guess.items()}},
+                    "features": feats,
+                }
+            )
+    return rows
+
+
+def time_profile(records: list[dict], repeats: int) -> dict[str, tuple[float, float, dict]]:
+    """``profile_predictions`` with the tables in one call (``many``) and one call per table (``one``):
+    (best seconds of the stage, best seconds of its PID step, the tasks' entries) each."""
+    import mint.profiling.profiler as profiler
+    from mint.profiling import profile_predictions
+
+    real = profiler.broja_pid_many
+    solvers = {"one": lambda tables: [broja_pid(p) for p in tables], "many": real}
+    best = {name: [math.inf, math.inf, {}] for name in solvers}
+    try:
+        for _ in range(repeats):
+            for name, solve in solvers.items():  # alternating, so that a load change hits both
+                spent = [0.0]
+
+                def timed(tables, solve=solve, spent=spent):
+                    t0 = time.perf_counter()
+                    out = solve(tables)
+                    spent[0] += time.perf_counter() - t0
+                    return out
+
+                profiler.broja_pid_many = timed
+                t0 = time.perf_counter()
+                tasks = profile_predictions(records, warn=None)["tasks"]
+                stage = time.perf_counter() - t0
+                best[name] = [min(best[name][0], stage), min(best[name][1], spent[0]), tasks]
+    finally:
+        profiler.broja_pid_many = real
+    return {name: tuple(v) for name, v in best.items()}
+
+
 def fmt_s(x: float | None) -> str:
     if x is None:
         return "-"
@@ -152,6 +211,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer tables per size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile-tasks", type=int, default=12, help="tasks of the profile-stage measure")
     args = ap.parse_args()
 
     have_cvxpy = importlib.util.find_spec("cvxpy") is not None
@@ -210,6 +270,21 @@ def main() -> None:
     print("times: seconds per table (mint: best of 3 passes over the tables below 4096 cells; cvxpy and dit:")
     print("median per table); many/cvx, one/cvx: cvxpy's time over mint's (above 1: mint is faster);")
     print("|d|: largest absolute difference of the four atoms in bits between mint and the reference.")
+    records = profile_records(rng, 4 if args.quick else args.profile_tasks)
+    timed = time_profile(records, 1 if args.quick else 3)
+    (stage_one, pid_one, one), (stage_many, pid_many, many) = timed["one"], timed["many"]
+    d_atoms = max(
+        abs(many[t]["pid"][a] - one[t]["pid"][a])
+        for t in one
+        for a in ("redundancy", "unique_image", "unique_text", "synergy")
+    )
+    shapes = sorted({"x".join(map(str, e["pid"]["shape"])) for e in many.values()})
+    print(
+        f"profile stage, {len(one)} tasks x 100 samples with features (tables {', '.join(shapes)}): "
+        f"one broja_pid per task / one broja_pid_many = {stage_one / stage_many:.2f}x for the stage "
+        f"({stage_one:.2f} s / {stage_many:.2f} s), {pid_one / pid_many:.1f}x for its PID step "
+        f"({fmt_s(pid_one)} / {fmt_s(pid_many)}); largest atom difference {d_atoms:.1e} bits"
+    )
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
 
 

@@ -21,7 +21,7 @@ from mint.artifacts.predictions import (
 from mint.errors import MintError
 from mint.io import stamp
 from mint.profiling.discretize import discretize, encode_labels, joint_table
-from mint.profiling.pid import broja_pid
+from mint.profiling.pid import broja_pid_many
 from mint.profiling.score import check_delta, score_task
 from mint.profiling.similarity import Similarity, get_similarity, normalize_answer
 from mint.vocabulary import DEFAULT_THRESHOLDS, interaction_of
@@ -57,10 +57,11 @@ def _task_seed(seed: int, task: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(task.encode("utf-8"))])
 
 
-def _pid(
+def _pid_table(
     task: TaskPredictions, modalities: tuple[str, str], *, bins: int, seed: int, target: str
-) -> tuple[dict[str, Any] | None, str | None]:
-    """PID of one task, or (None, reason)."""
+) -> tuple[np.ndarray | None, dict[str, Any] | str]:
+    """The joint table ``p[x1, x2, y]`` of a task's PID and what its entry records besides the atoms, or
+    (None, the reason it has no PID)."""
     if task.codes is None and task.features is None:
         return None, "no 'features' or 'codes' in the records"
     if target == "answer":
@@ -84,7 +85,16 @@ def _pid(
         source = "features"
         used_bins = bins
         xs = [discretize(task.features[m], bins=bins, seed=seed) for m in modalities]  # type: ignore[index]
-    res = broja_pid(joint_table(xs[0], xs[1], y))
+    shape = [int(xs[0].max()) + 1, int(xs[1].max()) + 1, len(classes)]
+    return joint_table(xs[0], xs[1], y), {
+        "bins": used_bins,
+        "source": source,
+        "target": target,
+        "shape": shape,
+    }
+
+
+def _pid_entry(res: dict[str, Any], meta: dict[str, Any], modalities: tuple[str, str]) -> dict[str, Any]:
     m1, m2 = modalities
     return {
         "redundancy": res["redundancy"],
@@ -93,13 +103,31 @@ def _pid(
         "synergy": res["synergy"],
         "units": "bits",
         "estimator": "exact",
-        "bins": used_bins,
-        "source": source,
-        "target": target,
+        "bins": meta["bins"],
+        "source": meta["source"],
+        "target": meta["target"],
         "mutual_information": {m1: res["mi_1"], m2: res["mi_2"], "joint": res["mi_joint"]},
-        "shape": [int(xs[0].max()) + 1, int(xs[1].max()) + 1, len(classes)],
+        "shape": meta["shape"],
         "gap": res["gap"],
-    }, None
+    }
+
+
+def _pids(
+    tasks: Mapping[str, TaskPredictions], modalities: tuple[str, str], *, bins: int, seed: int, target: str
+) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+    """Each task's PID entry, or (None, the reason it has none). The tables are solved together by
+    :func:`~mint.profiling.pid.broja_pid_many` (those of one shape side by side); a table's result does not
+    depend on the others solved with it, and equals a one-table :func:`~mint.profiling.pid.broja_pid` to
+    within its certified gap."""
+    prepared = {
+        name: _pid_table(t, modalities, bins=bins, seed=seed, target=target) for name, t in tasks.items()
+    }
+    names = [name for name, (table, _) in prepared.items() if table is not None]
+    solved = dict(zip(names, broja_pid_many([prepared[name][0] for name in names]), strict=True))
+    return {
+        name: (_pid_entry(solved[name], meta, modalities), None) if table is not None else (None, meta)
+        for name, (table, meta) in prepared.items()
+    }
 
 
 def profile_task(
@@ -117,8 +145,10 @@ def profile_task(
     n_boot: int = 1000,
     source: str = "<records>",
     warn: Callable[[str], None] | None = None,
+    pid: tuple[dict[str, Any] | None, str | None] | None = None,
 ) -> dict[str, Any]:
-    """One task's entry of ``profiles.json``."""
+    """One task's entry of ``profiles.json``. ``pid``: the task's PID entry (or None and the reason), solved
+    beforehand with other tasks' (:func:`profile_predictions`); None: solved here."""
     warnings: list[str] = []
     reasons: dict[str, str] = {}
 
@@ -166,7 +196,9 @@ def profile_task(
         accuracy = None
         reasons["accuracy"] = "no 'answer' in the records"
 
-    pid, why = _pid(task, modalities, bins=bins, seed=seed, target=pid_target)
+    if pid is None:
+        pid = _pids({task.name: task}, modalities, bins=bins, seed=seed, target=pid_target)[task.name]
+    pid, why = pid
     if why is not None:
         reasons["pid"] = why
         if task.codes is not None or task.features is not None:
@@ -256,6 +288,7 @@ def profile_predictions(
                 f"{records.source}:{task.lines[0]}: task '{task.name}' has {task.n} sample; "
                 "the MINT score needs at least 2"
             )
+    pids = _pids(records.tasks, records.modalities, bins=bins, seed=seed, target=pid_target)
     tasks = {
         name: profile_task(
             task,
@@ -271,6 +304,7 @@ def profile_predictions(
             n_boot=n_boot,
             source=records.source,
             warn=warn,
+            pid=pids[name],
         )
         for name, task in records.tasks.items()
     }
