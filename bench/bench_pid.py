@@ -11,7 +11,8 @@ Dirichlet with a fixed seed; every solver sees the same tables in the same run, 
   thread, seconds per table after the first solve. This is the baseline of the printed speed-ups.
 - **dit cone** (``PID_BROJA(method='cone')``), where dit and ECOS are installed.
 - **the profile stage** (``mint profile``'s :func:`~mint.profiling.profile_predictions` on a synthetic
-  predictions set with features, ``--profile-tasks`` tasks of 2 to 4 answers, 20 bins, the default bootstrap):
+  predictions set with features, ``--profile-tasks`` tasks of ``--profile-samples`` samples and 2 to 4 answers,
+  20 bins, the default bootstrap):
   every task's PID table in one ``broja_pid_many`` call (what it does) against one ``broja_pid`` call per task
   (what it did), alternating, best of 3; the stage's ratio and that of its PID step alone.
 
@@ -207,11 +208,21 @@ def ratio(ref: float | None, ours: float) -> str:
     return "-" if ref is None else f"{ref / ours:.1f}x"
 
 
+def print_legend() -> None:
+    print("times: seconds per table (mint: best of 3 passes over the tables below 4096 cells; cvxpy and dit:")
+    print("median per table); many/cvx, one/cvx: cvxpy's time over mint's (above 1: mint is faster);")
+    print("|d|: largest absolute difference of the four atoms in bits between mint and the reference.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer tables per size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile-tasks", type=int, default=12, help="tasks of the profile-stage measure")
+    ap.add_argument(
+        "--profile-samples", type=int, default=100, help="samples a task in the profile-stage measure"
+    )
+    ap.add_argument("--profile-only", action="store_true", help="only the profile-stage measure")
     args = ap.parse_args()
 
     have_cvxpy = importlib.util.find_spec("cvxpy") is not None
@@ -236,9 +247,10 @@ def main() -> None:
         f"{'size':>10} {'tables':>6} {'mint many':>10} {'mint one':>10} {'iters':>5} {'cvxpy':>10} "
         f"{'many/cvx':>8} {'one/cvx':>8} {'|d| cvxpy':>9} {'dit cone':>10} {'many/dit':>8} {'|d| dit':>8}"
     )
-    print(header)
-    print("-" * len(header))
-    for shape, n_tables, n_cvx, n_dit in QUICK if args.quick else SIZES:
+    if not args.profile_only:
+        print(header)
+        print("-" * len(header))
+    for shape, n_tables, n_cvx, n_dit in [] if args.profile_only else QUICK if args.quick else SIZES:
         tables = [rng.dirichlet(np.ones(int(np.prod(shape)))).reshape(shape) for _ in range(n_tables)]
         repeats = 3 if np.prod(shape) <= 4096 else 1
         broja_pid_many(tables[:2])  # warm-up (imports, caches)
@@ -267,10 +279,11 @@ def main() -> None:
             f"{fmt_s(m_dit):>10} {ratio(m_dit, t_many):>8} {(f'{d_dit:.1e}' if dit_t else '-'):>8}",
             flush=True,
         )
-    print("times: seconds per table (mint: best of 3 passes over the tables below 4096 cells; cvxpy and dit:")
-    print("median per table); many/cvx, one/cvx: cvxpy's time over mint's (above 1: mint is faster);")
-    print("|d|: largest absolute difference of the four atoms in bits between mint and the reference.")
-    records = profile_records(rng, 4 if args.quick else args.profile_tasks)
+    if not args.profile_only:
+        print_legend()
+    records = profile_records(
+        np.random.default_rng([args.seed, 1]), 4 if args.quick else args.profile_tasks, args.profile_samples
+    )
     timed = time_profile(records, 1 if args.quick else 3)
     (stage_one, pid_one, one), (stage_many, pid_many, many) = timed["one"], timed["many"]
     d_atoms = max(
@@ -280,7 +293,7 @@ def main() -> None:
     )
     shapes = sorted({"x".join(map(str, e["pid"]["shape"])) for e in many.values()})
     print(
-        f"profile stage, {len(one)} tasks x 100 samples with features (tables {', '.join(shapes)}): "
+        f"profile stage, {len(one)} tasks x {args.profile_samples} samples with features (tables {', '.join(shapes)}): "
         f"one broja_pid per task / one broja_pid_many = {stage_one / stage_many:.2f}x for the stage "
         f"({stage_one:.2f} s / {stage_many:.2f} s), {pid_one / pid_many:.1f}x for its PID step "
         f"({fmt_s(pid_one)} / {fmt_s(pid_many)}); largest atom difference {d_atoms:.1e} bits"
