@@ -36,6 +36,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,33 +200,22 @@ class Example:
     skill: str
 
 
-class Pretext:
-    """Random pretext examples over the train images of easy-VQA and of the digits."""
+class Phrasing:
+    """The pretext's phrasing, shared with ``tools/build_tiny_video.py``: random neutral words inserted
+    into a question, and the question put in the instruction or in the sample text."""
+
+    #: how many filler words a question gets (one drawn at random)
+    FILLERS: tuple[int, ...] = (0, 0, 1, 2, 3)
 
     def __init__(self, seed: int, fillers: list[str]) -> None:
-        from mint.tasks.builtin import digits as dg
-        from mint.tasks.builtin import easyvqa as ev
-
         self.rng = random.Random(seed)
-        data = ev.load_split("train")
-        ids = sorted(set(data.colors) & set(data.shapes))
-        self.shapes_imgs = [(_load(data.image_paths[i]), data.colors[i], data.shapes[i]) for i in ids]
-        d = dg.load_split("train")
-        self.digit_imgs = [(d.image(i).load(), NUMBERS[int(d.labels[i])]) for i in range(len(d.labels))]
         self.fillers = fillers
 
     def _noisy(self, q: str) -> str:
         words = q.split()
-        for _ in range(self.rng.choice((0, 0, 1, 2, 3))):
+        for _ in range(self.rng.choice(self.FILLERS)):
             words.insert(self.rng.randint(0, len(words)), self.rng.choice(self.fillers))
         return " ".join(words)
-
-    def _image(self) -> tuple[Any, dict[str, str]]:
-        if self.rng.random() < 0.6:
-            img, c, s = self.rng.choice(self.shapes_imgs)
-            return img, {"color": c, "shape": s}
-        img, n = self.rng.choice(self.digit_imgs)
-        return img, {"digit": n}
 
     def _compose(self, question: str, text: str) -> tuple[str, str]:
         """Question as the instruction (+ an optional format phrase), or split between both slots."""
@@ -236,6 +226,28 @@ class Pretext:
         if r < 0.75:
             return self._noisy(fmt or "answer briefly."), f"{question} {text}".strip()
         return self._noisy(question), f"{text} {question}".strip() if text else question
+
+
+class Pretext(Phrasing):
+    """Random pretext examples over the train images of easy-VQA and of the digits."""
+
+    def __init__(self, seed: int, fillers: list[str]) -> None:
+        from mint.tasks.builtin import digits as dg
+        from mint.tasks.builtin import easyvqa as ev
+
+        super().__init__(seed, fillers)
+        data = ev.load_split("train")
+        ids = sorted(set(data.colors) & set(data.shapes))
+        self.shapes_imgs = [(_load(data.image_paths[i]), data.colors[i], data.shapes[i]) for i in ids]
+        d = dg.load_split("train")
+        self.digit_imgs = [(d.image(i).load(), NUMBERS[int(d.labels[i])]) for i in range(len(d.labels))]
+
+    def _image(self) -> tuple[Any, dict[str, str]]:
+        if self.rng.random() < 0.6:
+            img, c, s = self.rng.choice(self.shapes_imgs)
+            return img, {"color": c, "shape": s}
+        img, n = self.rng.choice(self.digit_imgs)
+        return img, {"digit": n}
 
     def describe(self) -> Example:
         img, attrs = self._image()
@@ -411,34 +423,99 @@ class _Task:
         self.instruction, self.name, self.answers = instruction, "pretext", None
 
 
-def batch_of(vlm: Any, examples: list[Example], with_answers: bool = True) -> dict:
+def batch_of(vlm: Any, examples: list, to_sample: Callable[[Any], Any] = _Sample) -> dict:
+    """The training batch of pretext ``examples`` (question, text, image or video, answer)."""
     prompts, images = [], []
     for ex in examples:
-        p, ims = vlm.build_prompt(_Task(ex.question), _Sample(ex), "both")
+        p, ims = vlm.build_prompt(_Task(ex.question), to_sample(ex), "both")
         prompts.append(p)
         images.append(ims)
-    return vlm.collate(prompts, images, [e.answer for e in examples] if with_answers else None)
+    return vlm.collate(prompts, images, [e.answer for e in examples])
 
 
-def accuracy(vlm: Any, pretext: Pretext, n: int = 100) -> dict[str, float]:
-    """Pretext accuracy per skill by closed-answer scoring over the skill's answer set."""
+def closed_accuracy(
+    vlm: Any,
+    gens: dict[str, Callable[[], Any]],
+    answers: Callable[[str], list[str]],
+    n: int = 100,
+    to_sample: Callable[[Any], Any] = _Sample,
+) -> dict[str, float]:
+    """Pretext accuracy per skill by closed-answer scoring: ``n`` examples of each generator in ``gens``,
+    scored over ``answers(generator name)``."""
     import torch
 
     from mint.models.scoring import answer_logprobs
 
     per: dict[str, list[int]] = {}
-    gens = {"describe": pretext.describe, "read": pretext.read, "add": pretext.add, "verify": pretext.verify}
     with torch.inference_mode():
         for name, gen in gens.items():
             exs = [gen() for _ in range(n)]
             for chunk in range(0, n, 50):
                 part = exs[chunk : chunk + 50]
-                answers = ["yes", "no"] if name == "verify" else sorted(set(COLORS + SHAPES + NUMBERS))
-                prompts = [vlm.build_prompt(_Task(e.question), _Sample(e), "both") for e in part]
-                lp = answer_logprobs(vlm, [p for p, _ in prompts], [i for _, i in prompts], answers)
+                options = answers(name)
+                prompts = [vlm.build_prompt(_Task(e.question), to_sample(e), "both") for e in part]
+                lp = answer_logprobs(vlm, [p for p, _ in prompts], [i for _, i in prompts], options)
                 for e, b in zip(part, lp.argmax(-1).tolist()):
-                    per.setdefault(e.skill, []).append(int(answers[b] == e.answer))
+                    per.setdefault(e.skill, []).append(int(options[b] == e.answer))
     return {k: round(sum(v) / len(v), 3) for k, v in sorted(per.items())}
+
+
+def accuracy(vlm: Any, pretext: Pretext, n: int = 100) -> dict[str, float]:
+    """Pretext accuracy per skill by closed-answer scoring over the skill's answer set."""
+    gens = {"describe": pretext.describe, "read": pretext.read, "add": pretext.add, "verify": pretext.verify}
+    words = sorted(set(COLORS + SHAPES + NUMBERS))
+    return closed_accuracy(vlm, gens, lambda name: ["yes", "no"] if name == "verify" else words, n)
+
+
+def pretrain(
+    model: Any,
+    next_batch: Callable[[int], dict],
+    steps: int,
+    lr: float,
+    start: float,
+    *,
+    log_every: int = 100,
+    halfway: Callable[[], None] | None = None,
+) -> None:
+    """AdamW (weight decay 0.01, betas 0.9 / 0.98) with a linear warm-up over 5% of the ``steps`` and a
+    cosine decay, gradients clipped at norm 1; ``next_batch(step)`` gives each step's batch (steps count
+    from 1); ``halfway()`` runs in eval mode after half the steps. Leaves the model in eval mode."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    model.train()
+    running = 0.0
+    for step in range(1, steps + 1):
+        loss = model(**next_batch(step)).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running = 0.9 * running + 0.1 * loss.item() if step > 1 else loss.item()
+        if step % log_every == 0 or step == steps:
+            print(f"step {step}/{steps} loss {running:.3f} ({time.time() - start:.0f}s)", flush=True)
+        if halfway is not None and step == steps // 2:
+            model.eval()
+            halfway()
+            model.train()
+    model.eval()
+
+
+def save_fresh(out: Path, *parts: Any) -> Path:
+    """Save every part (``save_pretrained``) into ``out``, after removing the files a previous build left."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*"):
+        if old.is_file():
+            old.unlink()
+    for part in parts:
+        part.save_pretrained(out)
+    return out
 
 
 def train(
@@ -469,40 +546,17 @@ def train(
     model, processor = build_model(tokenizer, seed)
     vlm = VisionLanguageModel(model, processor, tokenizer, name="tiny")
     pretext = Pretext(seed, fillers)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
-    )
-    model.train()
-    running = 0.0
-    for step in range(1, steps + 1):
+
+    def next_batch(step: int) -> dict:
         stage1 = step <= grounding * steps  # curriculum: ground the vision tower first, then the full mix
-        batch = batch_of(vlm, [pretext.sample(stage1) for _ in range(batch_size)])
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        running = 0.9 * running + 0.1 * loss.item() if step > 1 else loss.item()
-        if step % log_every == 0 or step == steps:
-            print(f"step {step}/{steps} loss {running:.3f} ({time.time() - start:.0f}s)", flush=True)
-        if step == steps // 2:
-            model.eval()
-            print(
-                "pretext accuracy at half way:", accuracy(vlm, Pretext(seed + 2, fillers), n=50), flush=True
-            )
-            model.train()
-    model.eval()
+        return batch_of(vlm, [pretext.sample(stage1) for _ in range(batch_size)])
+
+    def halfway() -> None:
+        print("pretext accuracy at half way:", accuracy(vlm, Pretext(seed + 2, fillers), n=50), flush=True)
+
+    pretrain(model, next_batch, steps, lr, start, log_every=log_every, halfway=halfway)
     train_seconds = round(time.time() - start, 1)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*"):
-        if old.is_file():
-            old.unlink()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    out = save_fresh(out, model, processor)
     acc = accuracy(vlm, Pretext(seed + 1, fillers))
     seconds = round(time.time() - start, 1)
     print("pretext accuracy:", acc, f"time {seconds}s", flush=True)

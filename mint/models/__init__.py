@@ -1,7 +1,8 @@
 """Backbone wrappers: any Hugging Face image-text-to-text model, and the embedded ``tiny`` default.
 
-``load_model(spec)`` loads ``"tiny"`` (package data, built by ``tools/build_tiny.py``), a local folder, or a
-Hugging Face model id from the local cache (never downloads), and returns a :class:`VisionLanguageModel`.
+``load_model(spec)`` loads ``"tiny"`` or ``"tiny-video"`` (package data, built by ``tools/build_tiny.py`` and
+``tools/build_tiny_video.py``), a local folder, or a Hugging Face model id (cached, else downloaded once unless
+offline), and returns a :class:`VisionLanguageModel`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ from mint.models.load_options import LoadOptions
 from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
+TINY_VIDEO_DIR = Path(__file__).resolve().parent / "tiny_video"
+#: the embedded backbones: name -> (package folder, the repository script that builds it)
+EMBEDDED = {
+    "tiny": (TINY_DIR, "tools/build_tiny.py"),
+    "tiny-video": (TINY_VIDEO_DIR, "tools/build_tiny_video.py"),
+}
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
@@ -82,18 +88,19 @@ def hub_folder(repo_id: str) -> str:
 
 
 def resolve_model(spec: str) -> str:
-    """``tiny`` -> the package folder; an existing folder -> its absolute path; a Hugging Face id -> its
+    """``tiny`` / ``tiny-video`` -> the package folder; an existing folder -> its absolute path; a Hugging Face id -> its
     local folder (:func:`hub_folder`: cached, else downloaded unless offline).
 
     A spec that looks like a path (``/``, ``.``, ``~``, or more than one ``/``) but does not exist is an error.
     """
-    if spec == "tiny":
-        if not (TINY_DIR / "config.json").is_file():
+    if spec in EMBEDDED:
+        folder, script = EMBEDDED[spec]
+        if not (folder / "config.json").is_file():
             raise MintError(
-                f"the embedded backbone is missing from {TINY_DIR} "
-                "(reinstall mint, or rebuild it from a checkout: python tools/build_tiny.py)"
+                f"the embedded backbone {spec!r} is missing from {folder} "
+                f"(reinstall mint, or rebuild it from a checkout: python {script})"
             )
-        return str(TINY_DIR)
+        return str(folder)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -19,6 +19,7 @@ from mint.clustering.methods import AFFINITY_METHODS
 from mint.errors import MintError
 from mint.io import read_config
 from mint.models.load_options import LoadOptions
+from mint.models.loading import EMBEDDED
 from mint.models.prompts import TEXT_ONLY_IMAGE
 from mint.models.runner import parse_modes
 from mint.plotting.style import FORMATS
@@ -329,7 +330,7 @@ def _resolve_paths(cfg: dict[str, Any], base: Path) -> None:
     if not suite.startswith("builtin:") and not Path(suite).is_absolute():
         cfg["suite"] = str((base / suite).resolve())
     model = cfg["model"]
-    if model != "tiny" and (base / model).exists() and not Path(model).is_absolute():
+    if model not in EMBEDDED and (base / model).exists() and not Path(model).is_absolute():
         cfg["model"] = str((base / model).resolve())
 
 
