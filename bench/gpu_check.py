@@ -40,6 +40,8 @@ sys.path.insert(0, str(HERE))
 
 from model_shapes import SHAPES, make_config  # noqa: E402
 
+from mint.tuning.targets import target_regex  # noqa: E402
+
 
 # ---------------------------------------------------------------------------------------------- (a) equality
 def equality(device: torch.device, small: bool) -> dict[str, Any]:
@@ -68,7 +70,12 @@ def equality(device: torch.device, small: bool) -> dict[str, Any]:
         rows += len(texts)
     # one LoRA step from the same start on both devices
     torch.manual_seed(0)
-    lora = LoraConfig(r=8, lora_alpha=16, target_modules=cpu.arch.lora_target_regex(), lora_dropout=0.0)
+    lora = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        target_modules=target_regex(cpu.model_type, "language", ("q_proj", "v_proj")),
+        lora_dropout=0.0,
+    )
     model_cpu = get_peft_model(cpu.model, lora)
     model_dev = copy.deepcopy(model_cpu).to(device)
     task = tasks[0]
@@ -142,14 +149,10 @@ def _lora_model(config: Any, adapters: int, device: torch.device, dtype: torch.d
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from mint.models.architectures import architecture as _architecture
-
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(config, dtype=dtype)
-    regex = _architecture(config.model_type).lora_target_regex(
-        modules=("q_proj", "k_proj", "v_proj", "o_proj")
-    )
+    regex = target_regex(config.model_type, "language", ("q_proj", "k_proj", "v_proj", "o_proj"))
     lora = LoraConfig(r=16, lora_alpha=32, target_modules=regex, lora_dropout=0.0, init_lora_weights=False)
     model = get_peft_model(model, lora, adapter_name="a0")
     for i in range(1, adapters):

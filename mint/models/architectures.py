@@ -25,9 +25,7 @@ _QWEN_PADS = re.compile(f"{re.escape(QWEN_IMAGE_PAD)}|{re.escape(QWEN_VIDEO_PAD)
 @dataclass(frozen=True)
 class Architecture:
     model_type: str
-    #: roots of the vision tower, the projector and the language model (dotted module names)
-    vision_root: str = "model.vision_tower"
-    projector_root: str = "model.multi_modal_projector"
+    #: the language model's root (a dotted module name; LoRA's per-tower roots: mint/tuning/targets.py)
     language_root: str = "model.language_model"
     requires_image: bool = False
     #: "chat": render messages with the chat template; "plain": the text alone (the processor adds images)
@@ -48,14 +46,6 @@ class Architecture:
     #: common beginning (the both and image-only prompts; :func:`mint.models.scoring.answer_logprobs_shared`).
     #: Off where unknown, and for prefix-LMs (PaliGemma: image and prompt tokens see each other)
     shared_prefix: bool = False
-
-    def lora_target_regex(
-        self, parts: tuple[str, ...] = ("language",), modules: tuple[str, ...] = ("q_proj", "v_proj")
-    ) -> str:
-        """A peft ``target_modules`` regex for the linear ``modules`` inside the chosen parts only."""
-        roots = {"vision": self.vision_root, "projector": self.projector_root, "language": self.language_root}
-        root = "|".join(re.escape(roots[p]) for p in parts)
-        return rf"^(?:base_model\.model\.)?(?:{root})\..*\.(?:{'|'.join(modules)})$"
 
 
 def _qwen2vl_encode(vlm: Any, prompts: list[str], images: list[list]) -> dict:
@@ -103,7 +93,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     # images and videos (frames stacked by hand, mint.models.video); two towers share one projector
     "video_llava": Architecture(
         "video_llava",
-        vision_root="model.image_tower",
         pixel_layout="per_image",
         encoder=video_llava_encode,
         shared_prefix=True,
@@ -118,8 +107,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     **{
         name: Architecture(
             name,
-            vision_root="model.vision_model",
-            projector_root="model.connector",
             language_root="model.text_model",
             pixel_layout="batch",
             answer_fill={"mm_token_type_ids": 0},
@@ -130,8 +117,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     **{
         name: Architecture(
             name,
-            vision_root="model.visual.blocks",
-            projector_root="model.visual.merger",
             pixel_layout="patches",
             answer_fill={"mm_token_type_ids": 0},
             encoder=_qwen2vl_encode,

@@ -55,16 +55,17 @@ def _pattern(root: str, modules: tuple[str, ...]) -> str:
     return rf"(?:base_model\.model\.)?{re.escape(root)}\.(?:.*\.)?\d+\.(?:.*\.)?(?:{'|'.join(modules)})"
 
 
-def target_regex(model_type: str, tower: str = "language") -> str:
-    """The ``target_modules`` regex (peft full-matches it against module names) for ``tower`` of ``model_type``."""
+def target_regex(model_type: str, tower: str = "language", modules: tuple[str, ...] | None = None) -> str:
+    """The ``target_modules`` regex (peft full-matches it against module names) for ``tower`` of ``model_type``;
+    ``modules``: other linear layer names than each tower's own (e.g. ``("q_proj", "v_proj")``)."""
     towers = TOWERS.get(model_type)
     if towers is None:
         raise MintError(
             f"model type {model_type!r}: no LoRA target patterns (supported: {', '.join(sorted(TOWERS))})"
         )
-    language = [(towers.language_root, towers.language_modules)]
-    image = [(towers.vision_root, towers.vision_modules)]
-    video = [(towers.video_root, towers.vision_modules)] if towers.video_root else []
+    language = [(towers.language_root, modules or towers.language_modules)]
+    image = [(towers.vision_root, modules or towers.vision_modules)]
+    video = [(towers.video_root, modules or towers.vision_modules)] if towers.video_root else []
     parts = {
         "language": language,
         "vision": image + video,

@@ -102,10 +102,12 @@ def test_mixed_image_counts_keep_sample_order(llava_path):
 def test_methods_work_through_peft(llava_path):
     from peft import LoraConfig, get_peft_model
 
+    from mint.tuning.targets import target_regex
+
     task = _task()
     vlm = load_model(llava_path)
     before = vlm.predict(task, task.test, "both", progress=False)
-    regex = vlm.arch.lora_target_regex(("language",))
+    regex = target_regex(vlm.model_type, "language", ("q_proj", "v_proj"))
     vlm.model = get_peft_model(vlm.model, LoraConfig(r=2, target_modules=regex, init_lora_weights=True))
     targets = [n for n, _ in vlm.model.named_modules() if n.endswith("q_proj.lora_A")]
     assert targets and all("language_model" in n for n in targets)
