@@ -20,7 +20,7 @@ BOTH = "both"
 #: modality modes a model is asked in: every modality, the image alone, the text alone
 MODES: tuple[str, str, str] = (BOTH, "image", "text")
 #: the modalities a task sample can carry
-MODALITIES: tuple[str, str, str] = ("image", "text", "video")
+MODALITIES: tuple[str, ...] = ("image", "text", "video", "audio")
 #: the two modality names a predictions file uses unless it names others
 DEFAULT_MODALITIES: tuple[str, str] = ("image", "text")
 #: task metric name -> (what its score is called, its range), for reports and docs (:mod:`mint.metrics`)

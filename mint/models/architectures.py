@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
+from mint.models.audio import AUDIO_KEYS, qwen2audio_encode
 from mint.models.video import QWEN_IMAGE_PAD, QWEN_VIDEO_PAD, qwen2vl_video, video_llava_encode
 from mint.tasks.video import is_clip
 
@@ -124,6 +125,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         )
         for name in ("qwen2_vl", "qwen2_5_vl")  # one encoder; Qwen2.5-VL refuses videos in it
     },
+    # audio + text: waveforms to log-mel features, <|AUDIO|> expanded (mint.models.audio)
+    "qwen2_audio": Architecture(
+        "qwen2_audio", pixel_layout="per_image", encoder=qwen2audio_encode, shared_prefix=True
+    ),
 }
 
 
@@ -133,8 +138,9 @@ def architecture(model_type: str) -> Architecture:
 
 
 def image_token_id(config: Any, tokenizer: Any) -> int | None:
-    """The id of the token that marks image positions in ``input_ids``."""
-    for attr in ("image_token_id", "image_token_index"):
+    """The id of the token that marks image positions in ``input_ids`` (audio positions on an audio-text
+    model: the non-text modality's token)."""
+    for attr in ("image_token_id", "image_token_index", "audio_token_id", "audio_token_index"):
         value = getattr(config, attr, None)
         if isinstance(value, int):
             return value
@@ -165,7 +171,13 @@ def processor_encode(vlm: Any, prompts: list[str], images: list[list], padding_s
 def per_token_keys(enc: dict) -> list[str]:
     """Keys of ``enc`` holding one value per token (same shape as ``input_ids``)."""
     shape = enc["input_ids"].shape
-    return [k for k, v in enc.items() if isinstance(v, torch.Tensor) and v.shape == shape]
+    return [k for k, v in enc.items() if isinstance(v, torch.Tensor) and is_per_token(k, v, shape)]
+
+
+def is_per_token(key: str, value: torch.Tensor, shape: torch.Size) -> bool:
+    """Whether ``value`` holds one value per token of a ``shape`` batch: its shape, and not a per-audio
+    tensor (``feature_attention_mask``) that happens to have it."""
+    return value.shape == shape and key not in AUDIO_KEYS
 
 
 def repeat_images(

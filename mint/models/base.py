@@ -20,10 +20,12 @@ from mint.models.architectures import (
     Architecture,
     architecture,
     image_token_id,
+    is_per_token,
     per_token_keys,
     processor_encode,
     repeat_images,
 )
+from mint.models.audio import AUDIO_MARK
 from mint.models.batching import CHUNK_BATCHES, IGNORE_INDEX, prompt_batches
 from mint.models.features import pooled_features
 from mint.models.prompts import MODES, Ablation, check_mode, messages
@@ -124,6 +126,7 @@ class VisionLanguageModel:
         markers = {
             "image": getattr(self.tokenizer, "image_token", None) or "<image>",
             "video": getattr(self.tokenizer, "video_token", None) or "<video>",
+            "audio": AUDIO_MARK,
         }
         parts = []
         for m in msgs:
@@ -221,7 +224,7 @@ class VisionLanguageModel:
         out: dict[str, torch.Tensor] = {}
         for key, value in first.items():
             parts = [b[key] for b in batches]
-            if value.shape == first["input_ids"].shape:  # one value per token (as collate's rows)
+            if is_per_token(key, value, first["input_ids"].shape):  # one value per token (as collate's rows)
                 fill = pad.get(key, self.arch.answer_fill.get(key, 0))
                 parts = [torch.nn.functional.pad(p, (0, width - p.shape[1]), value=fill) for p in parts]
             elif any(p.shape[1:] != value.shape[1:] for p in parts):
@@ -241,7 +244,7 @@ class VisionLanguageModel:
         lengths = batch["attention_mask"].sum(-1).tolist()
         rows: list[dict[str, torch.Tensor]] = [{} for _ in range(shape[0])]
         for key, value in batch.items():
-            if value.shape == shape:
+            if is_per_token(key, value, shape):
                 parts = [value[i : i + 1, :n] for i, n in enumerate(lengths)]
             elif value.shape[0] == sum(counts):
                 parts = list(torch.split(value, list(counts)))
@@ -358,9 +361,12 @@ def _decoded(sample: Any) -> Any:
     """A shallow copy of a :class:`~mint.tasks.schema.Sample` holding its image (and video) decoded (every
     later access returns that same object); anything else as it is."""
     video = getattr(sample, "has_video", False)
-    if not isinstance(sample, Sample) or not (sample.has_image or video):
+    audio = getattr(sample, "has_audio", False)
+    if not isinstance(sample, Sample) or not (sample.has_image or video or audio):
         return sample
     shown = copy.copy(sample)
+    if audio:  # an AudioSample: its waveform decoded once (mint.tasks.audio)
+        shown.audio = sample.audio
     if sample.has_image:
         shown.image = sample.image
     if video:  # a VideoSample: its frames decoded once (mint.tasks.video)

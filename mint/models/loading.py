@@ -15,6 +15,7 @@ from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import check_safetensors
+from mint.models.audio import AUDIO_MODEL_TYPES
 from mint.models.base import VisionLanguageModel
 from mint.models.devices import resolve_device
 from mint.models.load_options import LoadOptions
@@ -131,6 +132,16 @@ def _load_processor(source: str) -> tuple[Any, Any, Any]:
         return None, tok, ip
 
 
+def _model_type(source: str) -> str | None:
+    """``model_type`` of the config in folder ``source`` (None where it cannot be read)."""
+    import json
+
+    try:
+        return json.loads((Path(source) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _chat_template_file(source: str) -> str | None:
     path = Path(source) / "chat_template.jinja"
     return path.read_text(encoding="utf-8") if path.is_file() else None
@@ -157,7 +168,7 @@ def load_model(
     has it) is fixed for the whole model; scoring takes any of them (:func:`mint.models.scoring.takes_4d_mask`).
     ``quantize``: bitsandbytes ``4bit`` / ``8bit`` (:class:`~mint.models.load_options.LoadOptions`).
     """
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoModelForImageTextToText, AutoModelForMultimodalLM
     from transformers.utils import logging as hf_logging
 
     if dtype not in DTYPES:
@@ -171,7 +182,12 @@ def load_model(
         kwargs = options.pretrained_kwargs(dev)
         if not options.places_itself() and dev.type != "cpu":  # straight onto the device: no CPU copy first
             kwargs["device_map"] = {"": dev}
-        model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=True, **kwargs)
+        auto = (
+            AutoModelForMultimodalLM
+            if _model_type(source) in AUDIO_MODEL_TYPES
+            else AutoModelForImageTextToText
+        )
+        model = auto.from_pretrained(source, local_files_only=True, **kwargs)
         processor, tokenizer, image_processor = _load_processor(source)
     except (OSError, ValueError) as e:
         raise MintError(f"model {spec!r} cannot be loaded from {source}: {first_line(e)}") from None

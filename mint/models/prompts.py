@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mint.errors import MintError
+from mint.tasks.audio import is_audio
 from mint.tasks.video import is_clip
 from mint.vocabulary import MODES
 
@@ -60,17 +61,22 @@ def sample_images(sample: Any) -> list:
     images = [] if img is None else list(img) if isinstance(img, (list, tuple)) else [img]
     if getattr(sample, "has_video", False):
         images.append(sample.video)
+    if getattr(sample, "has_audio", False):  # an AudioSample (mint.tasks.audio)
+        images.append(sample.audio)
     return images
 
 
 def blank_like(image: Any, color: tuple[int, int, int] = (0, 0, 0)):
-    """A uniform RGB image of the same size as ``image`` (for a video clip: a clip of such frames)."""
+    """A uniform RGB image of the same size as ``image`` (for a video clip: a clip of such frames; for an
+    audio :class:`~mint.tasks.audio.Waveform`: silence of the same length)."""
     from PIL import Image
 
     from mint.tasks.video import Clip, is_clip
 
     if is_clip(image):
         return Clip(blank_like(f, color) for f in image)
+    if is_audio(image):
+        return image.silent()
     return Image.new("RGB", image.size, tuple(color))
 
 
@@ -91,7 +97,9 @@ def turn(task: Any, sample: Any, mode: str, ablation: Ablation, requires_image: 
         images = sample_images(sample)
         if mode == "text":
             images = [blank_like(im, ablation.blank_color) for im in images]
-    content: list[dict[str, str]] = [{"type": "video" if is_clip(im) else "image"} for im in images]
+    content: list[dict[str, str]] = [
+        {"type": "video" if is_clip(im) else "audio" if is_audio(im) else "image"} for im in images
+    ]
     content.append({"type": "text", "text": user_text(task, sample, mode)})
     return {"role": "user", "content": content}, images
 

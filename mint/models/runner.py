@@ -25,6 +25,7 @@ from mint.io import atomic_path, atomic_write_json, stamp
 from mint.models.batching import CHUNK_BATCHES
 from mint.models.devices import resolve_device
 from mint.models.prompts import MODES
+from mint.tasks.audio import audio_id
 from mint.tasks.demos import in_context_setting, task_demos
 from mint.tasks.video import video_id, visual_modality
 
@@ -78,6 +79,8 @@ def model_setting(
 def _image_id(sample: Any) -> str:
     if getattr(sample, "has_video", False):
         return video_id(sample)
+    if getattr(sample, "has_audio", False):
+        return audio_id(sample)
     path = getattr(sample, "image_path", None)
     if path:
         return path
@@ -300,7 +303,7 @@ def predict_suite(
         feats = cache.get_features(task.name, fp) if features else None
         if any(p is None for p in preds.values()) or (features and feats is None):
             raise MintError(f"{cache.dir}: the cached parts of task {task.name!r} vanished while predicting")
-        named = {"image": visual_modality(task)}  # "video" for a video task (mint.tasks.video)
+        named = {"image": visual_modality(task)}  # "video" / "audio" for a video / audio task
         for j, s in enumerate(samples):
             row: dict[str, Any] = {
                 "task": task.name,

@@ -111,7 +111,7 @@ def answer_logprobs_expanded(
     )
     labels = batch.pop("labels")
     keep = int((labels != IGNORE_INDEX).sum(-1).max().item()) + 1
-    logits = vlm.model(**batch, logits_to_keep=keep).logits
+    logits = vlm.model(**batch, logits_to_keep=keep).logits[:, -keep:]  # Qwen2-Audio returns them all
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     target = labels[:, -(keep - 1) :]
     valid = target != IGNORE_INDEX

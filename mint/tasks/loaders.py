@@ -5,7 +5,8 @@ when one file holds both splits, ``"split": "train" | "test"``; optional ``"choi
 ``choice`` metric) and ``"meta"`` (an object); other keys go into ``meta``. ``id`` and ``answer`` are
 required; ``text`` defaults to ``""``; ``image`` may be absent or null for a sample without an image.
 ``video`` (a video file, or a list of frame image files) instead of ``image`` makes a video sample
-(:func:`mint.tasks.video.video_sample`).
+(:func:`mint.tasks.video.video_sample`); ``audio`` (an audio file) an audio sample
+(:func:`mint.tasks.audio.audio_sample`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,24 @@ from typing import Any
 
 from mint.errors import MintError, first_line
 from mint.io import read_jsonl
+from mint.tasks.audio import audio_sample
 from mint.tasks.schema import CallableImage, FileImage, Sample, check_image_file, open_image
 from mint.tasks.video import video_sample
 
 SPLITS = ("train", "test")
-_RESERVED = {"id", "image", "video", "num_frames", "text", "answer", "answers", "split", "choices", "meta"}
+_RESERVED = {
+    "id",
+    "image",
+    "video",
+    "audio",
+    "num_frames",
+    "text",
+    "answer",
+    "answers",
+    "split",
+    "choices",
+    "meta",
+}
 
 
 def _scalar(value: Any, where: str, field: str) -> str:
@@ -96,10 +110,12 @@ def read_jsonl_samples(
             if check_images:
                 check_image_file(img_path, where)
             image = FileImage(img_path)
+        if sum(rec.get(k) is not None for k in ("image", "video", "audio")) > 1:
+            raise MintError(f"{where}: a sample has one of 'image', 'video' or 'audio', not several")
         if rec.get("video") is not None:  # a video sample (mint.tasks.video)
-            if image is not None:
-                raise MintError(f"{where}: a sample has an 'image' or a 'video', not both")
             sample = video_sample(rec, sid, text, answer, meta, image_root, where, check_images)
+        elif rec.get("audio") is not None:  # an audio sample (mint.tasks.audio)
+            sample = audio_sample(rec, sid, text, answer, meta, image_root, where, check_images)
         else:
             sample = Sample(sid, text, answer, image, meta)
         out[split or rec_split].append((lineno, sample))

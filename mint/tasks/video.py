@@ -234,10 +234,12 @@ def has_video(sample: Any) -> bool:
 
 
 def visual_modality(task: Any) -> str:
-    """``video`` for a task whose samples carry videos, else ``image``: the name of the non-text modality
-    in predictions and profiles."""
-    samples = [*getattr(task, "test", []), *getattr(task, "train", [])]
-    return "video" if any(has_video(s) for s in samples[:1]) else "image"
+    """``video`` for a task whose samples carry videos, ``audio`` for one whose samples carry audio
+    (:mod:`mint.tasks.audio`), else ``image``: the name of the non-text modality in predictions and profiles."""
+    first = [*getattr(task, "test", []), *getattr(task, "train", [])][:1]
+    if any(has_video(s) for s in first):
+        return "video"
+    return "audio" if any(getattr(s, "has_audio", False) for s in first) else "image"
 
 
 def probe_video(path: str | os.PathLike) -> None:

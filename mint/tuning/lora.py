@@ -134,7 +134,7 @@ def _answer_logits(model: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, tor
         else target.shape[1] - 1
     )
     keep = target.shape[1] - first + 1  # positions first .. T-1 of the input predict targets first .. T-2
-    logits = model(**batch, logits_to_keep=keep).logits[:, :-1].float()
+    logits = model(**batch, logits_to_keep=keep).logits[:, -keep:-1].float()  # Qwen2-Audio returns them all
     return logits, target[:, first:], valid
 
 

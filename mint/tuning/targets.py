@@ -47,6 +47,8 @@ TOWERS: dict[str, Towers] = {
     "qwen2_vl": Towers("model.language_model", "model.visual.blocks", vision_modules=_QWEN_VIT),
     "qwen2_5_vl": Towers("model.language_model", "model.visual.blocks", vision_modules=_QWEN_VIT),
     "video_llava": Towers("model.language_model", "model.image_tower", video_root="model.video_tower"),
+    # the audio tower (Whisper-style encoder layers: the CLIP names) stands where a vision tower stands
+    "qwen2_audio": Towers("model.language_model", "model.audio_tower"),
 }
 
 
