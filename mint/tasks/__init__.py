@@ -11,6 +11,7 @@ import os
 from mint.benchmarks import SUITE_PREFIX, suite_path
 from mint.errors import MintError
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
+from mint.tasks.builtin.audio import AUDIO_SUITES, AUDIO_TASKS, build_audio_suite, build_audio_task
 from mint.tasks.builtin.default import capped
 from mint.tasks.builtin.video import VIDEO_SUITES, VIDEO_TASKS, build_video_suite, build_video_task
 from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
@@ -23,10 +24,11 @@ BUILTIN_PREFIX = "builtin:"
 def check_builtin(spec: str) -> None:
     """Refuse a ``builtin:`` name that is no built-in suite or task, listing those there are."""
     name = spec[len(BUILTIN_PREFIX) :]
-    if name not in (*BUILTIN_SUITES, *VIDEO_SUITES, *BUILTIN_TASKS, *VIDEO_TASKS):
+    suites = [*BUILTIN_SUITES, *VIDEO_SUITES, *AUDIO_SUITES]
+    tasks = [*BUILTIN_TASKS, *VIDEO_TASKS, *AUDIO_TASKS]
+    if name not in (*suites, *tasks):
         raise MintError(
-            f"unknown built-in suite {spec!r} (suites: {', '.join([*BUILTIN_SUITES, *VIDEO_SUITES])}; "
-            f"tasks: {', '.join([*BUILTIN_TASKS, *VIDEO_TASKS])})"
+            f"unknown built-in suite {spec!r} (suites: {', '.join(suites)}; tasks: {', '.join(tasks)})"
         )
 
 
@@ -37,7 +39,8 @@ def load_suite(
 
     ``spec`` is ``builtin:default`` (the embedded suite: 10 tasks, at most 200 train / 100 test samples
     each), ``builtin:mini`` (40 / 20), ``builtin:full`` (all samples), ``builtin:video`` /
-    ``builtin:video-mini`` (the generated video suite, :mod:`mint.tasks.builtin.video`),
+    ``builtin:video-mini`` (the generated video suite, :mod:`mint.tasks.builtin.video`), ``builtin:audio`` /
+    ``builtin:audio-mini`` (the generated audio suite, :mod:`mint.tasks.builtin.audio`),
     ``builtin:<task>`` (one built-in task), or the path of a suite ``.yaml`` / ``.json`` file. ``max_train`` / ``max_test`` cap every task
     (for built-in suites they replace the suite's caps, so they can also raise them); sampling is
     deterministic for a ``seed``. Bad input raises :class:`~mint.errors.MintError`.
@@ -51,7 +54,11 @@ def load_suite(
             return build_suite(name, seed=seed, max_train=max_train, max_test=max_test)
         if name in VIDEO_SUITES:
             return build_video_suite(name, seed=seed, max_train=max_train, max_test=max_test)
+        if name in AUDIO_SUITES:
+            return build_audio_suite(name, seed=seed, max_train=max_train, max_test=max_test)
         limits = (max_train, max_test)
+        if name in AUDIO_TASKS:
+            return capped(build_audio_task, [name], AUDIO_SUITES["audio"][1:], seed, limits)
         if name in VIDEO_TASKS:  # one task at the size it has in its suite
             return capped(build_video_task, [name], VIDEO_SUITES["video"][1:], seed, limits)
         if name in BUILTIN_TASKS:

@@ -193,3 +193,11 @@ def test_training_loss_is_the_models_own_on_the_answer_tokens(vlm):
         total, n = answer_loss(vlm.model, batch)
         own = vlm.model(**batch).loss
     assert n == 8 and torch.allclose(total / n, own, atol=1e-5)
+
+
+def test_the_builtin_audio_suite_runs_in_every_mode(vlm):
+    from mint.tasks import load_suite
+
+    for task in load_suite("builtin:audio-mini", max_train=0, max_test=2):
+        out = vlm.predict_modes(task, task.test, batch_size=2, progress=False)
+        assert all(len(p) == 2 and set(p) <= set(task.answers) for p in out.values())
