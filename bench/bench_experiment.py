@@ -1,7 +1,7 @@
 """The whole experiment: `mint run --jobs N` against one peft + HF ``Trainer`` script per run.
 
 The experiment is the demo's (``mint/configs/demo.yaml``): the groupings ``mint``, ``all``, ``random`` and
-``single``, each tuned with seeds 0, 1 and 2 and evaluated on every task, plus the zero-shot backbone;
+``single``, each tuned with the demo's seeds and evaluated on every task, plus the zero-shot backbone;
 ``--max-train``, ``--max-test`` and ``--epochs`` scale it down (the values used are printed). Both sides
 start from the same prepared folder (predictions, profiles and the groupings, made once by
 ``mint run --stage prepare`` and not timed), so both tune and evaluate the same groups on the same samples
