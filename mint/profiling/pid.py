@@ -187,7 +187,6 @@ def _factor(
     ``(dq, dlam, dmu)``.
     """
     mask = prob.mask
-    n1, n2, ny = prob.n1, prob.n2, prob.ny
     d = np.where(mask, q / (1.0 + z), 0.0)  # inverse of the diagonal part
     r = np.where(mask, q * z / (1.0 + z), 0.0).sum(2)  # S - sum d, without cancellation
     r = np.where(r > 0, r, 1.0)
@@ -197,61 +196,7 @@ def _factor(
     def hinv(v: np.ndarray) -> np.ndarray:
         return d * v + d * ((d * v).sum(2) / r)[..., None]
 
-    # M = A H^{-1} A^T in blocks: M11 block-diagonal over x1, M22 over x2, M12 dense.
-    eye = np.eye(ny)
-    M11 = np.einsum("ijy,ijz->iyz", w, w) + d.sum(1)[:, :, None] * eye
-    M22 = np.einsum("ijy,ijz->jyz", w, w) + d.sum(0)[:, :, None] * eye
-    M12 = np.einsum("ijy,ijz->iyjz", w, w)
-    diag = np.einsum("iyjy->iyj", M12)  # a writeable view of M12[i, y, j, y]
-    diag += d.transpose(0, 2, 1)
-    # inactive constraints (zero marginal, or the one redundant constraint per label): identity rows
-    ia, ya = np.nonzero(~keep_a)
-    M11[ia, ya, :] = 0.0
-    M11[ia, :, ya] = 0.0
-    M11[ia, ya, ya] = 1.0
-    M12[ia, ya, :, :] = 0.0
-    jb, yb = np.nonzero(~keep_b)
-    M22[jb, yb, :] = 0.0
-    M22[jb, :, yb] = 0.0
-    M22[jb, yb, yb] = 1.0
-    M12[:, :, jb, yb] = 0.0
-
-    # eliminate the x1 side: X = L1^{-1} M12, Schur = M22 - X^T X (size n2 * ny)
-    L1inv = np.linalg.inv(np.linalg.cholesky(M11))
-    L1invT = np.swapaxes(L1inv, 1, 2)
-    X = np.matmul(L1inv, M12.reshape(n1, ny, n2 * ny)).reshape(n1 * ny, n2 * ny)
-    blk = -(X.T @ X).reshape(n2, ny, n2, ny)
-    for j in range(n2):
-        blk[j, :, j, :] += M22[j]
-    schur = blk.reshape(n2 * ny, n2 * ny)
-    # Cholesky of the diagonally scaled Schur complement. Cancellation can leave it (nearly) singular
-    # when entries of Q differ by many orders of magnitude; then a small ridge makes it a
-    # preconditioner and the conjugate-gradient loop in ``solve`` restores the exact system.
-    idx = np.arange(n2 * ny)
-    dg = schur[idx, idx]
-    scale = np.sqrt(np.maximum(dg, 1e-14 * max(float(dg.max()), 1e-300)))
-    schur /= scale[:, None]
-    schur /= scale[None, :]
-    solve2: Callable[[np.ndarray], np.ndarray] | None = None
-    for ridge in (0.0, 1e-10, 1e-6):
-        if ridge:
-            schur[idx, idx] += ridge
-        try:
-            fac = cho_factor(schur, lower=True, check_finite=False)
-        except LinAlgError:
-            continue
-        solve2 = lambda v: cho_solve(fac, v / scale, check_finite=False) / scale  # noqa: E731
-        break
-    if solve2 is None:  # indefinite by rounding: clamp the spectrum
-        ev, vec = np.linalg.eigh(schur)
-        inv_ev = 1.0 / np.maximum(ev, 1e-8 * max(float(ev.max()), 1e-300))
-        solve2 = lambda v: (vec @ (inv_ev * (vec.T @ (v / scale)))) / scale  # noqa: E731
-
-    def solve_m(b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z1 = np.matmul(L1inv, b1[:, :, None])[:, :, 0].reshape(-1)
-        x2 = solve2(b2.reshape(-1) - X.T @ z1)
-        x1 = np.matmul(L1invT, (z1 - X @ x2).reshape(n1, ny, 1))[:, :, 0]
-        return x1, x2.reshape(n2, ny)
+    solve_m = _block_solver(prob, *_normal_blocks(prob, d, w))
 
     def apply_m(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         v = np.where(mask, hinv(x1[:, None, :] + x2[None, :, :]), 0.0)
@@ -261,38 +206,118 @@ def _factor(
         u = hinv(g)
         b1 = np.where(keep_a, u.sum(1) - ra, 0.0)
         b2 = np.where(keep_b, u.sum(0) - rb, 0.0)
-        # preconditioned conjugate gradients on M x = b, preconditioned by the factorization
-        # (converges in one or two steps unless the factorization needed a ridge)
-        x1, x2 = solve_m(b1, b2)
-        m1, m2 = apply_m(x1, x2)
-        r1, r2 = b1 - m1, b2 - m2
-        small = 1e-17  # marginals are probabilities: stop at rounding level
-        p1 = p2 = None
-        rz = 1.0
-        for _ in range(25):
-            if max(np.abs(r1).max(), np.abs(r2).max()) <= small or rz <= 0:
-                break
-            z1, z2 = solve_m(r1, r2)
-            rz_new = float(np.sum(r1 * z1) + np.sum(r2 * z2))
-            if p1 is None:
-                p1, p2 = z1, z2
-            else:
-                p1, p2 = z1 + (rz_new / rz) * p1, z2 + (rz_new / rz) * p2
-            rz = rz_new
-            if rz <= 0:
-                break
-            m1, m2 = apply_m(p1, p2)
-            pmp = float(np.sum(p1 * m1) + np.sum(p2 * m2))
-            if not pmp > 0:
-                break
-            alpha = rz / pmp
-            x1, x2 = x1 + alpha * p1, x2 + alpha * p2
-            r1, r2 = r1 - alpha * m1, r2 - alpha * m2
+        x1, x2 = _pcg(solve_m, apply_m, b1, b2)
         x1, x2 = np.where(keep_a, x1, 0.0), np.where(keep_b, x2, 0.0)
         dq = np.where(mask, hinv(x1[:, None, :] + x2[None, :, :] - g), 0.0)
         return dq, x1, x2
 
     return solve
+
+
+def _normal_blocks(prob: _Problem, d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``M = A H^{-1} A^T`` in blocks (``H^{-1} = diag(d) + w w^T`` per cell): M11 block-diagonal over x1, M22
+    over x2, M12 dense; inactive constraints (a zero marginal, or the one redundant constraint per label)
+    get identity rows."""
+    ny = prob.ny
+    eye = np.eye(ny)
+    M11 = np.einsum("ijy,ijz->iyz", w, w) + d.sum(1)[:, :, None] * eye
+    M22 = np.einsum("ijy,ijz->jyz", w, w) + d.sum(0)[:, :, None] * eye
+    M12 = np.einsum("ijy,ijz->iyjz", w, w)
+    diag = np.einsum("iyjy->iyj", M12)  # a writeable view of M12[i, y, j, y]
+    diag += d.transpose(0, 2, 1)
+    ia, ya = np.nonzero(~prob.keep_a)
+    M11[ia, ya, :] = 0.0
+    M11[ia, :, ya] = 0.0
+    M11[ia, ya, ya] = 1.0
+    M12[ia, ya, :, :] = 0.0
+    jb, yb = np.nonzero(~prob.keep_b)
+    M22[jb, yb, :] = 0.0
+    M22[jb, :, yb] = 0.0
+    M22[jb, yb, yb] = 1.0
+    M12[:, :, jb, yb] = 0.0
+    return M11, M22, M12
+
+
+def _block_solver(
+    prob: _Problem, M11: np.ndarray, M22: np.ndarray, M12: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A solver of ``M (x1, x2) = (b1, b2)``: the x1 side eliminated (``X = L1^{-1} M12``), the Schur
+    complement ``M22 - X^T X`` (size ``n2 * ny``) factored by :func:`_schur_solver`."""
+    n1, n2, ny = prob.n1, prob.n2, prob.ny
+    L1inv = np.linalg.inv(np.linalg.cholesky(M11))
+    L1invT = np.swapaxes(L1inv, 1, 2)
+    X = np.matmul(L1inv, M12.reshape(n1, ny, n2 * ny)).reshape(n1 * ny, n2 * ny)
+    blk = -(X.T @ X).reshape(n2, ny, n2, ny)
+    for j in range(n2):
+        blk[j, :, j, :] += M22[j]
+    solve2 = _schur_solver(blk.reshape(n2 * ny, n2 * ny))
+
+    def solve_m(b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z1 = np.matmul(L1inv, b1[:, :, None])[:, :, 0].reshape(-1)
+        x2 = solve2(b2.reshape(-1) - X.T @ z1)
+        x1 = np.matmul(L1invT, (z1 - X @ x2).reshape(n1, ny, 1))[:, :, 0]
+        return x1, x2.reshape(n2, ny)
+
+    return solve_m
+
+
+def _schur_solver(schur: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A solver of the Schur complement (scaled in place): the Cholesky of its diagonally scaled form.
+    Cancellation can leave it (nearly) singular when entries of Q differ by many orders of magnitude; then a
+    small ridge makes it a preconditioner (the conjugate gradients of :func:`_pcg` restore the exact system),
+    and an indefinite one (by rounding) has its spectrum clamped."""
+    idx = np.arange(schur.shape[0])
+    dg = schur[idx, idx]
+    scale = np.sqrt(np.maximum(dg, 1e-14 * max(float(dg.max()), 1e-300)))
+    schur /= scale[:, None]
+    schur /= scale[None, :]
+    for ridge in (0.0, 1e-10, 1e-6):
+        if ridge:
+            schur[idx, idx] += ridge
+        try:
+            fac = cho_factor(schur, lower=True, check_finite=False)
+        except LinAlgError:
+            continue
+        return lambda v: cho_solve(fac, v / scale, check_finite=False) / scale
+    ev, vec = np.linalg.eigh(schur)
+    inv_ev = 1.0 / np.maximum(ev, 1e-8 * max(float(ev.max()), 1e-300))
+    return lambda v: (vec @ (inv_ev * (vec.T @ (v / scale)))) / scale
+
+
+def _pcg(
+    solve_m: Callable[..., tuple[np.ndarray, np.ndarray]],
+    apply_m: Callable[..., tuple[np.ndarray, np.ndarray]],
+    b1: np.ndarray,
+    b2: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``M x = b`` by conjugate gradients preconditioned by the factorization ``solve_m`` (one or two steps
+    unless the factorization needed a ridge); ``apply_m`` multiplies by the exact ``M``."""
+    x1, x2 = solve_m(b1, b2)
+    m1, m2 = apply_m(x1, x2)
+    r1, r2 = b1 - m1, b2 - m2
+    small = 1e-17  # marginals are probabilities: stop at rounding level
+    p1 = p2 = None
+    rz = 1.0
+    for _ in range(25):
+        if max(np.abs(r1).max(), np.abs(r2).max()) <= small or rz <= 0:
+            break
+        z1, z2 = solve_m(r1, r2)
+        rz_new = float(np.sum(r1 * z1) + np.sum(r2 * z2))
+        if p1 is None:
+            p1, p2 = z1, z2
+        else:
+            p1, p2 = z1 + (rz_new / rz) * p1, z2 + (rz_new / rz) * p2
+        rz = rz_new
+        if rz <= 0:
+            break
+        m1, m2 = apply_m(p1, p2)
+        pmp = float(np.sum(p1 * m1) + np.sum(p2 * m2))
+        if not pmp > 0:
+            break
+        alpha = rz / pmp
+        x1, x2 = x1 + alpha * p1, x2 + alpha * p2
+        r1, r2 = r1 - alpha * m1, r2 - alpha * m2
+    return x1, x2
 
 
 def _reduced_cost(prob: _Problem, q: np.ndarray, lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
