@@ -193,6 +193,36 @@ def _load_user_task(
 ) -> Task:
     loader = "hf" if "hf" in entry else "jsonl"
     name = ctx.name
+    metric, answers, kind, dominant = _labels(entry, ctx)
+    check_images = entry.get("check_images", True)
+    if not isinstance(check_images, bool):
+        raise ctx.error("check_images", "must be true or false")
+    if loader == "jsonl":
+        found = _jsonl_samples(entry, ctx, base, check_images)
+    else:
+        found = _hf_samples(entry, ctx, base)
+    _check_samples(found, ctx, answers, metric)
+    instruction = _str(entry, "instruction", ctx)
+    return Task(
+        name=name,
+        instruction=_default_instruction(answers) if instruction is None else instruction,
+        train=_subsample(
+            [s for _, s in found["train"]], _cap(entry, "max_train", ctx, max_train), seed, name, "train"
+        ),
+        test=_subsample(
+            [s for _, s in found["test"]], _cap(entry, "max_test", ctx, max_test), seed, name, "test"
+        ),
+        metric=metric,
+        answers=answers,
+        kind=kind,
+        dominant=dominant,
+        description=_str(entry, "description", ctx, "") or "",
+        source=f"{loader}: {entry.get('hf') or entry.get('jsonl') or ', '.join(str(entry[s]) for s in SPLITS if s in entry)}",
+    )
+
+
+def _labels(entry: dict, ctx: _Ctx) -> tuple[str, list[str] | None, str | None, str | None]:
+    """The task's metric (known and available), closed answer set, documented kind and dominant modality."""
     metric = _str(entry, "metric", ctx, "exact")
     if not known_metric(metric):
         raise ctx.error("metric", f"unknown metric {metric!r} (expected {metric_names()})")
@@ -207,77 +237,87 @@ def _load_user_task(
     dominant = _str(entry, "dominant", ctx)
     if dominant is not None and dominant not in MODALITIES:
         raise ctx.error("dominant", f"unknown modality {dominant!r} (expected {', '.join(MODALITIES)})")
-    check_images = entry.get("check_images", True)
-    if not isinstance(check_images, bool):
-        raise ctx.error("check_images", "must be true or false")
+    return metric, answers, kind, dominant
 
-    # split -> [(where, sample)] where `where` names the file and line (or dataset row) of the sample
+
+def _jsonl_samples(
+    entry: dict, ctx: _Ctx, base: Path, check_images: bool
+) -> dict[str, list[tuple[str, Sample]]]:
+    """split -> [(where, sample)] from the entry's JSONL file(s); ``where`` names the file and line."""
     found: dict[str, list[tuple[str, Sample]]] = {s: [] for s in SPLITS}
-    if loader == "jsonl":
-        for key in ("columns", "config", "cache_dir", "split"):
-            if key in entry:
-                raise ctx.error(key, "only applies to the 'hf' loader")
-        has_split_files = any(s in entry for s in SPLITS)
-        if "jsonl" in entry and has_split_files:
-            raise ctx.error(
-                "jsonl",
-                "give either 'jsonl' (one file with a 'split' field) or 'train'/'test' files, not both",
-            )
-        if "jsonl" not in entry and not has_split_files:
-            raise ctx.error(None, "no loader: give 'jsonl', 'train'/'test' files, 'hf' or 'builtin'")
-        files = {None: entry["jsonl"]} if "jsonl" in entry else {s: entry[s] for s in SPLITS if s in entry}
-        root = _str(entry, "image_root", ctx)
-        for split, rel in files.items():
-            field = "jsonl" if split is None else split
-            if not isinstance(rel, str):
-                raise ctx.error(field, f"must be a path to a JSONL file, got {type(rel).__name__}")
-            path = _resolve(base, rel)
-            if not path.is_file():
-                raise ctx.error(field, f"JSONL file not found: {path}")
-            image_root = _resolve(base, root) if root is not None else path.parent
-            if root is not None and not image_root.is_dir():
-                raise ctx.error("image_root", f"image folder not found: {image_root}")
-            for s, rows in read_jsonl_samples(
-                path, image_root, split=split, check_images=check_images
-            ).items():
-                found[s].extend((f"{path}:{lineno}", sample) for lineno, sample in rows)
-    else:
-        if "image_root" in entry:
-            raise ctx.error("image_root", "only applies to the 'jsonl' loader")
-        hf_name = _str(entry, "hf", ctx)
-        if "split" in entry and "test" in entry:
-            raise ctx.error("split", "give either 'split' (the test split) or 'test', not both")
-        splits = {"test": entry.get("split", entry.get("test", "test"))}
-        if "train" in entry:
-            splits["train"] = entry["train"]
-        columns = entry.get("columns", {})
-        if not isinstance(columns, dict):
-            raise ctx.error(
-                "columns", "must be a mapping such as {image: img, text: question, answer: label}"
-            )
-        for k, v in columns.items():
-            if k not in COLUMN_KEYS:
-                raise ctx.error("columns", f"unknown key {k!r} (expected {', '.join(COLUMN_KEYS)})")
-            if not isinstance(v, str):
-                raise ctx.error("columns", f"column name for {k!r} must be a string")
-        cache_dir = _str(entry, "cache_dir", ctx)
-        cache_dir = str(_resolve(base, cache_dir)) if cache_dir else None
-        for split, split_name in splits.items():
-            field = "split" if split == "test" and "split" in entry else split
-            if not isinstance(split_name, str):
-                raise ctx.error(field, "must be a split name such as 'train' or 'test'")
-            samples = read_hf_samples(
-                hf_name,
-                split_name,
-                columns,
-                config=_str(entry, "config", ctx),
-                cache_dir=cache_dir,
-                base=base,
-                where=ctx.at(field),
-                row_id_prefix="train-" if split == "train" else "",  # row-number ids unique across splits
-            )
-            found[split].extend((f"{hf_name}[{split_name}] row {i}", s) for i, s in enumerate(samples))
+    for key in ("columns", "config", "cache_dir", "split"):
+        if key in entry:
+            raise ctx.error(key, "only applies to the 'hf' loader")
+    has_split_files = any(s in entry for s in SPLITS)
+    if "jsonl" in entry and has_split_files:
+        raise ctx.error(
+            "jsonl",
+            "give either 'jsonl' (one file with a 'split' field) or 'train'/'test' files, not both",
+        )
+    if "jsonl" not in entry and not has_split_files:
+        raise ctx.error(None, "no loader: give 'jsonl', 'train'/'test' files, 'hf' or 'builtin'")
+    files = {None: entry["jsonl"]} if "jsonl" in entry else {s: entry[s] for s in SPLITS if s in entry}
+    root = _str(entry, "image_root", ctx)
+    for split, rel in files.items():
+        field = "jsonl" if split is None else split
+        if not isinstance(rel, str):
+            raise ctx.error(field, f"must be a path to a JSONL file, got {type(rel).__name__}")
+        path = _resolve(base, rel)
+        if not path.is_file():
+            raise ctx.error(field, f"JSONL file not found: {path}")
+        image_root = _resolve(base, root) if root is not None else path.parent
+        if root is not None and not image_root.is_dir():
+            raise ctx.error("image_root", f"image folder not found: {image_root}")
+        for s, rows in read_jsonl_samples(path, image_root, split=split, check_images=check_images).items():
+            found[s].extend((f"{path}:{lineno}", sample) for lineno, sample in rows)
+    return found
 
+
+def _hf_samples(entry: dict, ctx: _Ctx, base: Path) -> dict[str, list[tuple[str, Sample]]]:
+    """split -> [(where, sample)] from the entry's Hugging Face dataset; ``where`` names the dataset row."""
+    found: dict[str, list[tuple[str, Sample]]] = {s: [] for s in SPLITS}
+    if "image_root" in entry:
+        raise ctx.error("image_root", "only applies to the 'jsonl' loader")
+    hf_name = _str(entry, "hf", ctx)
+    if "split" in entry and "test" in entry:
+        raise ctx.error("split", "give either 'split' (the test split) or 'test', not both")
+    splits = {"test": entry.get("split", entry.get("test", "test"))}
+    if "train" in entry:
+        splits["train"] = entry["train"]
+    columns = entry.get("columns", {})
+    if not isinstance(columns, dict):
+        raise ctx.error("columns", "must be a mapping such as {image: img, text: question, answer: label}")
+    for k, v in columns.items():
+        if k not in COLUMN_KEYS:
+            raise ctx.error("columns", f"unknown key {k!r} (expected {', '.join(COLUMN_KEYS)})")
+        if not isinstance(v, str):
+            raise ctx.error("columns", f"column name for {k!r} must be a string")
+    cache_dir = _str(entry, "cache_dir", ctx)
+    cache_dir = str(_resolve(base, cache_dir)) if cache_dir else None
+    for split, split_name in splits.items():
+        field = "split" if split == "test" and "split" in entry else split
+        if not isinstance(split_name, str):
+            raise ctx.error(field, "must be a split name such as 'train' or 'test'")
+        samples = read_hf_samples(
+            hf_name,
+            split_name,
+            columns,
+            config=_str(entry, "config", ctx),
+            cache_dir=cache_dir,
+            base=base,
+            where=ctx.at(field),
+            row_id_prefix="train-" if split == "train" else "",  # row-number ids unique across splits
+        )
+        found[split].extend((f"{hf_name}[{split_name}] row {i}", s) for i, s in enumerate(samples))
+    return found
+
+
+def _check_samples(
+    found: dict[str, list[tuple[str, Sample]]], ctx: _Ctx, answers: list[str] | None, metric: str
+) -> None:
+    """Some test samples; ids unique across splits; answers within the task's answer set; choices where the
+    metric needs them (errors name the sample's file and line, or dataset row)."""
+    name = ctx.name
     if not found["test"]:
         total = len(found["train"])
         raise ctx.error(
@@ -301,23 +341,6 @@ def _load_user_task(
                 raise MintError(
                     f"{where}: field 'choices': metric 'choice' needs per-sample 'choices' or the task's 'answers'"
                 )
-    instruction = _str(entry, "instruction", ctx)
-    return Task(
-        name=name,
-        instruction=_default_instruction(answers) if instruction is None else instruction,
-        train=_subsample(
-            [s for _, s in found["train"]], _cap(entry, "max_train", ctx, max_train), seed, name, "train"
-        ),
-        test=_subsample(
-            [s for _, s in found["test"]], _cap(entry, "max_test", ctx, max_test), seed, name, "test"
-        ),
-        metric=metric,
-        answers=answers,
-        kind=kind,
-        dominant=dominant,
-        description=_str(entry, "description", ctx, "") or "",
-        source=f"{loader}: {entry.get('hf') or entry.get('jsonl') or ', '.join(str(entry[s]) for s in SPLITS if s in entry)}",
-    )
 
 
 def _load_builtin(
