@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from mint.artifacts import Evaluation, Grouping, Predictions, Profiles, Report, TuneRun
-from mint.artifacts.runs import EVAL
+from mint.artifacts import Artifact, Evaluation, Grouping, Predictions, Profiles, Report, TuneRun
 from mint.clustering.group import group as group_profiles
-from mint.errors import MintError
 from mint.io import check_output
 from mint.models.load_options import LoadOptions
 from mint.models.predict import run_predict
@@ -35,12 +34,15 @@ from mint.tuning.tracking import check_report_to
 from mint.tuning.tune_job import TuneJob, run_tune_job
 
 PathLike = str | os.PathLike
+A = TypeVar("A", bound=Artifact)
 
 
-def _saved(artifact: Any, out: PathLike | None, force: bool) -> Any:
-    if out is not None:
-        artifact.save(out, force=force)
-    return artifact
+def _saved(artifact: A, out: PathLike | None, force: bool) -> A:
+    """``artifact`` written to ``out`` (when given), named by it from then on."""
+    if out is None:
+        return artifact
+    artifact.save(out, force=force)
+    return replace(artifact, source=str(out))
 
 
 def predict(
@@ -92,8 +94,7 @@ def profile(
     >>> sorted(set(profiles.interactions().values())) <= ["redundancy", "synergy", "uniqueness"]
     True
     """
-    payload = profile_predictions(predictions, seed=seed, **options)
-    return _saved(Profiles.from_dict(payload, str(out or "profiles")), out, force)
+    return _saved(profile_predictions(predictions, seed=seed, **options), out, force)
 
 
 def group(
@@ -116,9 +117,7 @@ def group(
     """
     if isinstance(profiles, (str, os.PathLike)):
         profiles = Profiles.load(profiles)
-    profiles = Profiles.from_dict(profiles, getattr(profiles, "source", "profiles"))
-    payload = group_profiles(profiles, method, seed=seed, source=profiles.source, **options)
-    return _saved(Grouping.from_dict(payload, str(out or "groups")), out, force)
+    return _saved(group_profiles(profiles, method, seed=seed, **options), out, force)
 
 
 def plot(
@@ -212,9 +211,7 @@ def evaluate(
     >>> sorted(evaluation.tasks) == sorted(grouping.tasks), 0.0 <= evaluation.mean <= 1.0
     (True, True)
     """
-    folder = run.folder if isinstance(run, TuneRun) else Path(run)
-    payload = evaluate_run(run, zero_shot=zero_shot, force=force, progress=progress, **options)
-    return Evaluation.from_dict(payload, str(folder / EVAL))
+    return evaluate_run(run, zero_shot=zero_shot, force=force, progress=progress, **options)
 
 
 def report(
@@ -236,18 +233,15 @@ def report(
     (['zero_shot', 'mint'], ['figures', 'report.html', 'report.json', 'report.md'])
     """
     if isinstance(evaluations, Mapping):
-        rows = {
-            name: [_eval_payload(e) for e in ev] if isinstance(ev, (list, tuple)) else _eval_payload(ev)
-            for name, ev in evaluations.items()
-        }
+        rows = evaluations
     else:
         rows = rows_from_runs([r.folder if isinstance(r, TuneRun) else r for r in evaluations])
     if out is None:
-        return Report.from_dict(make_report(rows), "report")
+        return make_report(rows)
     json_path, md_path, fig_dir = report_paths(out)
     for path in (json_path, md_path, json_path.with_suffix(".html")):
         check_output(path, force)  # before anything is drawn
-    built = Report.from_dict(make_report(rows), str(json_path))
+    built = make_report(rows, str(json_path))
     drawn = (
         results_chart(built, fig_dir, fmt=fmt) + transfer_chart(built, fig_dir, fmt=fmt) if figures else []
     )
@@ -255,11 +249,3 @@ def report(
         built, profile_figures=profile_figures, base=json_path.parent, config=config, result_figures=figures
     )
     return write_report(built, out, html=page, figures=drawn, profile_figures=profile_figures, force=force)
-
-
-def _eval_payload(ev: Any) -> dict[str, Any]:
-    if isinstance(ev, Evaluation):
-        return ev.data
-    if isinstance(ev, Mapping):
-        return dict(ev)
-    raise MintError(f"report: expected an Evaluation or an eval.json payload, got {type(ev).__name__}")

@@ -11,6 +11,7 @@ class              file                        written by
 ``TuneRun``        <run>/tune.json             ``mint tune`` / :func:`mint.tune`
 ``Evaluation``     <run>/eval.json             ``mint evaluate`` / :func:`mint.evaluate`
 ``Report``         report.json                 ``mint evaluate --baseline`` / :func:`mint.report`
+``Routes``         routes.json                 ``mint route``
 =================  ==========================  =========================================
 """
 
@@ -19,6 +20,7 @@ from mint.artifacts.grouping import Grouping
 from mint.artifacts.predictions import Predictions, PredictionSet, TaskPredictions
 from mint.artifacts.profiles import Profiles, ProfileSet
 from mint.artifacts.report import Report
+from mint.artifacts.routes import Routes
 from mint.artifacts.runs import Evaluation, TuneRun
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "ProfileSet",
     "Profiles",
     "Report",
+    "Routes",
     "TaskPredictions",
     "TuneRun",
     "Where",

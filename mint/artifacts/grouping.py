@@ -11,6 +11,7 @@ from typing import Any
 
 from mint.artifacts._base import Artifact, Where, check_schema
 from mint.errors import MintError
+from mint.io import stamp
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 #: names peft reserves: "__base__" means "no adapter" in mixed batches, "default" saves outside sub-folders
@@ -99,7 +100,11 @@ class Grouping(Artifact):
     ) -> Grouping:
         """A grouping from ``{group: [tasks]}`` (``extra``: further keys such as ``stability``)."""
         payload = {"method": method, "params": dict(params or {}), "groups": groups, **extra}
-        return cls.from_dict(payload, "groups")
+        return cls.from_dict(stamp(payload), "groups")
+
+    def with_params(self, **extra: Any) -> Grouping:
+        """The same grouping with ``extra`` added to its ``params`` (where it came from: files, model...)."""
+        return Grouping.from_dict({**self.data, "params": {**self.data["params"], **extra}}, self.source)
 
     def adapter_ready(self) -> Grouping:
         """``self`` if every group name can name an adapter and its folder (letters, digits, ``_``, ``-``; not

@@ -118,7 +118,7 @@ def command(
         return
     if profiles is None:
         raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
-    result = group(
+    grouping = group(
         Profiles.load(profiles),
         method=method,
         k=k,
@@ -126,18 +126,13 @@ def command(
         split_uniqueness=split_uniqueness,
         like=like,
         bootstrap=bootstrap,
-        source=str(profiles),
-    )
-    result["params"]["profiles"] = str(profiles)
-    if like is not None:
-        result["params"]["like"] = str(like)
-    Grouping.from_dict(result, str(out)).save(out, force=force)
-    sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
-    stab = result["stability"]
+    ).with_params(profiles=str(profiles), **({"like": str(like)} if like is not None else {}))
+    grouping.save(out, force=force)
+    stab = grouping["stability"]
     tail = (
         f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
     )
-    click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes}){tail}")
+    click.echo(f"wrote {out}: {method}, {_sizes(grouping)}{tail}")
 
 
 def _affinity(
@@ -167,15 +162,19 @@ def _affinity(
         attn_implementation=load.attn_implementation,
     )
     kk: int | str = k if k == "auto" else _int_k(k)
-    result = affinity_grouping(
+    grouping = affinity_grouping(
         vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples
-    )
-    result["params"].update({"suite": suite, "model": model})
+    ).with_params(suite=suite, model=model)
     if not Shards.launched(device).is_main:
         return  # every process holds the same result; the first one writes it
-    Grouping.from_dict(result, str(out)).save(out, force=force)
-    sizes = ", ".join(f"{g}: {len(ts)}" for g, ts in result["groups"].items())
-    click.echo(f"wrote {out}: {method}, {len(result['groups'])} groups ({sizes})")
+    grouping.save(out, force=force)
+    click.echo(f"wrote {out}: {method}, {_sizes(grouping)}")
+
+
+def _sizes(grouping: Grouping) -> str:
+    """``3 groups (a: 2, b: 1, c: 4)``."""
+    groups = grouping.groups
+    return f"{len(groups)} groups (" + ", ".join(f"{g}: {len(ts)}" for g, ts in groups.items()) + ")"
 
 
 def _int_k(k: str) -> int:

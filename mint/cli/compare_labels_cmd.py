@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from mint.artifacts import Profiles
 from mint.cli.types import bounded_int
-from mint.clustering import load_profiles
 from mint.errors import MintError
-from mint.io import allow_replacing, atomic_write_json, check_output, stamp
+from mint.io import allow_replacing, check_output
 from mint.models.devices import single_process
 from mint.plotting.style import FORMATS, save
 from mint.plotting.ternary import interaction_map
@@ -64,13 +64,12 @@ def command(
             check_output(path, force)
     if figure is not None and figure.suffix.lstrip(".").lower() not in FORMATS:
         raise MintError(f"--figure: {figure} must end in one of: {', '.join('.' + f for f in FORMATS)}")
-    prof = load_profiles(profiles)
     labels = read_reference_csv(reference)
-    attach_reference(prof, labels, seed=seed, n_boot=bootstrap, source=reference)
+    prof = attach_reference(Profiles.load(profiles), labels, seed=seed, n_boot=bootstrap, source=reference)
     for line in summary_lines(prof["reference"]):
         click.echo(line)
     if out is not None:
-        atomic_write_json(out, stamp(prof))
+        prof.save(out, force=force)
         click.echo(f"Profiles with the comparison -> {out}", err=True)
     if figure is not None:
         save(interaction_map(prof), figure, figure.suffix.lstrip(".").lower(), 150)

@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 
 from mint.api import report
+from mint.artifacts import Routes
 from mint.cli.types import bounded_int, progress_option
-from mint.clustering.route import validate_routes
 from mint.errors import MintError
-from mint.io import allow_replacing, check_output, read_json
+from mint.io import allow_replacing, check_output
 from mint.models.devices import DEVICE_HELP, single_process
 from mint.models.load_options import LoadOptions, loading_options
 from mint.plotting.style import FORMATS
@@ -143,9 +143,7 @@ def command(
             check_output(p, force)
     tunes = [load_tune(r) for r in runs]
     generation = generation_setting(max_new_tokens, num_beams)
-    routes = None
-    if routes_path is not None:
-        routes = validate_routes(read_json(routes_path, "routes file"), str(routes_path))
+    routes = Routes.load(routes_path).routes if routes_path is not None else None
     requests = [
         eval_request(
             t,

@@ -74,26 +74,27 @@ def _modalities(value: str | None) -> list[str] | None:
 
 
 def _add_reference(
-    result: dict, reference: str | None, labels: dict | None, predictions: str, seed: int
-) -> None:
-    """Compare the computed labels with ``--reference`` (``labels``), else with the kinds recorded in the
-    predictions' sidecar (a suite's ``kind`` / ``dominant`` keys), when there are any."""
+    profiles: Profiles, reference: str | None, labels: dict | None, predictions: str, seed: int
+) -> Profiles:
+    """``profiles`` with the computed labels compared with ``--reference`` (``labels``), else with the kinds
+    recorded in the predictions' sidecar (a suite's ``kind`` / ``dominant`` keys), when there are any."""
 
     if labels is not None:
         source = reference
     else:
         sidecar = meta_path(predictions)
         if not Path(sidecar).is_file():
-            return
+            return profiles
         labels, source = (
             reference_from_meta(read_json(sidecar, "predictions metadata")),
             f"{sidecar} (suite kinds)",
         )
-        if not labels or not set(labels) & set(result["tasks"]):
-            return
-    attach_reference(result, labels, seed=seed, source=str(source))
-    for line in summary_lines(result["reference"]):
+        if not labels or not set(labels) & set(profiles.tasks):
+            return profiles
+    profiles = attach_reference(profiles, labels, seed=seed, source=str(source))
+    for line in summary_lines(profiles["reference"]):
         click.echo(line, err=True)
+    return profiles
 
 
 @click.command("profile")
@@ -210,7 +211,7 @@ def command(
     )
     if records is None:
         return
-    result = profile_predictions(
+    profiles = profile_predictions(
         records,
         samples=samples,
         size=size,
@@ -222,8 +223,7 @@ def command(
         pid_target=pid_target,
         warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
     )
-    _add_reference(result, reference, ref_labels, records.source, seed)
-    profiles = Profiles.from_dict(result, out)
+    profiles = _add_reference(profiles, reference, ref_labels, records.source, seed)
     profiles.save(out, force=force)
     labels = profiles.interactions()
     counts = ", ".join(f"{sum(1 for v in labels.values() if v == k)} {k}" for k in INTERACTIONS)

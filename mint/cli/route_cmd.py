@@ -8,7 +8,7 @@ import click
 
 from mint.artifacts import Grouping, Profiles
 from mint.clustering.route import route_tasks
-from mint.io import allow_replacing, atomic_write_json, check_output
+from mint.io import allow_replacing, check_output
 from mint.models.devices import single_process
 
 
@@ -41,11 +41,9 @@ def command(profiles_path: Path, groups_path: Path, out: Path, tasks: tuple[str,
     single_process("mint route")
     allow_replacing(force)
     check_output(out, force)
-    profiles = Profiles.load(profiles_path)
-    groups = Grouping.load(groups_path)
-    routes = route_tasks(profiles, groups, list(tasks) or None, str(profiles_path), str(groups_path))
-    atomic_write_json(out, routes)
-    for task, detail in routes["details"].items():
+    routes = route_tasks(Profiles.load(profiles_path), Grouping.load(groups_path), list(tasks) or None)
+    routes.save(out, force=force)
+    for task, detail in routes.details.items():
         reason = f" ({detail['reason']})" if detail.get("reason") else ""
         click.echo(f"{task} -> {detail['group']}{reason}")
     click.echo(f"wrote {out}")

@@ -1,6 +1,8 @@
 """Grouping tasks by modality interaction, baseline groupings, and their bootstrap stability.
 
-``group(load_profiles("profiles.json"), method="mint")`` returns the content of a groups.json.
+``group(Profiles.load("profiles.json"), method="mint")`` returns the groups.json as a
+:class:`~mint.artifacts.Grouping`; ``route_tasks`` (:mod:`mint.clustering.route`) the routes.json of unseen
+tasks as :class:`~mint.artifacts.Routes`.
 """
 
 from mint.artifacts.profiles import ProfileSet, load_profiles, validate_profiles

@@ -69,8 +69,8 @@ def affinity_grouping(
     max_samples: int = 16,
     progress: bool = True,
     **opts: Any,
-) -> dict[str, Any]:
-    """Group ``tasks`` by a learned affinity on the backbone ``vlm``; return the groups.json content.
+) -> Grouping:
+    """Group ``tasks`` by a learned affinity on the backbone ``vlm``; return the groups.json as a :class:`Grouping`.
 
     method: ``gradient``, ``tag`` or ``instruction`` (see the module docstring). ``k``: ``"auto"``
     (silhouette) or a number of groups 1..len(tasks). ``steps``: AdamW steps of the shared adapter on all
@@ -171,7 +171,7 @@ def affinity_grouping(
         params,
         assignment=dict(zip(names, labels)),
         stability=None,
-    ).to_dict()
+    )
 
 
 # ---------------------------------------------------------------------------------------------- checks

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.grouping import Grouping
 from mint.errors import MintError
 from mint.io import read_json
 
@@ -39,13 +40,16 @@ def random_labels(n: int, sizes: Sequence[int], seed: int) -> list[str]:
     return labels
 
 
-def sizes_like(like: dict[str, Any] | str | os.PathLike, n_tasks: int) -> tuple[list[int], str]:
-    """Group sizes of a reference groups.json (a path or its loaded content), checked against n_tasks.
+def sizes_like(like: Grouping | dict[str, Any] | str | os.PathLike, n_tasks: int) -> tuple[list[int], str]:
+    """Group sizes of a reference groups.json (a :class:`Grouping`, a path or its loaded content), checked
+    against n_tasks.
 
     Returns the sizes and a description of the source for ``params``.
     """
     source = "like"
-    if not isinstance(like, dict):
+    if isinstance(like, Grouping):
+        like, source = like.data, like.source
+    elif not isinstance(like, dict):
         source = str(like)
         like = read_json(like, "groups file")
     groups = like.get("groups") if isinstance(like, dict) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mint.artifacts.grouping import Grouping
-from mint.artifacts.profiles import Profiles, ProfileSet
+from mint.artifacts.profiles import Profiles
 from mint.clustering import naming
 from mint.clustering.choose_k import parse_k
 from mint.clustering.methods import METHODS, interaction_order, partition, resolve
@@ -20,12 +20,12 @@ def group(
     seed: int = 0,
     *,
     split_uniqueness: bool = False,
-    like: dict[str, Any] | str | None = None,
+    like: Grouping | dict[str, Any] | str | None = None,
     bootstrap: int = 200,
     source: str = "profiles",
-) -> dict[str, Any]:
-    """Group the tasks of a profiles.json (a :class:`Profiles` or its payload); return the groups.json
-    payload (:class:`Grouping` checks it; :func:`mint.group` returns the object).
+) -> Grouping:
+    """Group the tasks of a profiles.json (a :class:`Profiles`, or its payload, named ``source`` in error
+    messages); return the groups.json as a :class:`Grouping`.
 
     method: ``mint`` (interaction type; with an integer ``k``, hierarchical clustering on the score
     distance), ``agglomerative`` / ``kmeans`` / ``spectral`` (standardised profile vectors, ``k="auto"``
@@ -37,18 +37,17 @@ def group(
         raise MintError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise MintError(f"--bootstrap: expected a non-negative integer, got {bootstrap!r}")
-    ps = ProfileSet.from_dict(profiles, source)
+    ps = Profiles.from_dict(profiles, source).arrays()
     kk = parse_k(k, len(ps.tasks))
     plan, params = resolve(ps, method, kk, int(seed), split_uniqueness, like)
     labels = partition(ps, plan)
     order = interaction_order(ps) if method == "mint" else ps.tasks if method == "single" else ()
     groups = naming.to_groups(ps.tasks, labels, order)
     params["bootstrap"] = bootstrap
-    grouping = Grouping.of(
+    return Grouping.of(
         groups,
         method,
         params,
         assignment=dict(zip(ps.tasks, labels)),
         stability=stability(ps, plan, labels, bootstrap, int(seed)) if bootstrap else None,
     )
-    return grouping.to_dict()

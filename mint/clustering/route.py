@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from mint.artifacts.grouping import Grouping
-from mint.artifacts.profiles import Profiles, ProfileSet
+from mint.artifacts.profiles import Profiles
+from mint.artifacts.routes import Routes
 from mint.clustering.methods import interaction_labels
 from mint.errors import MintError
-from mint.io import stamp
 
 RULES = {
     "all": "the one adapter",
@@ -40,14 +40,16 @@ def route_tasks(
     tasks: list[str] | None = None,
     source: str = "profiles",
     groups_source: str = "groups",
-) -> dict[str, Any]:
-    """The routes.json content: each of ``tasks`` (default: every profiled task in no group) -> a group.
+) -> Routes:
+    """Each of ``tasks`` (default: every profiled task in no group) routed to a group, as routes.json.
 
-    ``profiles`` must hold the profiles of the grouped tasks and of the tasks to route.
+    ``profiles`` must hold the profiles of the grouped tasks and of the tasks to route; ``source`` and
+    ``groups_source`` name payloads given as dicts in error messages (artifacts name their own files).
     """
-    groups = Grouping.from_dict(groups, groups_source).adapter_ready().data
-    ps = ProfileSet.from_dict(profiles, source)
-    assignment: dict[str, str] = groups["assignment"]
+    grouping = Grouping.from_dict(groups, groups_source).adapter_ready()
+    profiles = Profiles.from_dict(profiles, source)
+    ps, source = profiles.arrays(), profiles.source
+    assignment, members = grouping.assignment, grouping.groups
     index = {t: i for i, t in enumerate(ps.tasks)}
     missing = [t for t in assignment if t not in index]
     if missing:
@@ -57,9 +59,8 @@ def route_tasks(
         if t not in index:
             raise MintError(f"{source}: no profile of task {t!r} to route")
         if t in assignment:
-            raise MintError(f"{groups_source}: task {t!r} is already in group {assignment[t]!r}")
-    method = str(groups.get("method") or "custom")
-    names = list(groups["groups"])
+            raise MintError(f"{grouping.source}: task {t!r} is already in group {assignment[t]!r}")
+    method, names = grouping.method, grouping.names
     x, _ = ps.vectors()
     grouped = [index[t] for t in assignment]
     routes: dict[str, dict[str, Any]] = {}
@@ -75,7 +76,7 @@ def route_tasks(
                 target, how = kind, f"interaction {kind}"
             else:
                 score = ps.decider()
-                means = {g: float(np.mean([score[index[m]] for m in groups["groups"][g]])) for g in names}
+                means = {g: float(np.mean([score[index[m]] for m in members[g]])) for g in names}
                 target = min(names, key=lambda g: abs(means[g] - score[i]))
                 how = f"interaction {kind} has no group; nearest mean deciding score"
         elif method == "single":
@@ -85,26 +86,8 @@ def route_tasks(
         else:
             rule = "other"
             dist = {
-                g: float(np.linalg.norm(x[[index[m] for m in groups["groups"][g]]].mean(axis=0) - x[i]))
-                for g in names
+                g: float(np.linalg.norm(x[[index[m] for m in members[g]]].mean(axis=0) - x[i])) for g in names
             }
             target, how = min(names, key=lambda g: dist[g]), "nearest group centroid"
         routes[t] = {"group": target, "rule": rule, **({"reason": how} if how else {})}
-    return stamp(
-        {
-            "method": method,
-            "rules": RULES,
-            "routes": {t: r["group"] for t, r in routes.items()},
-            "details": routes,
-        }
-    )
-
-
-def validate_routes(data: Any, source: str = "routes") -> dict[str, str]:
-    """``{task: group}`` of a routes.json, or a :class:`MintError` naming the problem."""
-    routes = data.get("routes") if isinstance(data, dict) else None
-    if not isinstance(routes, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in routes.items()
-    ):
-        raise MintError(f"{source}: routes: expected an object of task -> group (a mint route output)")
-    return dict(routes)
+    return Routes.of(method, RULES, routes)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import shutil
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mint.api import report as write_report
-from mint.artifacts import Evaluation, Grouping, Profiles, Report
+from mint.artifacts import Evaluation, Grouping, Profiles, Report, Routes
 from mint.clustering import group
 from mint.clustering.affinity import affinity_grouping
 from mint.clustering.methods import AFFINITY_METHODS
@@ -60,8 +60,8 @@ def run_pipeline(
     progress: bool = True,
     log: Callable[[str], None] = print,
     only: str | None = None,
-) -> dict[str, Any] | None:
-    """Run every stage of ``cfg`` into ``cfg.out``; return the report (report.json content).
+) -> Report | None:
+    """Run every stage of ``cfg`` into ``cfg.out``; return the report.
 
     ``only`` runs one stage of :mod:`mint.pipeline.schedule` (``prepare``, ``<row>/seed-<s>`` or
     ``report``), the stages it needs being done already; it returns the report only for ``report``.
@@ -169,12 +169,13 @@ class _Pipeline:
         )
         prof = dict(c["profile"])
 
-        def do_profile(resume: bool) -> None:
-            profiles = profile_predictions(preds_path, seed=seed, **prof)
-            Profiles.from_dict(profiles).save(self.profiles_path, force=True)
-
         self.k_profile = self.stages.run(
-            "profile", {"predict": k_predict, "seed": seed, **prof}, [self.profiles_path], do_profile
+            "profile",
+            {"predict": k_predict, "seed": seed, **prof},
+            [self.profiles_path],
+            lambda resume: profile_predictions(preds_path, seed=seed, **prof).save(
+                self.profiles_path, force=True
+            ),
         )
         self.profiles = Profiles.load(self.profiles_path)
         self.holdout = list(c["holdout"])
@@ -229,7 +230,7 @@ class _Pipeline:
     def _do_group(self, method: str, path: Path, like: Path | None) -> None:
         cl = self.c["cluster"]
         if method in AFFINITY_METHODS:
-            payload = affinity_grouping(
+            grouping = affinity_grouping(
                 self.backbone(),
                 self.train_tasks(),
                 method,
@@ -240,7 +241,7 @@ class _Pipeline:
             )
         else:
             train_profiles = self.profiles.only([t for t in self.profiles.tasks if t not in self.holdout])
-            payload = group(
+            grouping = group(
                 train_profiles,
                 method=method,
                 k=cl["k"],
@@ -248,9 +249,8 @@ class _Pipeline:
                 split_uniqueness=cl["split_uniqueness"],
                 like=str(like) if like else None,
                 bootstrap=cl["bootstrap"],
-                source=str(self.profiles_path),
             )
-        Grouping.from_dict(payload, str(path)).save(path, force=True)
+        grouping.save(path, force=True)
 
     # ------------------------------------------------------------------ profile figures
     def plot(self) -> None:
@@ -276,18 +276,12 @@ class _Pipeline:
             path = self.out / "routes" / f"{method}.json"
 
             def do_route(resume: bool, method: str = method, path: Path = path) -> None:
-                routes = route_tasks(
-                    self.profiles,
-                    Grouping.load(self.group_files[method]),
-                    self.holdout,
-                    str(self.profiles_path),
-                    str(path),
-                )
-                atomic_write_json(path, routes)
+                grouping = Grouping.load(self.group_files[method])
+                route_tasks(self.profiles, grouping, self.holdout).save(path, force=True)
 
             inputs = {"profile": self.k_profile, "groups": self.group_keys[method]}
             self.stages.run(f"route/{method}", inputs, [path], do_route)
-            self.routes[method] = read_json(path, "routes.json")["routes"]
+            self.routes[method] = Routes.load(path).routes
 
     # ------------------------------------------------------------------ tune + evaluate each grouping
     def runs(self) -> list[tuple[str, str, TuneConfig, int]]:
@@ -312,7 +306,7 @@ class _Pipeline:
         ]
 
     def tune_and_evaluate(self) -> None:
-        self.evals: dict[str, list[dict[str, Any]]] = {}
+        self.evals: dict[str, list[Evaluation]] = {}
         self.eval_keys: dict[str, str] = {}
         for i, (row, method, tcfg, tune_seed) in enumerate(self.runs()):
             run_dir = self.out / "runs" / row / f"seed-{tune_seed}"
@@ -359,7 +353,7 @@ class _Pipeline:
                     routes=self.routes.get(method),
                 ),
             )
-            self.evals.setdefault(row, []).append(Evaluation.load(run_dir).data)
+            self.evals.setdefault(row, []).append(Evaluation.load(run_dir))
             if row == "mint" and self.c["evaluate"]["merged"]:
                 self._merged(run_dir, k_tune, tune_seed)
 
@@ -394,7 +388,7 @@ class _Pipeline:
                 routes=routes,
             ),
         )
-        self.evals.setdefault(MERGED, []).append(Evaluation.load(merged_dir).data)
+        self.evals.setdefault(MERGED, []).append(Evaluation.load(merged_dir))
 
     @staticmethod
     def _fresh(folder: Path) -> Path:
@@ -442,7 +436,7 @@ class _Pipeline:
             )
 
     # ------------------------------------------------------------------ report
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         report_path = self.out / "report.json"
         fmt = self.c["plot"]["format"]
         index = read_json(self.fig_dir / "index.json", "figures/index.json")
@@ -467,10 +461,10 @@ class _Pipeline:
         seconds = round(time.perf_counter() - self.t_start, 3)
         record = {"config": self.c, "source": self.cfg.source, "stages": stages, "seconds": seconds}
         atomic_write_json(self.out / "pipeline.json", stamp(record))
-        return Report.load(report_path).data
+        return Report.load(report_path)
 
 
-def summary_table(report: dict[str, Any], files: list[Path] = (), width: int = 100) -> str:
+def summary_table(report: Report | Mapping[str, Any], files: list[Path] = (), width: int = 100) -> str:
     """The terminal summary: one line per compared setting (mean, its 95% interval when the report has
     one, groups, trainable parameters, training seconds; ``*`` marks the best mean), the comparisons'
     verdict sentences when present, and the report ``files``; no line but the files' is wider than

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mint.artifacts import Report
 from mint.errors import MintError
 from mint.io import allow_replacing
 from mint.pipeline.config import RunConfig
@@ -147,7 +148,7 @@ def run_parallel(
     force: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+) -> Report | None:
     """``mint run --jobs N``: ``prepare`` here, the ``<row>/seed-<s>`` stages in ``jobs`` worker
     processes, then ``report`` here; return the report. Outputs equal a sequential run's."""
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait

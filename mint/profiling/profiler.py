@@ -18,6 +18,7 @@ from mint.artifacts.predictions import (
     load_predictions,
     validate_records,
 )
+from mint.artifacts.profiles import Profiles
 from mint.errors import MintError
 from mint.io import stamp
 from mint.profiling.discretize import discretize, encode_labels, joint_table
@@ -241,8 +242,8 @@ def profile_predictions(
     modalities: Sequence[str] | None = None,
     n_boot: int = 1000,
     warn: Callable[[str], None] | None = _stderr_warning,
-) -> dict[str, Any]:
-    """Profile every task of a predictions set; returns the stamped ``profiles.json`` content.
+) -> Profiles:
+    """Profile every task of a predictions set; return the ``profiles.json`` as a :class:`Profiles`.
 
     ``records``: a :class:`Predictions` or :class:`PredictionSet` (from :func:`load_predictions`), a path to a predictions
     JSONL file, or an iterable of record dicts in the file format. ``size=None`` means
@@ -322,4 +323,4 @@ def profile_predictions(
         "bootstrap": n_boot,
         "ci": "percentile bootstrap: samples resampled with replacement, subset draw repeated per replicate",
     }
-    return stamp({"config": config, "tasks": tasks})
+    return Profiles.from_dict(stamp({"config": config, "tasks": tasks}), "profiles")

@@ -10,6 +10,7 @@ replacement); replicates where kappa is undefined (one label only) are dropped a
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import warnings
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.profiles import Profiles
 from mint.errors import MintError
 from mint.vocabulary import DEFAULT_MODALITIES, INTERACTIONS
 
@@ -160,16 +162,18 @@ def compare_labels(
 
 
 def attach_reference(
-    profiles: dict[str, Any],
+    profiles: Profiles | dict[str, Any],
     reference: Mapping[str, Mapping[str, Any]],
     *,
     seed: int = 0,
     n_boot: int = 1000,
     source: str = "",
-) -> dict[str, Any]:
-    """Add the comparison to ``profiles`` (a profiles.json dict, changed in place and returned): the
+) -> Profiles:
+    """``profiles`` (a :class:`Profiles` or its payload, left as it is) with the comparison added: the
     top-level ``reference`` section and each compared task's ``reference`` entry."""
-    tasks = profiles["tasks"]
+    profiles = Profiles.from_dict(profiles)
+    data = copy.deepcopy(profiles.data)
+    tasks = data["tasks"]
     result = compare_labels(
         {t: v["interaction"] for t, v in tasks.items()},
         reference,
@@ -180,8 +184,8 @@ def attach_reference(
     )
     for t, entry in result["tasks"].items():
         tasks[t]["reference"] = {k: v for k, v in entry.items() if k != "computed"}
-    profiles["reference"] = result
-    return profiles
+    data["reference"] = result
+    return Profiles.from_dict(data, profiles.source)
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:

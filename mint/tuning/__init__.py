@@ -2,9 +2,10 @@
 
 ``tune(vlm, tasks, groups, out_dir, TuneConfig(...))`` trains one adapter per group (one after another,
 concurrently, or as continual stages, as the config says) and writes a run folder; ``evaluate_run(run_dir)``
-answers every task with its group's adapter and writes eval.json; ``make_report({row: eval.json or [one per
-seed]})`` compares evaluated runs (:func:`mint.report` also draws its figures and writes report.json, report.md
-and report.html).
+answers every task with its group's adapter, writes eval.json and returns it as an
+:class:`~mint.artifacts.Evaluation`; ``make_report({row: Evaluation or [one per seed]})`` compares evaluated
+runs in a :class:`~mint.artifacts.Report` (:func:`mint.report` also draws its figures and writes report.json,
+report.md and report.html).
 """
 
 from mint.tuning.concurrent import concurrent_accelerator, tune_concurrent

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mint.artifacts.routes import Routes
 from mint.artifacts.runs import EVAL, Evaluation, TuneRun
 from mint.errors import MintError
 from mint.io import atomic_write_jsonl, stamp
@@ -82,13 +83,13 @@ def generation_setting(max_new_tokens: int | None = None, num_beams: int | None 
 
 def cached_eval(
     run_dir: str | Path, request: dict[str, Any], zero_shot: bool = True, force: bool = False
-) -> dict[str, Any] | None:
+) -> Evaluation | None:
     """The run's eval.json if it answers ``request`` (None if absent, or with ``force``); an eval.json
     made with other settings is a :class:`MintError` unless ``force``."""
     path = Path(run_dir) / EVAL
     if force or not path.is_file():
         return None
-    old = Evaluation.load(path).data
+    old = Evaluation.load(path)
     made = old.get("request", {})
     differ = [k for k in {**made, **request} if made.get(k) != request.get(k)]  # keys on either side
     if differ:
@@ -119,11 +120,11 @@ def evaluate_run(
     demo_selection: str | None = None,
     max_new_tokens: int | None = None,
     num_beams: int | None = None,
-    routes: dict[str, str] | None = None,
-) -> dict[str, Any]:
+    routes: Routes | dict[str, str] | None = None,
+) -> Evaluation:
     """Answer every task's test split with its group's adapter and write ``<run>/eval.json``; return it.
 
-    ``routes`` (task -> group, :func:`mint.clustering.route.route_tasks`) sends tasks that are in no group
+    ``routes`` (task -> group: :func:`mint.clustering.route.route_tasks`'s) sends tasks that are in no group
     of the run (unseen in training) to a group's adapter; they are scored under ``unseen`` (and under
     ``zero_shot.unseen``), apart from the run's own tasks, whose mean they do not enter.
 
@@ -136,6 +137,7 @@ def evaluate_run(
     """
     run = run_dir.folder if isinstance(run_dir, TuneRun) else Path(run_dir)
     tune = load_tune(run)
+    routes = routes.routes if isinstance(routes, Routes) else routes
     generation = generation_setting(max_new_tokens, num_beams)
     request = eval_request(
         tune, suite, model, max_test, in_context, demo_selection, generation, routes=routes
@@ -184,13 +186,13 @@ def evaluate_run(
             {**r, **({"demos": [str(d.id) for d in shown(name, s)]} if k else {})}
             for r, s in zip(rows, task.test)
         ]
-    out = _eval_record(run, tune, request, generation, k, results, names, unseen, zero_shot)
-    Evaluation.from_dict(out, str(existing)).save(
-        existing, force=True
-    )  # reused (cached_eval), not a user's file
+    evaluation = Evaluation.from_dict(
+        _eval_record(run, tune, request, generation, k, results, names, unseen, zero_shot), str(existing)
+    )
+    evaluation.save(existing, force=True)  # reused (cached_eval), not a user's file
     atomic_write_jsonl(run / "eval_predictions.jsonl", pred_rows, replace=True)
-    log_run_evaluation(tune, out)  # to the run's trackers (tune.json "tracking"), when it was tracked
-    return out
+    log_run_evaluation(tune, evaluation.data)  # to the run's trackers (tune.json "tracking"), when tracked
+    return evaluation
 
 
 def _checked_routes(run: Path, router: Any, routes: dict[str, str], tasks: list[Any]) -> dict[str, str]:

@@ -11,14 +11,14 @@ Rows are named by each run's grouping method (``all``, ``random``, ``single``, `
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mint.artifacts.report import Report
-from mint.artifacts.runs import Evaluation
+from mint.artifacts.runs import EVAL, Evaluation
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, check_output, stamp
 from mint.tuning.stats import RowScores, compare, macro_estimate, paired_difference, task_effects
@@ -44,7 +44,7 @@ STATISTICS = (
 )
 
 
-def row_names(evals: list[dict[str, Any]]) -> list[str]:
+def row_names(evals: Sequence[Mapping[str, Any]]) -> list[str]:
     """A row name per eval.json: its run's method; runs of one method with different seeds share the row
     (its repeats), a second run of the same method and seed gets ``_2``, ``_3``..."""
     names: list[str] = []
@@ -59,10 +59,10 @@ def row_names(evals: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def rows_from_runs(run_dirs: list[str | os.PathLike]) -> dict[str, list[dict[str, Any]]]:
-    """``{row name: [eval.json of each seed]}`` for finished, evaluated runs (in the order given)."""
-    evals = [Evaluation.load(Path(r) / "eval.json").data for r in run_dirs]
-    rows: dict[str, list[dict[str, Any]]] = {}
+def rows_from_runs(run_dirs: list[str | os.PathLike]) -> dict[str, list[Evaluation]]:
+    """``{row name: [the eval.json of each seed]}`` for finished, evaluated runs (in the order given)."""
+    evals = [Evaluation.load(Path(r) / EVAL) for r in run_dirs]
+    rows: dict[str, list[Evaluation]] = {}
     for name, ev in zip(row_names(evals), evals):
         rows.setdefault(name, []).append(ev)
     return rows
@@ -179,16 +179,25 @@ def _unseen(runs: dict[str, list[dict[str, Any]]], zs_source: dict[str, Any] | N
     return out
 
 
-def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) -> dict[str, Any]:
-    """The report.json payload for ``{row name: eval.json or [eval.json of each seed]}``; the ``zero_shot``
-    row comes from the first eval.json that has zero-shot scores (unless a row of that name is given).
+def make_report(
+    eval_results: Mapping[str, Evaluation | Mapping[str, Any] | Sequence[Evaluation | Mapping[str, Any]]],
+    source: str = "report",
+) -> Report:
+    """The report for ``{row name: an eval.json (an :class:`Evaluation` or its payload) or one per seed}``;
+    the ``zero_shot`` row comes from the first eval.json that has zero-shot scores (unless a row of that
+    name is given). ``source`` names the report in error messages (its file, once written).
 
     Where every eval.json keeps per-sample scores, each row gains ``ci95`` and the report
     ``comparisons`` (each grouping vs each baseline) and, with a ``single`` row, ``transfer``
     (:mod:`mint.tuning.stats`)."""
     if not eval_results:
         raise MintError("no evaluated runs to report on")
-    runs = {name: ev if isinstance(ev, list) else [ev] for name, ev in eval_results.items()}
+    runs = {
+        name: [
+            Evaluation.from_dict(e, f"row {name!r}") for e in (ev if isinstance(ev, (list, tuple)) else [ev])
+        ]
+        for name, ev in eval_results.items()
+    }
     first_name, first = next(iter(runs.items()))
     first = first[0]
     tasks = list(first.get("tasks") or {})
@@ -261,11 +270,11 @@ def make_report(eval_results: dict[str, dict[str, Any] | list[dict[str, Any]]]) 
         matrices = {n: _sample_matrix(b, tasks, ids, n) for n, b in blocks_of.items()}
     except MintError as e:  # e.g. runs tuned on other samples of a builtin suite (mint tune --seed)
         report["statistics"] = f"not computed: {e}"
-        return stamp(report)
+        return Report.from_dict(stamp(report), source)
     if all(m is not None for m in matrices.values()):
         scores = {n: RowScores(seeds_of[n], m) for n, m in matrices.items() if m is not None}
         report.update(_statistics(report, scores, tasks))
-    return stamp(report)
+    return Report.from_dict(stamp(report), source)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -277,7 +286,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def report_markdown(
-    report: dict[str, Any],
+    report: Report | Mapping[str, Any],
     figures: list[Path] = (),
     base: Path | None = None,
     profile_figures: list[Path] = (),

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from mint.artifacts import Evaluation, Grouping, Predictions, Profiles, Report, TuneRun
+from mint.artifacts import Evaluation, Grouping, Predictions, Profiles, Report, Routes, TuneRun
 from mint.artifacts._base import key_lines
 from mint.clustering import group
+from mint.clustering.route import route_tasks
 from mint.clustering.synthetic import planted_profiles
 from mint.errors import MintError
 from mint.tuning.report import make_report
@@ -27,7 +28,7 @@ def test_key_lines_name_the_line_of_each_field():
 
 @pytest.mark.parametrize("kind", ["profiles", "grouping"])
 def test_round_trip(tmp_path, profiles, kind):
-    art = profiles if kind == "profiles" else Grouping.from_dict(group(profiles, "mint", bootstrap=0))
+    art = profiles if kind == "profiles" else group(profiles, "mint", bootstrap=0)
     path = art.save(tmp_path / f"{kind}.json")
     again = type(art).load(path)
     assert again == art and again.source == str(path)
@@ -252,3 +253,23 @@ def test_bad_run_files_name_file_line_and_field(tmp_path, name, payload, where):
     with pytest.raises(MintError, match=rf"{name}:\d+: {where}") as err:
         cls.load(path)
     assert "\n" not in str(err.value)
+
+
+def test_routes_round_trip_older_file_and_bad_file(tmp_path, profiles):
+    grouped = [t for t in profiles.tasks if t != profiles.tasks[-1]]
+    routes = route_tasks(profiles, group(profiles.only(grouped), "mint", bootstrap=0))
+    assert isinstance(routes, Routes) and routes.tasks == [profiles.tasks[-1]]
+    assert routes.details[routes.tasks[0]]["group"] == routes.group_of(routes.tasks[0])
+    path = routes.save(tmp_path / "routes.json")
+    assert Routes.load(path) == routes and json.loads(path.read_text()) == routes.to_dict()
+    # a file written by hand: only routes
+    (tmp_path / "old.json").write_text(json.dumps({"routes": {"t": "g"}}))
+    old = Routes.load(tmp_path / "old.json")
+    assert old.routes == {"t": "g"} and old.method == "custom" and old.details == {}
+    bad = {**routes.to_dict(), "details": {routes.tasks[0]: {"group": "elsewhere", "rule": "mint"}}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad, indent=2))
+    with pytest.raises(MintError, match=r"bad\.json:\d+: details\..+\.group: says 'elsewhere'"):
+        Routes.load(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text(json.dumps({"routes": ["t"]}))
+    with pytest.raises(MintError, match=r"list\.json:1: routes: expected an object of task -> group"):
+        Routes.load(tmp_path / "list.json")

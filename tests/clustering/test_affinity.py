@@ -117,7 +117,7 @@ def test_duplicated_tasks_land_together(vlm, dup_tasks, method):
         m = np.array(p["matrix"])
         assert m.shape == (4, 4)
         assert np.allclose(m[0], m[1]) and np.allclose(m[:, 2], m[:, 3])  # duplicates: identical rows/columns
-        json.dumps(out, allow_nan=False)
+        json.dumps(out.to_dict(), allow_nan=False)
         assert out["schema"] == 1 and "mint_version" in out
         validate_groups(out, "groups", [t.name for t in dup_tasks])
 

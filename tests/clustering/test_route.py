@@ -77,7 +77,7 @@ def test_route_errors(planted):
 def test_route_cli(planted, tmp_path):
     profiles, groups_path, out = tmp_path / "new.json", tmp_path / "groups.json", tmp_path / "routes.json"
     profiles.write_text(json.dumps(planted))
-    groups_path.write_text(json.dumps(group(_known(planted), method="mint", bootstrap=0)))
+    group(_known(planted), method="mint", bootstrap=0).save(groups_path)
     args = ["route", "--profiles", str(profiles), "--groups", str(groups_path), "--out", str(out)]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output

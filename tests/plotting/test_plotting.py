@@ -171,7 +171,7 @@ def test_plot_cli(planted, tmp_path):
     prof = tmp_path / "profiles.json"
     prof.write_text(json.dumps(planted))
     grp = tmp_path / "groups.json"
-    grp.write_text(json.dumps(group(planted, bootstrap=0)))
+    group(planted, bootstrap=0).save(grp)
     rep = tmp_path / "report.json"
     rep.write_text(json.dumps(report(planted)))
     out = tmp_path / "figs"

@@ -194,9 +194,8 @@ def test_interaction_map_rings_disagreeing_tasks():
     from mint.profiling import profile_predictions
     from mint.profiling.reference import attach_reference
 
-    prof = profile_predictions(planted_rows(), warn=None, n_boot=20)
-    attach_reference(
-        prof,
+    prof = attach_reference(
+        profile_predictions(planted_rows(), warn=None, n_boot=20),
         refs({"img1": "uniqueness", "img2": "synergy", "red": "redundancy", "syn": "synergy"}),
         n_boot=20,
     )
