@@ -150,6 +150,12 @@ class Grouping(Artifact):
         return dict(self.data["assignment"])
 
     @property
+    def stability(self) -> dict[str, Any] | None:
+        """The bootstrap stability of ``mint cluster`` (None when not measured)."""
+        found = self.data.get("stability")
+        return dict(found) if found else None
+
+    @property
     def names(self) -> list[str]:
         """The group names, in file order."""
         return list(self.data["groups"])

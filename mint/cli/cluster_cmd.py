@@ -128,7 +128,7 @@ def command(
         bootstrap=bootstrap,
     ).with_params(profiles=str(profiles), **({"like": str(like)} if like is not None else {}))
     grouping.save(out, force=force)
-    stab = grouping["stability"]
+    stab = grouping.stability
     tail = (
         f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
     )
