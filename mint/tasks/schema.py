@@ -207,8 +207,12 @@ def as_source(value: Any) -> ImageSource | Image.Image | None:
     raise TypeError(f"Sample.image must be a PIL image, a path, an array or None, not {type(value).__name__}")
 
 
-class _ImageField:
-    """Data descriptor behind ``Sample.image``: stores a source, returns a decoded RGB image."""
+class SourceField:
+    """Data descriptor behind a sample's media field (``Sample.image``, ``VideoSample.video``): stores what
+    ``store`` makes of the value assigned (a source, read lazily), returns ``decode(source)`` on each access."""
+
+    def __init__(self, store: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
+        self._store, self._decode = store, decode
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._slot = "_" + name
@@ -217,10 +221,10 @@ class _ImageField:
         if obj is None:
             return None  # the dataclass default
         src = obj.__dict__.get(self._slot)
-        return None if src is None else to_pil(src)
+        return None if src is None else self._decode(src)
 
     def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self._slot] = None if isinstance(value, _ImageField) else as_source(value)
+        obj.__dict__[self._slot] = None if isinstance(value, SourceField) else self._store(value)
 
 
 @dataclass
@@ -231,7 +235,7 @@ class Sample:
     id: str
     text: str
     answer: str
-    image: Image.Image | None = field(default=_ImageField(), repr=False, compare=False)  # type: ignore[assignment]
+    image: Image.Image | None = field(default=SourceField(as_source, to_pil), repr=False, compare=False)  # type: ignore[assignment]
     meta: dict = field(default_factory=dict)
 
     @property

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mint.errors import MintError, first_line
-from mint.tasks.schema import ArrayImage, ImageSource, Sample, as_source, check_image_file, to_pil
+from mint.tasks.schema import (
+    ArrayImage,
+    ImageSource,
+    Sample,
+    SourceField,
+    as_source,
+    check_image_file,
+    to_pil,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -190,29 +198,15 @@ def as_video_source(value: Any) -> VideoSource | Clip | None:
     )
 
 
-class _VideoField:
-    """Data descriptor behind ``VideoSample.video``: stores a source, returns a decoded :class:`Clip`."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = "_" + name
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            return None  # the dataclass default
-        src = obj.__dict__.get(self._slot)
-        if src is None or isinstance(src, Clip):
-            return src
-        return src.load()
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self._slot] = None if isinstance(value, _VideoField) else as_video_source(value)
+def _decoded(src: VideoSource | Clip) -> Clip:
+    return src if isinstance(src, Clip) else src.load()
 
 
 @dataclass
 class VideoSample(Sample):
     """A :class:`~mint.tasks.schema.Sample` with a ``video`` (a :class:`Clip`, decoded on each access)."""
 
-    video: Clip | None = field(default=_VideoField(), repr=False, compare=False)  # type: ignore[assignment]
+    video: Clip | None = field(default=SourceField(as_video_source, _decoded), repr=False, compare=False)  # type: ignore[assignment]
 
     @property
     def has_video(self) -> bool:
