@@ -133,11 +133,7 @@ def _check(source: str, cfg: dict[str, Any], allow_code: bool = False) -> None:
     for key in ("device_map", "attn_implementation", "quantize"):
         if cfg[key] is not None and (not isinstance(cfg[key], str) or not cfg[key]):
             raise MintError(f"{source}: {key}: expected a non-empty string or null, got {cfg[key]!r}")
-    try:
-        load_options(cfg).check(cfg["device"])
-    except MintError as e:  # the option's message, named as the config's key
-        named = re.sub(r"--([a-z]+(?:-[a-z]+)*)", lambda m: m.group(1).replace("-", "_"), str(e))
-        raise MintError(f"{source}: {named}") from None
+    _with_key(source, load_options(cfg).check, cfg["device"], names_key=False)
     check_seed(cfg["seed"], f"{source}: seed")
     seeds = cfg["seeds"] if cfg["seeds"] is not None else [cfg["seed"]]
     if (
@@ -213,13 +209,20 @@ def _choice(where: str, v: Any, choices: tuple[str, ...]) -> None:
         raise MintError(f"{where}: expected one of {', '.join(choices)}, got {v!r}")
 
 
-def _with_key(where: str, fn: Any, *args: Any) -> Any:
-    """``fn(*args)``, its :class:`MintError` (which names a command-line flag) restated for the key."""
+_FLAG = re.compile(r"--([a-z]+(?:-[a-z]+)*)")
+
+
+def _with_key(where: str, fn: Any, *args: Any, names_key: bool = True) -> Any:
+    """``fn(*args)``, its :class:`MintError` (written for the command line) restated in the config's words
+    under ``where``: a leading ``--flag: `` is dropped where ``where`` names the key (``names_key``), and
+    every other ``--flag-name`` becomes the key ``flag_name``."""
     try:
         return fn(*args)
     except MintError as e:
-        msg = str(e).split(": ", 1)[1] if str(e).startswith("--") else str(e)
-        raise MintError(f"{where}: {msg}") from None
+        msg = str(e)
+        if names_key and msg.startswith("--") and ": " in msg:
+            msg = msg.split(": ", 1)[1]
+        raise MintError(f"{where}: {_FLAG.sub(lambda m: m.group(1).replace('-', '_'), msg)}") from None
 
 
 def _check_stages(source: str, cfg: dict[str, Any], allow_code: bool) -> None:
