@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from mint.io import atomic_write_json, stamp
+
 #: an adapter name, or several adapters active together (their LoRA updates summed)
 AdapterSpec = str | tuple[str, ...]
 
@@ -31,11 +33,29 @@ class StageHooks:
     penalty: Callable[[], torch.Tensor] | None = None
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What a method's :meth:`Method.on_finish` sees of the run whose stages are all trained."""
+
+    peft_model: Any
+    adapters_dir: Path
+    stages: list[str]
+    adapter_of: dict[str, str]
+    accelerator: Any
+
+    def write_on_main(self, path: Path, payload: dict[str, Any]) -> None:
+        """Write the JSON file ``path`` (stamped) from the main process only; every process waits for it."""
+        if self.accelerator.is_main_process:
+            atomic_write_json(path, stamp(payload), replace=True)
+        self.accelerator.wait_for_everyone()
+
+
 class Method:
     """A continual method; the defaults are the per-stage layout without extras."""
 
     name = "per-group"
     shared: str | None = None  # the adapter every stage trains (shared layout), None: one per stage
+    answered_by: str | None = None  # the adapter every task is answered by once trained, None: its stage's
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = dict(params or {})
@@ -83,7 +103,7 @@ class Method:
         self, stages: list[str], members: dict[str, list[str]], adapter_of: dict[str, str]
     ) -> dict[str, str]:
         """tune.json ``routing``: task -> adapter that ``mint evaluate`` uses."""
-        return {t: adapter_of[g] for g in stages for t in members[g]}
+        return {t: self.answered_by or adapter_of[g] for g in stages for t in members[g]}
 
     def finish(
         self,
@@ -94,7 +114,11 @@ class Method:
         accelerator: Any,
     ) -> dict[str, dict[str, Any]]:
         """Write (on the main process) and load any adapter the routing needs beyond the trained ones;
-        returns their tune.json ``adapters`` entries."""
+        returns their tune.json ``adapters`` entries (:meth:`on_finish` does the method's part)."""
+        return self.on_finish(Finished(peft_model, adapters_dir, stages, adapter_of, accelerator))
+
+    def on_finish(self, run: Finished) -> dict[str, dict[str, Any]]:
+        """The method's part of :meth:`finish`: its extra adapters' tune.json entries (default: none)."""
         return {}
 
     def describe(self) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
-from mint.io import atomic_write_json, read_json, stamp
-from mint.tuning.continual_methods.base import Method
+from mint.io import read_json
+from mint.tuning.continual_methods.base import Finished, Method
 from mint.tuning.continual_methods.stacked import lora_layers
 
 MOE_FILE = "moe.json"
@@ -98,19 +98,8 @@ class MoELoRA(Method):
     def setup(self, peft_model: Any, config: Any) -> None:
         attach_router(peft_model, self.shared, config.rank, int(self.params["experts"]))
 
-    def finish(
-        self,
-        peft_model: Any,
-        adapters_dir: Path,
-        stages: list[str],
-        adapter_of: dict[str, str],
-        accelerator: Any,
-    ) -> dict[str, dict[str, Any]]:
+    def on_finish(self, run: Finished) -> dict[str, dict[str, Any]]:
         experts = int(self.params["experts"])
-        rank = peft_model.peft_config[self.shared].r - experts
-        if accelerator.is_main_process:
-            atomic_write_json(
-                adapters_dir / self.shared / MOE_FILE, stamp({"experts": experts, "rank": rank}), replace=True
-            )
-        accelerator.wait_for_everyone()
+        rank = run.peft_model.peft_config[self.shared].r - experts
+        run.write_on_main(run.adapters_dir / self.shared / MOE_FILE, {"experts": experts, "rank": rank})
         return {}

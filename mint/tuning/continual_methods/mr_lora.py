@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from mint.errors import MintError
-from mint.io import atomic_write_json, read_json, stamp
+from mint.io import read_json
 from mint.tasks.schema import Sample, Task
-from mint.tuning.continual_methods.base import Method
+from mint.tuning.continual_methods.base import Finished, Method
 from mint.tuning.continual_methods.replay import buffer_order
 from mint.tuning.continual_methods.stacked import lora_layers
 from mint.tuning.data import Example
@@ -169,7 +169,8 @@ def attach_saved_router(peft_model: Any, adapter: str, folder: str | Path) -> No
 
 
 class MRLoRA(Method):
-    name = "mr-lora"
+    name = ROUTER
+    answered_by = ROUTER
 
     def extra_adapters(self) -> list[str]:
         return [ROUTER]
@@ -203,22 +204,8 @@ class MRLoRA(Method):
     def eval_adapter(self, si: int, group: str, stages: list[str], adapter_of: dict[str, str]) -> Any:
         return Routed(tuple(adapter_of[g] for g in stages[: si + 1]))
 
-    def routing(
-        self, stages: list[str], members: dict[str, list[str]], adapter_of: dict[str, str]
-    ) -> dict[str, str]:
-        return {t: ROUTER for g in stages for t in members[g]}
-
-    def finish(
-        self,
-        peft_model: Any,
-        adapters_dir: Path,
-        stages: list[str],
-        adapter_of: dict[str, str],
-        accelerator: Any,
-    ) -> dict[str, dict[str, Any]]:
-        experts = [adapter_of[g] for g in stages]
-        if accelerator.is_main_process:
-            atomic_write_json(adapters_dir / ROUTER / ROUTER_FILE, stamp({"experts": experts}), replace=True)
-        accelerator.wait_for_everyone()
-        attach_saved_router(peft_model, ROUTER, adapters_dir / ROUTER)
+    def on_finish(self, run: Finished) -> dict[str, dict[str, Any]]:
+        experts = [run.adapter_of[g] for g in run.stages]
+        run.write_on_main(run.adapters_dir / ROUTER / ROUTER_FILE, {"experts": experts})
+        attach_saved_router(run.peft_model, ROUTER, run.adapters_dir / ROUTER)
         return {ROUTER: {"path": f"adapters/{ROUTER}", "routes_to": experts}}

@@ -21,7 +21,7 @@ import torch
 
 from mint.errors import MintError
 from mint.io import file_mode
-from mint.tuning.continual_methods.base import AdapterSpec, Method, StageHooks
+from mint.tuning.continual_methods.base import AdapterSpec, Finished, Method, StageHooks
 
 
 def lora_layers(peft_model: Any) -> list[tuple[str, Any]]:
@@ -102,6 +102,11 @@ def write_combined(peft_model: Any, adapters: list[str], folder: Path) -> None:
 class Stacked(Method):
     """Per-stage LoRAs trained on top of the earlier ones and summed; subclasses add the penalty."""
 
+    @property
+    def answered_by(self) -> str:  # type: ignore[override]
+        """Every task is answered by the summed adapter, named after the method."""
+        return self.name
+
     def penalty(self, peft_model: Any, earlier: list[str], adapter: str) -> Any:
         """``penalty()`` for the stage that trains ``adapter`` after ``earlier`` (None: no penalty)."""
         return None
@@ -122,26 +127,14 @@ class Stacked(Method):
     def eval_adapter(self, si: int, group: str, stages: list[str], adapter_of: dict[str, str]) -> AdapterSpec:
         return tuple(adapter_of[g] for g in stages[: si + 1])
 
-    def routing(
-        self, stages: list[str], members: dict[str, list[str]], adapter_of: dict[str, str]
-    ) -> dict[str, str]:
-        return {t: self.name for g in stages for t in members[g]}
-
-    def finish(
-        self,
-        peft_model: Any,
-        adapters_dir: Path,
-        stages: list[str],
-        adapter_of: dict[str, str],
-        accelerator: Any,
-    ) -> dict[str, dict[str, Any]]:
+    def on_finish(self, run: Finished) -> dict[str, dict[str, Any]]:
         import warnings
 
-        names = [adapter_of[g] for g in stages]
-        folder = adapters_dir / self.name
-        if accelerator.is_main_process:
+        names = [run.adapter_of[g] for g in run.stages]
+        folder, peft_model = run.adapters_dir / self.name, run.peft_model
+        if run.accelerator.is_main_process:
             write_combined(peft_model, names, folder)
-        accelerator.wait_for_everyone()
+        run.accelerator.wait_for_everyone()
         if self.name in peft_model.peft_config:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
