@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_env import ROOT  # first: one thread and no network before torch is imported
+from bench_env import ROOT, trainer_arguments  # first: one thread and no network before torch is imported
 
 
 def baseline_run(
@@ -46,7 +46,7 @@ def baseline_run(
 ) -> None:
     """One grouping and seed, as a plain peft + Trainer script would do it (runs in a child process)."""
     from peft import get_peft_model
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
     from mint.models import load_model
     from mint.profiling.similarity import normalize_answer
@@ -83,23 +83,7 @@ def baseline_run(
         vlm = load_model(model)
         lora = lora_config(cfg.rank, cfg.alpha, cfg.dropout, lora_targets(vlm.model, cfg.tower))
         vlm.model = get_peft_model(vlm.model, lora)
-        args = TrainingArguments(
-            output_dir=str(out / group),
-            per_device_train_batch_size=cfg.batch_size,
-            num_train_epochs=cfg.epochs,
-            learning_rate=cfg.lr,
-            lr_scheduler_type="linear",
-            weight_decay=0.0,
-            max_grad_norm=cfg.max_grad_norm,
-            logging_strategy="no",
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            dataloader_num_workers=0,
-            remove_unused_columns=False,
-            disable_tqdm=True,
-            seed=seed,
-        )
+        args = trainer_arguments(out / group, cfg, seed)
         examples = group_examples([tasks[t] for t in members], cfg.max_train)
         trainer = Trainer(
             model=vlm.model,

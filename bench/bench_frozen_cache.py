@@ -29,26 +29,12 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_env import ROOT  # first: one thread and no network before torch is imported
-
-
-def resolve_model(spec: str, tmp: Path) -> str:
-    """``tiny`` if the embedded backbone is installed, else a tiny random LLaVA from the test helpers."""
-    from mint.models import TINY_DIR
-
-    if spec != "tiny" or (TINY_DIR / "config.json").is_file():
-        return spec
-    sys.path.insert(0, str(ROOT / "tests"))
-    from helpers_models import make_tiny_llava
-
-    print("(embedded tiny backbone not built here: using a tiny random LLaVA from tests/helpers_models.py)")
-    return make_tiny_llava(tmp)
+from bench_env import resolve_model  # first: one thread and no network before torch is imported
 
 
 def collation(vlm, examples: list, args: argparse.Namespace) -> tuple[float, float]:

@@ -33,23 +33,10 @@ import time
 from pathlib import Path
 
 import torch
-from bench_env import ROOT  # first: one thread and no network before torch is imported
+from bench_env import resolve_model, trainer_arguments  # first: one thread, no network before torch
 
 
 # ---------------------------------------------------------------------------------------------- throughput
-def resolve_model(spec: str, tmp: Path) -> str:
-    """``tiny`` if the embedded backbone is installed, else a tiny random LLaVA from the test helpers."""
-    from mint.models import TINY_DIR
-
-    if spec != "tiny" or (TINY_DIR / "config.json").is_file():
-        return spec
-    sys.path.insert(0, str(ROOT / "tests"))
-    from helpers_models import make_tiny_llava
-
-    print("(embedded tiny backbone not built here: using a tiny random LLaVA from tests/helpers_models.py)")
-    return make_tiny_llava(tmp)
-
-
 def split_groups(tasks: list, k: int) -> dict[str, list[str]]:
     names = [t.name for t in tasks]
     return {f"group_{i}": names[i::k] for i in range(k)}
@@ -73,7 +60,7 @@ def run_mint(model: str, tasks: list, groups: dict, cfg, out: Path) -> tuple[flo
 def run_hf_trainer(model: str, tasks: list, groups: dict, cfg, out: Path) -> tuple[float, float, int]:
     """One plain peft + ``Trainer`` run per group, on a fresh copy of the backbone each."""
     from peft import LoraConfig, get_peft_model
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
     from mint.models import load_model
     from mint.tuning.data import collate_examples, group_examples
@@ -93,24 +80,7 @@ def run_hf_trainer(model: str, tasks: list, groups: dict, cfg, out: Path) -> tup
             bias="none",
         )
         vlm.model = get_peft_model(vlm.model, lora)
-        args = TrainingArguments(
-            output_dir=str(out / g),
-            per_device_train_batch_size=cfg.batch_size,
-            num_train_epochs=cfg.epochs,
-            learning_rate=cfg.lr,
-            lr_scheduler_type="linear",
-            warmup_steps=0,
-            weight_decay=0.0,
-            max_grad_norm=cfg.max_grad_norm,
-            logging_strategy="no",
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            dataloader_num_workers=0,
-            remove_unused_columns=False,
-            disable_tqdm=True,
-            seed=cfg.seed,
-        )
+        args = trainer_arguments(out / g, cfg, cfg.seed)
         trainer = Trainer(
             model=vlm.model,
             args=args,
