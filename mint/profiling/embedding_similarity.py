@@ -16,6 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 from mint.errors import MintError, first_line
+from mint.io import check_safetensors
+from mint.models.devices import resolve_device
+from mint.models.loading import resolve_model
 
 PREFIX = "embedding"
 
@@ -26,10 +29,6 @@ class EmbeddingSimilarity:
     def __init__(self, spec: str, *, batch_size: int = 64, device: str = "auto") -> None:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
-
-        from mint.io import check_safetensors
-        from mint.models.devices import resolve_device
-        from mint.models.loading import resolve_model
 
         source = resolve_model(spec)
         check_safetensors(source, "encoder weights")

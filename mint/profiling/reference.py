@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mint.artifacts.profiles import Profiles
+from mint.benchmarks import hemm_table_path
 from mint.errors import MintError
 from mint.vocabulary import DEFAULT_MODALITIES, INTERACTIONS
 
@@ -40,8 +41,6 @@ def read_reference_csv(path: str | os.PathLike) -> dict[str, dict[str, str | Non
     """``{task: {"interaction", "dominant"}}`` from a CSV with a header: ``task`` (or ``key``), ``interaction``
     (or ``kind``), optional ``dominant``; other columns are ignored. ``hemm`` reads the shipped HEMM table."""
     if str(path) == HEMM:
-        from mint.benchmarks import hemm_table_path
-
         path = hemm_table_path()
     path = Path(path)
     if not path.is_file():

@@ -19,6 +19,7 @@ from functools import lru_cache
 from mint.errors import MintError
 from mint.metrics import bleu, rouge_l
 from mint.metrics.answers import exact_match, normalize_answer, token_f1
+from mint.profiling.embedding_similarity import embedding_similarity
 
 Similarity = Callable[[str, str], float]
 
@@ -165,8 +166,6 @@ def get_similarity(name: str) -> Similarity:
             ) from None
         return make_numeric(rel_tol=tol)
     if sep and head == "embedding":
-        from mint.profiling.embedding_similarity import embedding_similarity
-
         return embedding_similarity(tail)
     if sep and head and tail:
         try:

@@ -19,6 +19,8 @@ from typing import Any
 
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, read_json, stamp
+from mint.models.architectures import architecture as arch_of
+from mint.models.loading import resolve_model
 from mint.tuning.routing import Router, run_adapters
 from mint.tuning.runs import load_run_model, load_tune
 
@@ -45,8 +47,6 @@ def adapter_info(folder: Path, language_root: str) -> dict[str, Any]:
 
 def export_run(run_dir: str | Path, out: str | Path, *, merge: bool = False, device: str = "auto") -> dict:
     """Write the serving bundle of ``run_dir`` into ``out`` (a new or empty folder); return routing.json."""
-    from mint.models.loading import resolve_model
-
     run, out = Path(run_dir), Path(out)
     tune = load_tune(run)
     folders = run_adapters(run)
@@ -110,8 +110,6 @@ def merged_run(run_dir: str | Path, out: str | Path, *, device: str = "auto") ->
 
 def _architecture(base: str) -> Any:
     from transformers import AutoConfig
-
-    from mint.models.architectures import architecture as arch_of
 
     try:
         config = AutoConfig.from_pretrained(base, local_files_only=True)
