@@ -29,15 +29,15 @@ def _known(profiles):
 def test_a_new_task_joins_the_group_of_its_kind(planted, method):
     groups = group(_known(planted), method=method, k=3 if method != "mint" else "auto", bootstrap=0)
     routes = route_tasks(planted, groups)
-    assert set(routes["routes"]) == set(NEW)  # every profiled task in no group, by default
+    assert set(routes.routes) == set(NEW)  # every profiled task in no group, by default
     for t in NEW:
         kind = t.rsplit("_", 1)[0]
-        members = groups["groups"][routes["routes"][t]]
+        members = groups.groups[routes.routes[t]]
         assert all(m.startswith(kind) for m in members), (t, members)
         rule = "mint" if method == "mint" else "other"
-        assert routes["details"][t]["rule"] == rule
+        assert routes.details[t]["rule"] == rule
     if method == "mint":
-        assert routes["routes"] == {
+        assert routes.routes == {
             "redundancy_3": "redundancy",
             "uniqueness_3": "uniqueness",
             "synergy_3": "synergy",
@@ -49,19 +49,19 @@ def test_mint_without_a_group_of_that_kind_takes_the_nearest_mean_score(planted)
     groups = group({**planted, "tasks": known}, method="mint", bootstrap=0)
     routes = route_tasks(planted, groups, ["synergy_3"])
     # synergy (~0.1) is nearer uniqueness (~1.0) than redundancy (~1.8)
-    assert routes["routes"] == {"synergy_3": "uniqueness"}
-    assert "no group" in routes["details"]["synergy_3"]["reason"]
+    assert routes.routes == {"synergy_3": "uniqueness"}
+    assert "no group" in routes.details["synergy_3"]["reason"]
 
 
 def test_single_takes_the_nearest_task_and_all_the_one_adapter(planted):
     single = group(_known(planted), method="single", bootstrap=0)
     routes = route_tasks(planted, single)
     for t in NEW:
-        near = routes["details"][t]["reason"].split()[-1]
+        near = routes.details[t]["reason"].split()[-1]
         assert near.rsplit("_", 1)[0] == t.rsplit("_", 1)[0]
-        assert routes["routes"][t] == single["assignment"][near]
+        assert routes.routes[t] == single.group_of(near)
     everything = group(_known(planted), method="all", bootstrap=0)
-    assert set(route_tasks(planted, everything)["routes"].values()) == {"all"}
+    assert set(route_tasks(planted, everything).routes.values()) == {"all"}
 
 
 def test_route_errors(planted):
