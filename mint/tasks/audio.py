@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError, first_line
-from mint.tasks.schema import Sample
+from mint.tasks.schema import Sample, SourceField
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,29 +165,15 @@ def as_audio_source(value: Any) -> AudioSource | Waveform | None:
     )
 
 
-class _AudioField:
-    """Data descriptor behind ``AudioSample.audio``: stores a source, returns a decoded :class:`Waveform`."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = "_" + name
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            return None  # the dataclass default
-        src = obj.__dict__.get(self._slot)
-        if src is None or isinstance(src, Waveform):
-            return src
-        return src.load()
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self._slot] = None if isinstance(value, _AudioField) else as_audio_source(value)
+def _decoded(src: AudioSource | Waveform) -> Waveform:
+    return src if isinstance(src, Waveform) else src.load()
 
 
 @dataclass
 class AudioSample(Sample):
     """A :class:`~mint.tasks.schema.Sample` with an ``audio`` (a :class:`Waveform`, decoded on each access)."""
 
-    audio: Waveform | None = field(default=_AudioField(), repr=False, compare=False)  # type: ignore[assignment]
+    audio: Waveform | None = field(default=SourceField(as_audio_source, _decoded), repr=False, compare=False)  # type: ignore[assignment]
 
     @property
     def has_audio(self) -> bool:
