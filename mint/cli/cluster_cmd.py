@@ -114,46 +114,60 @@ def command(
     check_output(out, force)
     if method in AFFINITY_METHODS:
         load = LoadOptions(dtype, device_map, attn_implementation).check(device, world_size())
-        _affinity(method, k, out, seed, suite, model, steps, lr, batch_size, max_samples, device, load, force)
-        return
-    if profiles is None:
-        raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
-    grouping = group(
-        Profiles.load(profiles),
-        method=method,
-        k=k,
-        seed=seed,
-        split_uniqueness=split_uniqueness,
-        like=like,
-        bootstrap=bootstrap,
-    ).with_params(profiles=str(profiles), **({"like": str(like)} if like is not None else {}))
+        grouping = _affinity(
+            method,
+            k,
+            seed,
+            device,
+            load,
+            suite=suite,
+            model=model,
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            max_samples=max_samples,
+        )
+        if not Shards.launched(device).is_main:
+            return  # every process holds the same result; the first one writes it
+        tail = ""
+    else:
+        if profiles is None:
+            raise MintError(f"--method {method}: missing the PROFILES argument (a profiles.json)")
+        grouping = group(
+            Profiles.load(profiles),
+            method=method,
+            k=k,
+            seed=seed,
+            split_uniqueness=split_uniqueness,
+            like=like,
+            bootstrap=bootstrap,
+        ).with_params(profiles=str(profiles), **({"like": str(like)} if like is not None else {}))
+        stab = grouping.stability
+        tail = (
+            f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples"
+            if stab
+            else ""
+        )
     grouping.save(out, force=force)
-    stab = grouping.stability
-    tail = (
-        f"; same partition in {stab['same_partition']:.0%} of {stab['resamples']} resamples" if stab else ""
-    )
     click.echo(f"wrote {out}: {method}, {_sizes(grouping)}{tail}")
 
 
 def _affinity(
     method: str,
     k: str,
-    out: Path,
     seed: int,
-    suite: str | None,
-    model: str | None,
-    steps: int,
-    lr: float,
-    batch_size: int,
-    max_samples: int,
     device: str,
     load: LoadOptions,
-    force: bool,
-) -> None:
-    """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model``."""
+    *,
+    suite: str | None,
+    model: str | None,
+    **training,
+) -> Grouping:
+    """Learned-affinity grouping of a suite's tasks with a shared LoRA adapter on ``model`` (``training``:
+    ``steps``, ``lr``, ``batch_size``, ``max_samples``)."""
     if not suite or not model:
         raise MintError(f"--method {method}: needs --suite (it trains a shared adapter on --model)")
-    tasks = load_suite(suite, seed=seed, max_train=max_samples)
+    tasks = load_suite(suite, seed=seed, max_train=training["max_samples"])
     vlm = load_model(
         model,
         device=device,
@@ -162,13 +176,9 @@ def _affinity(
         attn_implementation=load.attn_implementation,
     )
     kk: int | str = k if k == "auto" else _int_k(k)
-    grouping = affinity_grouping(
-        vlm, tasks, method, kk, seed=seed, steps=steps, batch_size=batch_size, lr=lr, max_samples=max_samples
-    ).with_params(suite=suite, model=model)
-    if not Shards.launched(device).is_main:
-        return  # every process holds the same result; the first one writes it
-    grouping.save(out, force=force)
-    click.echo(f"wrote {out}: {method}, {_sizes(grouping)}")
+    return affinity_grouping(vlm, tasks, method, kk, seed=seed, **training).with_params(
+        suite=suite, model=model
+    )
 
 
 def _sizes(grouping: Grouping) -> str:
