@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from mint.api import report
-from mint.artifacts import Routes
+from mint.artifacts import Evaluation, Report, Routes
 from mint.cli.types import bounded_int, progress_option
 from mint.errors import MintError
 from mint.io import allow_replacing, check_output
@@ -157,12 +157,7 @@ def command(
         )
         for i, t in enumerate(tunes)
     ]
-    for key in ("suite", "model"):
-        if len({str(q[key]) for q in requests}) > 1:
-            raise MintError(
-                f"the runs were tuned with different {key}s ({', '.join(sorted({str(q[key]) for q in requests}))}); "
-                f"compare runs of one {key}, or pass --{key}"
-            )
+    _one_suite_and_model(requests)
     tasks = vlm = None
     evals = []
     for i, (r, tune, request) in enumerate(zip(runs, tunes, requests)):
@@ -198,12 +193,30 @@ def command(
     )
     if out is None:
         return
+    rows, config = _rows_and_configs(runs, tunes, evals)
+    _print_report(report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config), out)
+
+
+def _one_suite_and_model(requests: list[dict]) -> None:
+    """The compared runs are evaluated on one suite with one backbone."""
+    for key in ("suite", "model"):
+        if len({str(q[key]) for q in requests}) > 1:
+            raise MintError(
+                f"the runs were tuned with different {key}s ({', '.join(sorted({str(q[key]) for q in requests}))}); "
+                f"compare runs of one {key}, or pass --{key}"
+            )
+
+
+def _rows_and_configs(
+    runs: list[Path], tunes: list[dict], evals: list[Evaluation]
+) -> tuple[dict[str, list[Evaluation]], dict[str, dict]]:
+    """The report's rows (runs of one method with different seeds: one row) and each row's configuration
+    (its first run stands for it)."""
     names = row_names(evals)
-    rows: dict[str, list] = {}
-    for name, ev in zip(names, evals):
-        rows.setdefault(name, []).append(ev)  # runs of one method with different seeds: one row
+    rows: dict[str, list[Evaluation]] = {}
     config: dict[str, dict] = {}
-    for name, r, tune in zip(names, runs, tunes):  # a row's first run stands for its configuration
+    for name, r, tune, ev in zip(names, runs, tunes, evals):
+        rows.setdefault(name, []).append(ev)
         config.setdefault(
             name,
             {
@@ -212,7 +225,11 @@ def command(
                 "tune": tune.get("config"),
             },
         )
-    built = report(rows, out, force=force, figures=not no_figures, fmt=fmt, config=config)
+    return rows, config
+
+
+def _print_report(built: Report, out: Path) -> None:
+    """The files written, each row's mean (with its interval) and the comparisons' sentences."""
     json_path, md_path, _ = report_paths(out)
     click.echo(f"wrote {json_path}, {md_path} and {json_path.with_suffix('.html')}")
     width = max(len(n) for n in built.rows)
