@@ -126,44 +126,7 @@ def affinity_grouping(
                     matrix_kind="lookahead affinity Z[i][j] = 1 - L_j(after a step on i) / L_j(before)",
                 )
 
-    if method == "tag":
-        sym = tag.symmetrise(z)
-        dist = _affinity_distance(sym)
-        searches: set[str] = set()
-
-        def fit(kk_: int) -> np.ndarray:
-            labels, _, search = tag.best_partition(sym, kk_, seed, int(opt["restarts"]))
-            searches.add(search)
-            return labels
-
-        params.update(
-            matrix=_rounded(z),
-            matrix_symmetric=_rounded(sym),
-            objective="sum over tasks of the mean symmetrised affinity to its group-mates",
-        )
-    else:
-        dist = np.clip(1.0 - sim, 0.0, 2.0)
-        np.fill_diagonal(dist, 0.0)
-        link = linkage(condensed(dist), method="average") if len(names) > 1 else None
-
-        def fit(kk_: int) -> np.ndarray:
-            if kk_ == 1 or link is None:
-                return np.zeros(len(names), int)
-            return cut_tree(link, n_clusters=kk_).ravel()
-
-        params.update(matrix=_rounded(sim), distance="1 - cosine similarity", linkage="average")
-
-    if kk is None:
-        kk, sil = choose_k(dist, fit, metric="precomputed")
-        params.update(k=kk, k_chosen_by="silhouette", silhouette=sil)
-    else:
-        params.update(k=kk, k_chosen_by="user")
-    ids = fit(kk)
-    if method == "tag":
-        params.update(
-            search=sorted(searches)[0] if searches else "exhaustive",
-            score=round(tag.partition_score(sym, ids), 8),
-        )
+    ids = _partition(method, z if method == "tag" else sim, kk, seed, int(opt["restarts"]), params)
     labels = _names(ids)
     return Grouping.of(
         naming.to_groups(names, labels),
@@ -172,6 +135,54 @@ def affinity_grouping(
         assignment=dict(zip(names, labels)),
         stability=None,
     )
+
+
+def _partition(
+    method: str, matrix: np.ndarray, k: int | None, seed: int, restarts: int, params: dict[str, Any]
+) -> np.ndarray:
+    """The tasks' group ids from the method's matrix, cut into ``k`` groups (None: the k with the best
+    silhouette): TAG's best partition of the symmetrised lookahead affinities, else average linkage on
+    1 - cosine similarity. What was done is added to ``params``."""
+    n = len(matrix)
+    if method == "tag":
+        sym = tag.symmetrise(matrix)
+        dist = _affinity_distance(sym)
+        searches: set[str] = set()
+
+        def fit(kk_: int) -> np.ndarray:
+            labels, _, search = tag.best_partition(sym, kk_, seed, restarts)
+            searches.add(search)
+            return labels
+
+        params.update(
+            matrix=_rounded(matrix),
+            matrix_symmetric=_rounded(sym),
+            objective="sum over tasks of the mean symmetrised affinity to its group-mates",
+        )
+    else:
+        dist = np.clip(1.0 - matrix, 0.0, 2.0)
+        np.fill_diagonal(dist, 0.0)
+        link = linkage(condensed(dist), method="average") if n > 1 else None
+
+        def fit(kk_: int) -> np.ndarray:
+            if kk_ == 1 or link is None:
+                return np.zeros(n, int)
+            return cut_tree(link, n_clusters=kk_).ravel()
+
+        params.update(matrix=_rounded(matrix), distance="1 - cosine similarity", linkage="average")
+
+    if k is None:
+        k, sil = choose_k(dist, fit, metric="precomputed")
+        params.update(k=k, k_chosen_by="silhouette", silhouette=sil)
+    else:
+        params.update(k=k, k_chosen_by="user")
+    ids = fit(k)
+    if method == "tag":
+        params.update(
+            search=sorted(searches)[0] if searches else "exhaustive",
+            score=round(tag.partition_score(sym, ids), 8),
+        )
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------- checks
