@@ -32,8 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from bench_env import ROOT  # first: one thread and no network before torch is imported
+
+# isort: split
+import torch
 
 
 def resolve_model(tmp: Path) -> tuple[str, str]:

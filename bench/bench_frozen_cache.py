@@ -33,8 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from bench_env import resolve_model  # first: one thread and no network before torch is imported
+
+# isort: split
+import torch
 
 
 def collation(vlm, examples: list, args: argparse.Namespace) -> tuple[float, float]:

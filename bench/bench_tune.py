@@ -32,8 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from bench_env import resolve_model, trainer_arguments  # first: one thread, no network before torch
+
+# isort: split
+import torch
 
 
 # ---------------------------------------------------------------------------------------------- throughput

@@ -32,8 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 from bench_env import ROOT  # first: one thread and no network before torch is imported
+
+# isort: split
+import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
