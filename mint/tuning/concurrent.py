@@ -28,11 +28,13 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mint.artifacts import Grouping
 from mint.errors import MintError
 from mint.models.batching import by_image_count
 from mint.seeds import process_seed
@@ -145,7 +147,7 @@ def run_concurrent(run: TrainingRun) -> dict[str, Any]:
 def tune_concurrent(
     vlm: Any,
     tasks: list[Any],
-    groups: dict[str, Any],
+    groups: Grouping | Mapping[str, Any],
     out_dir: str | Path,
     config: TuneConfig | None = None,
     **options: Any,

@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mint.artifacts import Grouping
 from mint.errors import MintError
 from mint.io import atomic_path, atomic_write_json, stamp
 from mint.tasks.demos import task_demos
@@ -216,7 +217,7 @@ def run_continual(run: TrainingRun) -> dict[str, Any]:
 def tune_continual(
     vlm: Any,
     tasks: list[Any],
-    groups: dict[str, Any],
+    groups: Grouping | Mapping[str, Any],
     out_dir: str | Path,
     config: TuneConfig,
     **options: Any,

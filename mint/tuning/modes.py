@@ -3,27 +3,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mint.artifacts import Grouping
 from mint.errors import MintError
 from mint.tasks.demos import check_multi_image
 from mint.tuning.concurrent import concurrent_accelerator, run_concurrent
 from mint.tuning.config import TuneConfig
 from mint.tuning.continual import adapter_groups, run_continual
 from mint.tuning.towers import group_towers
-from mint.tuning.trainer import RunOptions, TrainingRun, make_accelerator, run_sequential
+from mint.tuning.trainer import RunOptions, TrainingRun, as_grouping, make_accelerator, run_sequential
 
 
 def auto_towers(
-    config: TuneConfig, groups: dict[str, Any], profiles: dict[str, Any] | None, source: str = "profiles.json"
+    config: TuneConfig, groups: Grouping, profiles: dict[str, Any] | None, source: str = "profiles.json"
 ) -> dict[str, str] | None:
     """``{adapter: tower}`` from the profiles for ``tower: auto`` (None for a fixed tower)."""
     if config.tower != "auto":
         return None
     if profiles is None:
         raise MintError("--tower auto needs --profiles profiles.json (the tasks' interaction profiles)")
-    members = groups["groups"]
+    members = groups.groups
     if config.continual:
         members = adapter_groups(members, config.continual, config.stage_order)
     return group_towers(members, profiles, source)
@@ -32,7 +34,7 @@ def auto_towers(
 def tune(
     vlm: Any,
     tasks: list[Any],
-    groups: dict[str, Any],
+    groups: Grouping | Mapping[str, Any],
     out_dir: str | Path,
     config: TuneConfig | None = None,
     options: RunOptions | None = None,
@@ -53,7 +55,7 @@ def tune(
 def train_run(
     vlm: Any,
     tasks: list[Any],
-    groups: dict[str, Any],
+    groups: Grouping | Mapping[str, Any],
     out_dir: str | Path,
     config: TuneConfig,
     *,
@@ -65,6 +67,7 @@ def train_run(
     ``options`` (resume, force, accelerator, meta, progress, on_step) are :class:`~mint.tuning.trainer.RunOptions`.
     """
     check_multi_image(vlm, tasks, config.in_context)  # in-context demonstrations need several images a prompt
+    groups = as_grouping(groups)
     towers = auto_towers(config, groups, profiles, profiles_source)
     return tune(vlm, tasks, groups, out_dir, config, RunOptions(towers=towers, **options))
 

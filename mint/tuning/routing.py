@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mint.artifacts import Grouping
 from mint.errors import MintError
 from mint.io import check_safetensors, read_json
 from mint.tasks.schema import Sample
 from mint.tuning.continual_methods import attach_saved
-from mint.tuning.groups import validate_groups
 from mint.tuning.runs import load_run_model, load_run_tasks, load_tune
 from mint.tuning.serving import Item, answer_routed
 from mint.tuning.serving import active_adapter as active_adapter  # where continual training takes it from
@@ -45,9 +45,7 @@ def run_adapters(run_dir: str | Path) -> dict[str, Path]:
     if routing is not None:
         names = list(dict.fromkeys(routing.values()))
     else:
-        names = list(
-            validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))["groups"]
-        )
+        names = Grouping.load(run / "groups.json").adapter_ready().names
     out: dict[str, Path] = {}
     for g in names:
         folder = run / "adapters" / g
@@ -188,9 +186,7 @@ def _run_assignment(run: Path) -> dict[str, str]:
     routing = run_routing(run)
     if routing is not None:
         return routing
-    return validate_groups(read_json(run / "groups.json", "groups file"), str(run / "groups.json"))[
-        "assignment"
-    ]
+    return Grouping.load(run / "groups.json").adapter_ready().assignment
 
 
 def _image(image: Any) -> Any:

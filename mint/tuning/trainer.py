@@ -19,13 +19,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mint.artifacts import Grouping
 from mint.errors import MintError
 from mint.io import atomic_write_json, atomic_write_text, dumps_json, file_mode, read_json, stamp
 from mint.models.devices import LAUNCH_HINT, auto_kind, world_size
@@ -36,7 +37,6 @@ from mint.tuning.config import TuneConfig
 from mint.tuning.data import CollateCache, Example, group_examples, shard, step_plan
 from mint.tuning.frozen_features import FrozenFeatures
 from mint.tuning.gradsync import average_gradients, broadcast_from_first, prepare_once, sharded
-from mint.tuning.groups import validate_groups
 from mint.tuning.lora import add_lora, answer_loss, answer_tokens, lora_config, trainable, use_mask_dropout
 from mint.tuning.precision import NonFiniteSteps, Precision, is_finite, optimizer_step
 from mint.tuning.routing import load_adapters
@@ -58,6 +58,16 @@ RUN_OUTPUTS = (
     "continual.json",
     tracking.TRACKING_DIR,
 )
+
+
+def as_grouping(groups: Grouping | Mapping[str, Any]) -> Grouping:
+    """``groups`` (a :class:`~mint.artifacts.Grouping`, a groups.json payload or a plain ``{group: [tasks]}``
+    mapping) as a checked grouping whose group names can name adapters."""
+    if not isinstance(groups, Grouping):
+        if "groups" not in groups:  # a plain {group: [tasks]} mapping
+            groups = {"method": "custom", "groups": dict(groups)}
+        groups = Grouping.from_dict(groups, "groups")
+    return groups.adapter_ready()
 
 
 class TrainingStopped(Exception):
@@ -355,7 +365,7 @@ class TrainingRun:
         self,
         vlm: Any,
         tasks: list[Any],
-        groups: dict[str, Any],
+        groups: Grouping | Mapping[str, Any],
         out_dir: str | Path,
         config: TuneConfig,
         options: RunOptions,
@@ -365,9 +375,8 @@ class TrainingRun:
         self.ckpt_dir, self.adapters_dir = self.out / "checkpoints", self.out / "adapters"
         self.tasks = list(tasks)
         self.by_name = {t.name: t for t in tasks}
-        if isinstance(groups, dict) and "groups" not in groups:  # a plain {group: [tasks]} mapping
-            groups = {"method": "custom", "groups": groups}
-        self.payload = validate_groups(groups, "groups", self.by_name)
+        self.grouping = as_grouping(groups).check_tasks(self.by_name)
+        self.payload = self.grouping.data
         self.members: dict[str, list[str]] = self.payload["groups"]
         self.meta = dict(options.meta or {})
         self.accelerator: Any = None
@@ -575,7 +584,7 @@ def run_sequential(run: TrainingRun) -> dict[str, Any]:
 def tune_groups(
     vlm: Any,
     tasks: list[Any],
-    groups: dict[str, Any],
+    groups: Grouping | Mapping[str, Any],
     out_dir: str | Path,
     config: TuneConfig | None = None,
     **options: Any,

@@ -120,7 +120,7 @@ def run_tune_job(config: TuneConfig, job: TuneJob) -> dict[str, Any]:
         return train_run(
             vlm,
             tasks,
-            grouping.data,
+            grouping,
             job.out,
             config,
             profiles=profiles,
