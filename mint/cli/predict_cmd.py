@@ -29,8 +29,8 @@ def model_options(f):
             default=DEFAULT_MODEL,
             show_default=True,
             metavar="M",
-            help="tiny (the embedded backbone), tiny-video (the embedded video backbone), a local model folder, "
-            "or a cached Hugging Face id.",
+            help="tiny (the embedded backbone), tiny-video / tiny-audio (the embedded video / audio backbones), "
+            "a local model folder, or a cached Hugging Face id.",
         ),
         click.option("--modes", default=DEFAULT_MODES, show_default=True, help="Modality modes to run."),
         click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True),

@@ -1,7 +1,7 @@
 """Backbone wrappers: any Hugging Face image-text-to-text model, and the embedded ``tiny`` default.
 
-``load_model(spec)`` loads ``"tiny"`` or ``"tiny-video"`` (package data, built by ``tools/build_tiny.py`` and
-``tools/build_tiny_video.py``), a local folder, or a Hugging Face model id (cached, else downloaded once unless
+``load_model(spec)`` loads ``"tiny"``, ``"tiny-video"`` or ``"tiny-audio"`` (package data, built by
+``tools/build_tiny.py``, ``tools/build_tiny_video.py`` and ``tools/build_tiny_audio.py``), a local folder, or a Hugging Face model id (cached, else downloaded once unless
 offline), and returns a :class:`VisionLanguageModel`.
 """
 

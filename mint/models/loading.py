@@ -23,10 +23,12 @@ from mint.models.prompts import Ablation
 
 TINY_DIR = Path(__file__).resolve().parent / "tiny"
 TINY_VIDEO_DIR = Path(__file__).resolve().parent / "tiny_video"
+TINY_AUDIO_DIR = Path(__file__).resolve().parent / "tiny_audio"
 #: the embedded backbones: name -> (package folder, the repository script that builds it)
 EMBEDDED = {
     "tiny": (TINY_DIR, "tools/build_tiny.py"),
     "tiny-video": (TINY_VIDEO_DIR, "tools/build_tiny_video.py"),
+    "tiny-audio": (TINY_AUDIO_DIR, "tools/build_tiny_audio.py"),
 }
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
