@@ -57,7 +57,7 @@ def predict(
 ) -> Predictions:
     """Answer every task of ``suite`` with ``model`` from the image, the text and both (``mint predict``).
 
-    ``options`` are :func:`mint.models.predict.run_predict`'s (``modes``, ``split``, ``max_samples``,
+    ``options`` are :class:`mint.models.predict.PredictJob`'s (``modes``, ``split``, ``max_samples``,
     ``batch_size``, ``device``, ``dtype``, ``features``, ``in_context``...). With ``out`` the predictions
     file and its ``.meta.json`` are written there (work cached in ``.mint-cache`` beside it).
 
