@@ -518,6 +518,55 @@ def save_fresh(out: Path, *parts: Any) -> Path:
     return out
 
 
+def record_build(
+    out: Path, model: Any, tokenizer: Any, settings: dict, acc: dict, times: tuple[float, float], command: str
+) -> dict:
+    """Print the pretext accuracy and write ``out/build_info.json``: the build's ``settings`` (seed, steps...),
+    its times (``times``: the training's seconds and the build's start), size, vocabulary, pretext accuracy
+    and the ``command`` that rebuilds it; returns what was written."""
+    train_seconds, start = times
+    seconds = round(time.time() - start, 1)
+    print("pretext accuracy:", acc, f"time {seconds}s", flush=True)
+    info = {
+        **settings,
+        "train_seconds": train_seconds,
+        "seconds": seconds,
+        "threads": 1,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "pretext_accuracy": acc,
+        "command": command,
+    }
+    (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def build_parser(
+    doc: str, defaults: dict[str, Any], out: Path, align: str | None = None
+) -> argparse.ArgumentParser:
+    """A build script's options: ``--seed``, ``--steps``, ``--batch-size``, ``--lr``, ``--grounding`` and
+    ``--out`` (defaults from ``defaults`` and ``out``), and ``--align`` (steps of the ``align`` tower alone)
+    where the build has that first stage."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    steps_help = "language-model steps (after the align steps)" if align else None
+    ap.add_argument("--steps", type=int, default=defaults["steps"], help=steps_help)
+    if align:
+        ap.add_argument(
+            "--align", type=int, default=defaults["align"], help=f"steps of stage 0 (the {align} alone)"
+        )
+    ap.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    ap.add_argument("--lr", type=float, default=defaults["lr"])
+    ap.add_argument(
+        "--grounding",
+        type=float,
+        default=defaults["grounding"],
+        help="fraction of steps of stage-1 grounding",
+    )
+    ap.add_argument("--out", type=Path, default=out)
+    return ap
+
+
 def train(
     seed: int = 0,
     steps: int = 3600,
@@ -558,35 +607,20 @@ def train(
     train_seconds = round(time.time() - start, 1)
     out = save_fresh(out, model, processor)
     acc = accuracy(vlm, Pretext(seed + 1, fillers))
-    seconds = round(time.time() - start, 1)
-    print("pretext accuracy:", acc, f"time {seconds}s", flush=True)
-    info = {
+    settings = {
         "seed": seed,
         "steps": steps,
         "grounding_fraction": grounding,
         "batch_size": batch_size,
         "lr": lr,
-        "train_seconds": train_seconds,
-        "seconds": seconds,
-        "threads": 1,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer),
-        "pretext_accuracy": acc,
-        "command": f"python tools/build_tiny.py --seed {seed} --steps {steps}",
     }
-    (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return info
+    command = f"python tools/build_tiny.py --seed {seed} --steps {steps}"
+    return record_build(out, model, tokenizer, settings, acc, (train_seconds, start), command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=3600)
-    ap.add_argument("--batch-size", type=int, default=48)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--grounding", type=float, default=0.4, help="fraction of steps of stage-1 grounding")
-    ap.add_argument("--out", type=Path, default=TINY_DIR)
-    args = ap.parse_args(argv)
+    defaults = {"steps": 3600, "batch_size": 48, "lr": 2e-3, "grounding": 0.4}
+    args = build_parser(__doc__, defaults, TINY_DIR).parse_args(argv)
     train(args.seed, args.steps, args.batch_size, args.lr, args.out, grounding=args.grounding)
 
 

@@ -27,8 +27,6 @@ mixes the three. The loss is on the answer tokens only. The script writes the mo
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -36,7 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from build_tiny import ONE_WORD, VERIFY, Phrasing, batch_of, closed_accuracy, pretrain, save_fresh
+from build_tiny import (
+    ONE_WORD,
+    VERIFY,
+    Phrasing,
+    batch_of,
+    build_parser,
+    closed_accuracy,
+    pretrain,
+    record_build,
+    save_fresh,
+)
 
 from mint.models.audio import AUDIO_BOS, AUDIO_CHAT_TEMPLATE, AUDIO_EOS, AUDIO_TOKEN
 from mint.models.loading import TINY_AUDIO_DIR
@@ -424,9 +432,7 @@ def train(
     train_seconds = round(time.time() - start, 1)
     out = save_fresh(out, model, processor)
     acc = accuracy(vlm, Pretext(seed + 1, fillers, pool=400))
-    seconds = round(time.time() - start, 1)
-    print("pretext accuracy:", acc, f"time {seconds}s", flush=True)
-    info = {
+    settings = {
         "seed": seed,
         "align_steps": align_steps,
         "align_accuracy": aligned,
@@ -434,28 +440,14 @@ def train(
         "grounding_fraction": grounding,
         "batch_size": batch_size,
         "lr": lr,
-        "train_seconds": train_seconds,
-        "seconds": seconds,
-        "threads": 1,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer),
-        "pretext_accuracy": acc,
-        "command": f"python tools/build_tiny_audio.py --seed {seed} --steps {steps} --align {align_steps}",
     }
-    (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return info
+    command = f"python tools/build_tiny_audio.py --seed {seed} --steps {steps} --align {align_steps}"
+    return record_build(out, model, tokenizer, settings, acc, (train_seconds, start), command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=2000, help="language-model steps (after the align steps)")
-    ap.add_argument("--align", type=int, default=400, help="steps of stage 0 (the audio tower alone)")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--grounding", type=float, default=0.3, help="fraction of steps of stage-1 grounding")
-    ap.add_argument("--out", type=Path, default=TINY_AUDIO_DIR)
-    args = ap.parse_args(argv)
+    defaults = {"steps": 2000, "align": 400, "batch_size": 32, "lr": 1e-3, "grounding": 0.3}
+    args = build_parser(__doc__, defaults, TINY_AUDIO_DIR, align="audio tower").parse_args(argv)
     train(
         args.seed,
         args.steps,

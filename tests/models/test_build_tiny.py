@@ -4,13 +4,11 @@ package; the package ships the built files, and the script's vocabulary is the s
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from paths import REPO
+from paths import REPO, load_tool
 
 import mint
 from mint.models.loading import TINY_DIR
@@ -20,14 +18,7 @@ SCRIPT = REPO / "tools" / "build_tiny.py"
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("build_tiny", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_tiny"] = module  # its dataclasses look their module up while being defined
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules["build_tiny"]
-    return module
+    return load_tool("build_tiny")
 
 
 def test_the_script_is_not_in_the_package_and_its_command_is_recorded():

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from paths import REPO
+from paths import REPO, load_tool
 
 import mint
 from mint.cli import main
@@ -31,17 +29,7 @@ OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def _load_script():
-    sys.path.insert(0, str(SCRIPT.parent))  # it imports the shared pieces of tools/build_tiny.py
-    spec = importlib.util.spec_from_file_location("build_tiny_video", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_tiny_video"] = module  # its dataclasses look their module up while being defined
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules["build_tiny_video"]
-        sys.modules.pop("build_tiny", None)
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_tool("build_tiny_video")
 
 
 @pytest.fixture(scope="module")
