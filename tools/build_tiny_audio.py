@@ -186,7 +186,9 @@ class Pretext(Phrasing):
 
     def __init__(self, seed: int, fillers: list[str], pool: int = POOL) -> None:
         super().__init__(seed, fillers)
-        np_rng = np.random.default_rng([seed, 11])  # not the suite's streams (mint.tasks.builtin.audio._rng)
+        np_rng = np.random.default_rng(
+            [seed, 11]
+        )  # not the suite's streams (mint.tasks.builtin.generated.split_rng)
         self.sounds: list[tuple[Waveform, str, str]] = []
         for k in range(pool):
             attr = list(ATTRS)[k % len(ATTRS)]

@@ -175,7 +175,9 @@ class Pretext(Phrasing):
         from mint.tasks.video import ArrayVideo
 
         super().__init__(seed, fillers)
-        np_rng = np.random.default_rng([seed, 7])  # not the suite's streams (mint.tasks.builtin.video._rng)
+        np_rng = np.random.default_rng(
+            [seed, 7]
+        )  # not the suite's streams (mint.tasks.builtin.generated.split_rng)
         motions = [vs.random_motion(np_rng) for _ in range(pool)]
         # decoded once: the same frame objects every time, so their processed pixels are reused
         self.videos = [(ArrayVideo(vs.render(m)).load(), m) for m in motions]

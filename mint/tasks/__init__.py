@@ -12,7 +12,7 @@ from mint.benchmarks import SUITE_PREFIX, suite_path
 from mint.errors import MintError
 from mint.tasks.builtin import BUILTIN_SUITES, BUILTIN_TASKS, build_suite, build_task
 from mint.tasks.builtin.audio import AUDIO_SUITES, AUDIO_TASKS, build_audio_suite, build_audio_task
-from mint.tasks.builtin.default import capped
+from mint.tasks.builtin.generated import capped
 from mint.tasks.builtin.video import VIDEO_SUITES, VIDEO_TASKS, build_video_suite, build_video_task
 from mint.tasks.schema import KINDS, METRICS, ArrayImage, FileImage, ImageSource, Sample, Task
 from mint.tasks.suite import load_suite_file

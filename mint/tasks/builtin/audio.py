@@ -22,7 +22,6 @@ kind by construction, as in the image and video suites:
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from mint.errors import MintError
 from mint.tasks.audio import AudioSample, AudioSource, Waveform
-from mint.tasks.builtin.default import capped
+from mint.tasks.builtin.generated import Generated
 from mint.tasks.schema import Task
 
 RATE = 16000
@@ -301,39 +300,16 @@ AUDIO_SUITES: dict[str, tuple[list[str], int, int]] = {
 }
 
 
-def _rng(seed: int, name: str, split: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(split.encode())])
+AUDIO = Generated("audio", AUDIO_TASKS, AUDIO_SUITES, _SOURCE)
 
 
 def build_audio_task(name: str, *, seed: int = 0, max_train: int = 200, max_test: int = 100) -> Task:
     """The built-in audio task ``name`` with ``max_train`` / ``max_test`` generated samples."""
-    if name not in AUDIO_TASKS:
-        raise MintError(f"unknown built-in audio task {name!r} (known: {', '.join(AUDIO_TASKS)})")
-    b = AUDIO_TASKS[name]
-    splits = {}
-    for split, n in (("train", max_train), ("test", max_test)):
-        if n is None or n < 0:
-            raise MintError(f"built-in audio task {name!r}: max_{split} must be a number >= 0, got {n}")
-        splits[split] = b.samples(split, _rng(seed, name, split), n)
-    return Task(
-        name=b.name,
-        instruction=b.instruction,
-        train=splits["train"],
-        test=splits["test"],
-        metric="exact",
-        answers=list(b.answers),
-        kind=b.kind,
-        dominant=b.dominant,
-        description=b.description,
-        source=_SOURCE,
-    )
+    return AUDIO.task(name, seed=seed, max_train=max_train, max_test=max_test)
 
 
 def build_audio_suite(
     name: str = "audio", *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
 ) -> list[Task]:
     """Build built-in audio suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes."""
-    if name not in AUDIO_SUITES:
-        raise MintError(f"unknown built-in audio suite {name!r} (known: {', '.join(AUDIO_SUITES)})")
-    names, n_train, n_test = AUDIO_SUITES[name]
-    return capped(build_audio_task, names, (n_train, n_test), seed, (max_train, max_test))
+    return AUDIO.suite(name, seed=seed, max_train=max_train, max_test=max_test)

@@ -20,7 +20,6 @@ other's way (docs/tasks.md, "Why tuning and grouping matter").
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ import numpy as np
 from mint.errors import MintError
 from mint.tasks.builtin import digits as dg
 from mint.tasks.builtin import easyvqa as ev
+from mint.tasks.builtin.generated import capped, split_rng, task_from
 from mint.tasks.schema import FileImage, Sample, Task
 
 YES_NO = ["yes", "no"]
@@ -48,10 +48,6 @@ class Builtin:
     source: str
     samples: Callable[[str, np.random.Generator], list[Sample]]
     key: Callable[[Sample], Hashable] | None = None
-
-
-def _rng(seed: int, name: str, split: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(split.encode())])
 
 
 def _take(
@@ -505,31 +501,9 @@ def build_task(name: str, *, seed: int = 0, max_train: int | None = 200, max_tes
     for split, cap in (("train", max_train), ("test", max_test)):
         if cap is not None and cap < 0:
             raise MintError(f"built-in task {name!r}: max_{split} must be >= 0, got {cap}")
-        rng = _rng(seed, name, split)
+        rng = split_rng(seed, name, split)
         splits[split] = _take(b.samples(split, rng), cap, rng, b.key)
-    return Task(
-        name=b.name,
-        instruction=b.instruction,
-        train=splits["train"],
-        test=splits["test"],
-        metric="exact",
-        answers=list(b.answers),
-        kind=b.kind,
-        dominant=b.dominant,
-        description=b.description,
-        source=b.source,
-    )
-
-
-def capped(
-    build: Callable[..., Task], names: Sequence[str], caps: tuple[int, int], seed: int, limits: tuple
-) -> list[Task]:
-    """``build(name, seed=, max_train=, max_test=)`` for each of ``names``: each cap of ``caps`` (train,
-    test) replaced by the matching one of ``limits`` where that is not None."""
-    (cap_train, cap_test), (max_train, max_test) = caps, limits
-    train = cap_train if max_train is None else max_train
-    test = cap_test if max_test is None else max_test
-    return [build(n, seed=seed, max_train=train, max_test=test) for n in names]
+    return task_from(b, splits["train"], splits["test"], b.source)
 
 
 def build_suite(

@@ -21,13 +21,11 @@ from a random start. Each task has its interaction kind by construction, as in t
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from mint.errors import MintError
-from mint.tasks.builtin.default import capped
+from mint.tasks.builtin.generated import Generated
 from mint.tasks.schema import Task
 from mint.tasks.video import ArrayVideo, VideoSample
 
@@ -240,39 +238,16 @@ VIDEO_SUITES: dict[str, tuple[list[str], int, int]] = {
 }
 
 
-def _rng(seed: int, name: str, split: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(split.encode())])
+VIDEO = Generated("video", VIDEO_TASKS, VIDEO_SUITES, _SOURCE)
 
 
 def build_video_task(name: str, *, seed: int = 0, max_train: int = 200, max_test: int = 100) -> Task:
     """The built-in video task ``name`` with ``max_train`` / ``max_test`` generated samples."""
-    if name not in VIDEO_TASKS:
-        raise MintError(f"unknown built-in video task {name!r} (known: {', '.join(VIDEO_TASKS)})")
-    b = VIDEO_TASKS[name]
-    splits = {}
-    for split, n in (("train", max_train), ("test", max_test)):
-        if n is None or n < 0:
-            raise MintError(f"built-in video task {name!r}: max_{split} must be a number >= 0, got {n}")
-        splits[split] = b.samples(split, _rng(seed, name, split), n)
-    return Task(
-        name=b.name,
-        instruction=b.instruction,
-        train=splits["train"],
-        test=splits["test"],
-        metric="exact",
-        answers=list(b.answers),
-        kind=b.kind,
-        dominant=b.dominant,
-        description=b.description,
-        source=_SOURCE,
-    )
+    return VIDEO.task(name, seed=seed, max_train=max_train, max_test=max_test)
 
 
 def build_video_suite(
     name: str = "video", *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
 ) -> list[Task]:
     """Build built-in video suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes."""
-    if name not in VIDEO_SUITES:
-        raise MintError(f"unknown built-in video suite {name!r} (known: {', '.join(VIDEO_SUITES)})")
-    names, n_train, n_test = VIDEO_SUITES[name]
-    return capped(build_video_task, names, (n_train, n_test), seed, (max_train, max_test))
+    return VIDEO.suite(name, seed=seed, max_train=max_train, max_test=max_test)
