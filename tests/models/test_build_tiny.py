@@ -3,14 +3,11 @@ package; the package ships the built files, and the script's vocabulary is the s
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from pathlib import Path
 
-import pytest
+from helpers_embedded import assert_package_data_covers
 from paths import REPO, load_tool
 
-import mint
 from mint.models.loading import TINY_DIR
 from mint.models.wordtok import CHAT_TEMPLATE, build_word_tokenizer
 
@@ -38,10 +35,4 @@ def test_the_scripts_vocabulary_is_the_shipped_tokenizers():
 
 
 def test_package_data_covers_every_built_file():
-    tomllib = pytest.importorskip("tomllib")
-    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["mint"]
-    root = Path(mint.__file__).parent
-    for path in TINY_DIR.iterdir():
-        relative = path.relative_to(root).as_posix()
-        assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
+    assert_package_data_covers(TINY_DIR)
