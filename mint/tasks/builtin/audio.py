@@ -30,7 +30,6 @@ import numpy as np
 from mint.errors import MintError
 from mint.tasks.audio import AudioSample, AudioSource, Waveform
 from mint.tasks.builtin.generated import Generated
-from mint.tasks.schema import Task
 
 RATE = 16000
 SECONDS = 1.0
@@ -303,13 +302,7 @@ AUDIO_SUITES: dict[str, tuple[list[str], int, int]] = {
 AUDIO = Generated("audio", AUDIO_TASKS, AUDIO_SUITES, _SOURCE)
 
 
-def build_audio_task(name: str, *, seed: int = 0, max_train: int = 200, max_test: int = 100) -> Task:
-    """The built-in audio task ``name`` with ``max_train`` / ``max_test`` generated samples."""
-    return AUDIO.task(name, seed=seed, max_train=max_train, max_test=max_test)
-
-
-def build_audio_suite(
-    name: str = "audio", *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
-) -> list[Task]:
-    """Build built-in audio suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes."""
-    return AUDIO.suite(name, seed=seed, max_train=max_train, max_test=max_test)
+#: the built-in audio task ``name`` with ``max_train`` / ``max_test`` generated samples
+build_audio_task = AUDIO.task
+#: the built-in audio suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes
+build_audio_suite = AUDIO.suite

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from mint.tasks.builtin.generated import Generated
-from mint.tasks.schema import Task
 from mint.tasks.video import ArrayVideo, VideoSample
 
 SIZE = 32
@@ -241,13 +240,7 @@ VIDEO_SUITES: dict[str, tuple[list[str], int, int]] = {
 VIDEO = Generated("video", VIDEO_TASKS, VIDEO_SUITES, _SOURCE)
 
 
-def build_video_task(name: str, *, seed: int = 0, max_train: int = 200, max_test: int = 100) -> Task:
-    """The built-in video task ``name`` with ``max_train`` / ``max_test`` generated samples."""
-    return VIDEO.task(name, seed=seed, max_train=max_train, max_test=max_test)
-
-
-def build_video_suite(
-    name: str = "video", *, seed: int = 0, max_train: int | None = None, max_test: int | None = None
-) -> list[Task]:
-    """Build built-in video suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes."""
-    return VIDEO.suite(name, seed=seed, max_train=max_train, max_test=max_test)
+#: the built-in video task ``name`` with ``max_train`` / ``max_test`` generated samples
+build_video_task = VIDEO.task
+#: the built-in video suite ``name``; ``max_train`` / ``max_test`` replace its per-task sizes
+build_video_suite = VIDEO.suite
