@@ -13,7 +13,6 @@ from scipy), so a sample never depends on the model it is shown to.
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from math import gcd
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mint.errors import MintError, first_line
-from mint.tasks.schema import Sample, SourceField
+from mint.tasks.schema import FileSource, MediaSource, Sample, SourceField
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,38 +115,19 @@ def probe_audio(path: str | os.PathLike) -> None:
     decode_audio(path, limit=1)
 
 
-class AudioSource(ABC):
+class AudioSource(MediaSource):
     """Something that produces a :class:`Waveform` on demand."""
 
     __slots__ = ()
 
-    @abstractmethod
-    def load(self) -> Waveform:
-        """Decode the audio."""
 
-    @property
-    def path(self) -> str | None:
-        """The audio file, if the audio lives in one."""
-        return None
-
-
-class FileAudio(AudioSource):
+class FileAudio(FileSource, AudioSource):
     """An audio file, decoded on access with PyAV."""
 
-    __slots__ = ("_path",)
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self._path = os.fspath(path)
-
-    @property
-    def path(self) -> str:
-        return self._path
+    __slots__ = ()
 
     def load(self) -> Waveform:
         return decode_audio(self._path)
-
-    def __repr__(self) -> str:
-        return f"FileAudio({self._path!r})"
 
 
 def as_audio_source(value: Any) -> AudioSource | Waveform | None:
@@ -187,7 +167,7 @@ class AudioSample(Sample):
     @property
     def audio_path(self) -> str | None:
         src = self.audio_source
-        return src.path if isinstance(src, AudioSource) else None
+        return src.path if isinstance(src, MediaSource) else None
 
 
 def has_audio(sample: Any) -> bool:

@@ -101,23 +101,23 @@ def task_name_problem(name: Any) -> str | None:
     )
 
 
-class ImageSource(ABC):
-    """Something that can produce an RGB ``PIL.Image`` on demand (a file, an array, a dataset row)."""
+class MediaSource(ABC):
+    """Something that produces a sample's medium (an image, a video, a sound) on demand."""
 
     __slots__ = ()
 
     @abstractmethod
-    def load(self) -> Image.Image:
-        """Decode the image as RGB."""
+    def load(self) -> Any:
+        """Decode the medium."""
 
     @property
     def path(self) -> str | None:
-        """The image file, if the image lives in one."""
+        """The file the medium lives in, if it lives in one."""
         return None
 
 
-class FileImage(ImageSource):
-    """An image file, decoded on access."""
+class FileSource(MediaSource):
+    """A medium in a file, decoded on each :meth:`load`."""
 
     __slots__ = ("_path",)
 
@@ -128,6 +128,21 @@ class FileImage(ImageSource):
     def path(self) -> str:
         return self._path
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._path!r})"
+
+
+class ImageSource(MediaSource):
+    """Something that can produce an RGB ``PIL.Image`` on demand (a file, an array, a dataset row)."""
+
+    __slots__ = ()
+
+
+class FileImage(FileSource, ImageSource):
+    """An image file, decoded on access."""
+
+    __slots__ = ()
+
     def load(self) -> Image.Image:
         from PIL import UnidentifiedImageError
 
@@ -136,9 +151,6 @@ class FileImage(ImageSource):
                 return im.convert("RGB")
             except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
                 raise MintError(f"{self._path}: cannot read image ({e})") from None
-
-    def __repr__(self) -> str:
-        return f"FileImage({self._path!r})"
 
 
 class ArrayImage(ImageSource):
@@ -251,7 +263,7 @@ class Sample:
     def image_path(self) -> str | None:
         """The image file, when the image lives in one (useful as a cache key)."""
         src = self.image_source
-        return src.path if isinstance(src, ImageSource) else None
+        return src.path if isinstance(src, MediaSource) else None
 
 
 @dataclass

@@ -13,7 +13,6 @@ repeats frames (nearest earlier frame), so every model gets the frame count it e
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from mint.errors import MintError, first_line
 from mint.tasks.schema import (
     ArrayImage,
+    FileSource,
     ImageSource,
+    MediaSource,
     Sample,
     SourceField,
     as_source,
@@ -109,33 +110,20 @@ def decode_video(path: str | os.PathLike, num_frames: int | None = None) -> Clip
     return clip if num_frames is None else clip.resampled(num_frames)
 
 
-class VideoSource(ABC):
+class VideoSource(MediaSource):
     """Something that produces a :class:`Clip` on demand."""
 
     __slots__ = ()
 
-    @abstractmethod
-    def load(self) -> Clip:
-        """Decode the frames."""
 
-    @property
-    def path(self) -> str | None:
-        """The video file, if the video lives in one."""
-        return None
-
-
-class FileVideo(VideoSource):
+class FileVideo(FileSource, VideoSource):
     """A video file, decoded on access with PyAV and sampled to ``num_frames`` (None: every frame)."""
 
-    __slots__ = ("_path", "num_frames")
+    __slots__ = ("num_frames",)
 
     def __init__(self, path: str | os.PathLike, num_frames: int | None = None) -> None:
-        self._path = os.fspath(path)
+        super().__init__(path)
         self.num_frames = num_frames
-
-    @property
-    def path(self) -> str:
-        return self._path
 
     def load(self) -> Clip:
         clip = decode_video(self._path, self.num_frames)
@@ -220,7 +208,7 @@ class VideoSample(Sample):
     @property
     def video_path(self) -> str | None:
         src = self.video_source
-        return src.path if isinstance(src, VideoSource) else None
+        return src.path if isinstance(src, MediaSource) else None
 
 
 def has_video(sample: Any) -> bool:
