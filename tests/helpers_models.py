@@ -200,3 +200,29 @@ MAKERS = {
     "paligemma": make_tiny_paligemma,
     "qwen2_vl": make_tiny_qwen2vl,
 }
+
+
+def assert_scoring_paths_agree(vlm, task, expanded: bool = False) -> None:
+    """On ``task``'s test samples: the shared-prefix scores of the both and non-text prompts (and, with
+    ``expanded``, the one-pass expanded scores) equal the prompt-at-a-time scores, and predicting every mode
+    together equals predicting one mode at a time."""
+    from mint.models.scoring import answer_logprobs, answer_logprobs_expanded, answer_logprobs_shared
+
+    prompts = {m: [vlm.build_prompt(task, s, m) for s in task.test] for m in ("both", "image")}
+    both, media = [p for p, _ in prompts["both"]], [x for _, x in prompts["both"]]
+    with torch.inference_mode():
+        ref = {
+            m: answer_logprobs(vlm, [p for p, _ in ps], [x for _, x in ps], task.answers)
+            for m, ps in prompts.items()
+        }
+        shared = answer_logprobs_shared(vlm, both, [p for p, _ in prompts["image"]], media, task.answers)
+        if expanded:
+            one_pass = answer_logprobs_expanded(vlm, both, media, task.answers)
+            assert torch.allclose(one_pass, ref["both"], atol=2e-4)
+    assert shared is not None
+    assert torch.allclose(shared[0], ref["both"], atol=2e-4) and torch.allclose(
+        shared[1], ref["image"], atol=2e-4
+    )
+    together = vlm.predict_modes(task, task.test, batch_size=4, progress=False)
+    for m in ("both", "image", "text"):
+        assert together[m] == vlm.predict(task, task.test, m, batch_size=3, progress=False)

@@ -10,12 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_audio import make_tiny_qwen2audio, tone, write_wav
+from helpers_models import assert_scoring_paths_agree
 
 from mint.cli import main
 from mint.models import load_model
 from mint.models.audio import audio_tokens
 from mint.models.batching import prompt_batches
-from mint.models.scoring import answer_logprobs, answer_logprobs_expanded, answer_logprobs_shared
+from mint.models.scoring import answer_logprobs
 from mint.tasks.audio import AudioSample
 from mint.tasks.schema import Task
 from mint.tuning.targets import matched_modules, target_regex
@@ -95,31 +96,7 @@ def test_the_audio_decides_the_audio_passes_only(vlm):
 
 
 def test_scoring_paths_agree_and_modes_together_equal_one_at_a_time(vlm):
-    task = _task()
-    prompts = {m: [vlm.build_prompt(task, s, m) for s in task.test] for m in ("both", "image")}
-    with torch.inference_mode():
-        ref = {
-            m: answer_logprobs(vlm, [p for p, _ in ps], [a for _, a in ps], task.answers)
-            for m, ps in prompts.items()
-        }
-        expanded = answer_logprobs_expanded(
-            vlm, [p for p, _ in prompts["both"]], [a for _, a in prompts["both"]], task.answers
-        )
-        shared = answer_logprobs_shared(
-            vlm,
-            [p for p, _ in prompts["both"]],
-            [p for p, _ in prompts["image"]],
-            [a for _, a in prompts["both"]],
-            task.answers,
-        )
-    assert torch.allclose(expanded, ref["both"], atol=2e-4)
-    assert shared is not None
-    assert torch.allclose(shared[0], ref["both"], atol=2e-4) and torch.allclose(
-        shared[1], ref["image"], atol=2e-4
-    )
-    together = vlm.predict_modes(task, task.test, batch_size=4, progress=False)
-    for m in ("both", "image", "text"):
-        assert together[m] == vlm.predict(task, task.test, m, batch_size=3, progress=False)
+    assert_scoring_paths_agree(vlm, _task(), expanded=True)
 
 
 def test_batching_keeps_audio_and_silence_apart_and_collate_splits_back(vlm):

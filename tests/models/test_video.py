@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers_models import assert_scoring_paths_agree
 from helpers_video import make_tiny_video_llava, moving_square, write_video
 
 from mint.cli import main
 from mint.errors import MintError
 from mint.models import load_model
-from mint.models.scoring import answer_logprobs, answer_logprobs_shared
 from mint.tasks import load_suite
 from mint.tasks.schema import Task
 from mint.tasks.video import (
@@ -199,27 +199,7 @@ def test_three_modes_reach_the_model_as_intended(vlm):
 
 
 def test_scoring_paths_agree_and_modes_together_equal_one_at_a_time(vlm):
-    task = _task()
-    prompts = {m: [vlm.build_prompt(task, s, m) for s in task.test] for m in ("both", "image")}
-    with torch.inference_mode():
-        ref = {
-            m: answer_logprobs(vlm, [p for p, _ in ps], [v for _, v in ps], task.answers)
-            for m, ps in prompts.items()
-        }
-        shared = answer_logprobs_shared(
-            vlm,
-            [p for p, _ in prompts["both"]],
-            [p for p, _ in prompts["image"]],
-            [v for _, v in prompts["both"]],
-            task.answers,
-        )
-    assert shared is not None
-    assert torch.allclose(shared[0], ref["both"], atol=2e-4) and torch.allclose(
-        shared[1], ref["image"], atol=2e-4
-    )
-    together = vlm.predict_modes(task, task.test, batch_size=4, progress=False)
-    for m in ("both", "image", "text"):
-        assert together[m] == vlm.predict(task, task.test, m, batch_size=3, progress=False)
+    assert_scoring_paths_agree(vlm, _task())
 
 
 def test_features_come_from_the_video_and_the_text(vlm):
