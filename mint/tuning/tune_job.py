@@ -80,10 +80,11 @@ def run_tune_job(config: TuneConfig, job: TuneJob) -> dict[str, Any]:
     load, device = job.load, job.device
     if load.dtype is not None:  # impossible option combinations fail before anything starts
         load.check(device, _world_size())
-    kind = "cpu" if device_kwargs(device).get("cpu") else launch_device_kind()
+    placement = device_kwargs(device)
+    kind = "cpu" if placement.get("cpu") else launch_device_kind()
     precision = training_precision(load.dtype, kind)  # the policy: bf16 on GPUs, fp16 only with loss scaling
     load = dataclasses.replace(load, dtype=precision.dtype).check(device, _world_size())
-    accelerator = make_run_accelerator(config, precision, **device_kwargs(device))
+    accelerator = make_run_accelerator(config, precision, **placement)
     check_run_folder(job.out, job.resume, job.force)  # fail before loading anything
     if job.resume:
         check_resumable(job.out / "checkpoints", accelerator.process_index)
